@@ -1,0 +1,111 @@
+# kvmpilot: host-side observability and autoscaling for KVM/libvirt VMs.
+#
+#   make            build build/kvmpilot
+#   make deps       install every Debian package the build and tests need
+#   make test       run every test (unit, sanitizer, bpf, libvirt, service, e2e)
+#   make demo       run the demo: three real guests and the dashboard
+#   make bench      benchmarks (not tests)
+
+OUTPUT ?= build
+ARCH := x86
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PKG_CONFIG ?= pkg-config
+
+PKGS := libbpf libvirt libmicrohttpd json-c inih libelf zlib
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+CFLAGS ?= -g -O2
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP
+CFLAGS += -I$(OUTPUT) -Iuserspace -Ibpf $(PKG_CFLAGS)
+LDLIBS += $(PKG_LIBS) -lpthread -lm
+
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-Ivmlinux/$(ARCH) -Ibpf -MMD -MP
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+
+USER_SRCS := $(wildcard userspace/*.c)
+USER_OBJS := $(patsubst userspace/%.c,$(OUTPUT)/obj/%.o,$(USER_SRCS))
+LIB_OBJS := $(filter-out $(OUTPUT)/obj/main.o,$(USER_OBJS))
+LIB := $(OUTPUT)/libkvmpilot.a
+
+# Every tests/<group>/*.c is a program of its own, linked against the library.
+TEST_SRCS := $(wildcard tests/*/*.c)
+TEST_BINS := $(patsubst tests/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
+
+# Extra rules per area (guest image, dashboard assets, benchmarks, ...).
+EXTRA_TARGETS :=
+-include mk/*.mk
+
+.PHONY: all
+all: $(OUTPUT)/kvmpilot $(EXTRA_TARGETS)
+
+$(OUTPUT) $(OUTPUT)/obj:
+	mkdir -p $@
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c vmlinux/$(ARCH)/vmlinux.h | $(OUTPUT)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+# Skeletons must exist before any user object is compiled; -MMD then
+# records which ones each object really includes.
+$(OUTPUT)/obj/%.o: userspace/%.c | $(OUTPUT)/obj $(SKELS) $(EXTRA_HEADERS)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(OUTPUT)/kvmpilot: $(OUTPUT)/obj/main.o $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/tests/%: tests/%.c $(LIB) | $(SKELS) $(EXTRA_HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) $< $(LIB) $(LDLIBS) -lcmocka -o $@
+
+.PHONY: tests-build
+tests-build: $(OUTPUT)/kvmpilot $(TEST_BINS) $(EXTRA_TARGETS)
+
+.PHONY: deps
+deps:
+	./scripts/deps.sh
+
+# The README's test command: installs what it needs, builds, runs everything.
+TEST_GROUPS ?= unit asan bpf libvirt service e2e
+.PHONY: test
+test: deps
+	$(MAKE) tests-build
+	./tests/lib/run-tests.sh $(TEST_GROUPS)
+
+.PHONY: test-%
+test-%: tests-build
+	./tests/lib/run-tests.sh $*
+
+# The sanitizer build used by the 'asan' test group.
+.PHONY: asan
+asan:
+	$(MAKE) OUTPUT=$(OUTPUT)/asan SAN=1 tests-build
+
+.PHONY: format
+format:
+	git ls-files '*.c' '*.h' | grep -v '^vmlinux/' | xargs clang-format -i
+
+.PHONY: clean
+clean:
+	rm -rf $(OUTPUT)
+
+-include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/obj/*.d $(OUTPUT)/tests/*/*.d)
+
+.DELETE_ON_ERROR:
+.SECONDARY:

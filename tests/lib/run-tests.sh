@@ -1,0 +1,94 @@
+#!/bin/bash
+# Run test groups and print one closing line: "tests: N passed, N failed, N skipped".
+#
+# A group G runs every compiled $OUTPUT/tests/G/test_* program and every
+# tests/G/test_*.{sh,py,mjs} script. Exit status 0 passes, 77 skips (with a
+# reason printed by the test), anything else fails. Each test's output goes
+# to $OUTPUT/test-output/G/NAME.log and is shown when it fails.
+#
+# Tests get: KVMPILOT_SRC (source top), KVMPILOT_BUILD (build folder),
+# KVMPILOT (the binary), TEST_OUT (a folder of their own for artefacts).
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+out=${OUTPUT:-build}
+case "$out" in /*) ;; *) out="$top/$out" ;; esac
+export KVMPILOT_SRC="$top" KVMPILOT_BUILD="$out" KVMPILOT="$out/kvmpilot"
+timeout_s=${TEST_TIMEOUT:-1200}
+passed=0 failed=0 skipped=0
+failures=()
+
+run_one() {
+	local group=$1 name=$2
+	shift 2
+	local log="$out/test-output/$group/$name.log"
+	export TEST_OUT="$out/test-output/$group/$name"
+	rm -rf "$TEST_OUT"
+	mkdir -p "$TEST_OUT"
+	local start=$SECONDS rc
+	timeout --kill-after=10 "$timeout_s" "$@" >"$log" 2>&1 </dev/null
+	rc=$?
+	local dur=$((SECONDS - start))
+	case $rc in
+	0)
+		passed=$((passed + 1))
+		printf 'PASS  %-8s %s (%ss)\n' "$group" "$name" "$dur"
+		;;
+	77)
+		skipped=$((skipped + 1))
+		printf 'SKIP  %-8s %s: %s\n' "$group" "$name" "$(tail -n 1 "$log")"
+		;;
+	*)
+		failed=$((failed + 1))
+		failures+=("$group/$name")
+		printf 'FAIL  %-8s %s (exit %s, %ss), last lines of %s:\n' "$group" "$name" "$rc" "$dur" "$log"
+		tail -n 40 "$log" | sed 's/^/    | /'
+		;;
+	esac
+}
+
+run_group() {
+	local group=$1 bindir=$2 f
+	shopt -s nullglob
+	for f in "$bindir"/tests/"$group"/test_*; do
+		case "$f" in *.d | *.o) continue ;; esac
+		[ -x "$f" ] && run_one "$group" "$(basename "$f")" "$f"
+	done
+	for f in "$top"/tests/"$group"/test_*.sh; do
+		run_one "$group" "$(basename "$f")" bash "$f"
+	done
+	for f in "$top"/tests/"$group"/test_*.py; do
+		run_one "$group" "$(basename "$f")" python3 "$f"
+	done
+	for f in "$top"/tests/"$group"/test_*.mjs; do
+		run_one "$group" "$(basename "$f")" node "$f"
+	done
+	shopt -u nullglob
+}
+
+for group in "$@"; do
+	echo "== $group"
+	case "$group" in
+	asan)
+		# The unit tests again, built with AddressSanitizer and UBSan.
+		if ! make -s -C "$top" OUTPUT="$out/asan" SAN=1 tests-build >"$out/asan-build.log" 2>&1; then
+			failed=$((failed + 1))
+			failures+=("asan/build")
+			echo "FAIL  asan     build, see $out/asan-build.log"
+			tail -n 20 "$out/asan-build.log"
+			continue
+		fi
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			run_group unit "$out/asan"
+		;;
+	*)
+		run_group "$group" "$out"
+		;;
+	esac
+done
+
+echo
+if [ ${#failures[@]} -gt 0 ]; then
+	echo "failed: ${failures[*]}"
+fi
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The number parser guards every option and every guest value. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "util.h"
+
+static void test_parse_u64(void **state)
+{
+	uint64_t v = 0;
+
+	(void)state;
+	assert_int_equal(parse_u64("42", 0, 100, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(parse_u64("101", 0, 100, &v), -ERANGE);
+	assert_int_equal(parse_u64("-1", 0, 100, &v), -EINVAL);
+	assert_int_equal(parse_u64("12x", 0, 100, &v), -EINVAL);
+	assert_int_equal(parse_u64("", 0, 100, &v), -EINVAL);
+	assert_int_equal(parse_u64("99999999999999999999999", 0, UINT64_MAX, &v), -ERANGE);
+	assert_int_equal(v, 42);
+}
+
+static void test_parse_i64_double(void **state)
+{
+	int64_t i = 0;
+	double d = 0;
+
+	(void)state;
+	assert_int_equal(parse_i64("-5", -10, 10, &i), 0);
+	assert_int_equal(i, -5);
+	assert_int_equal(parse_i64("-11", -10, 10, &i), -ERANGE);
+	assert_int_equal(parse_double("0.5", 0, 1, &d), 0);
+	assert_true(d == 0.5);
+	assert_int_equal(parse_double("nan", 0, 1, &d), -EINVAL);
+	assert_int_equal(parse_double("inf", 0, 1e9, &d), -EINVAL);
+	assert_int_equal(parse_double("1.5", 0, 1, &d), -ERANGE);
+}
+
+static void test_str_copy(void **state)
+{
+	char buf[4];
+
+	(void)state;
+	assert_int_equal(str_copy(buf, "abc", sizeof(buf)), 0);
+	assert_string_equal(buf, "abc");
+	assert_int_equal(str_copy(buf, "abcd", sizeof(buf)), -E2BIG);
+	assert_string_equal(buf, "abc");
+}
+
+static void test_ratelimit(void **state)
+{
+	struct ratelimit rl = RATELIMIT_INIT(1000000000ull, 2);
+	uint64_t t = 5000000000ull;
+
+	(void)state;
+	assert_true(ratelimit__allow(&rl, t));
+	assert_true(ratelimit__allow(&rl, t));
+	assert_false(ratelimit__allow(&rl, t + 1));
+	assert_int_equal(rl.suppressed, 1);
+	assert_true(ratelimit__allow(&rl, t + 1000000000ull));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_u64),
+		cmocka_unit_test(test_parse_i64_double),
+		cmocka_unit_test(test_str_copy),
+		cmocka_unit_test(test_ratelimit),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
