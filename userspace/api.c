@@ -134,9 +134,9 @@ static struct json_object *vm_json(const struct snapshot_vm *sv)
 	ADD(o, "dry_run", json_object_new_boolean(s->dry_run));
 
 	c = json_object_new_object();
-	ADD(c, "source", json_object_new_string(s->have_bpf ? "bpf" : "none"));
-	ADD(c, "busy_pct", s->have_bpf ? jnum(s->cpu_busy_pct) : NULL);
-	ADD(c, "wait_pct", s->have_bpf ? jnum(s->cpu_wait_pct) : NULL);
+	ADD(c, "source", json_object_new_string(s->have_cpu ? s->cpu_source : "none"));
+	ADD(c, "busy_pct", s->have_cpu ? jnum(s->cpu_busy_pct) : NULL);
+	ADD(c, "wait_pct", s->have_cpu ? jnum(s->cpu_wait_pct) : NULL);
 	ADD(c, "emulator_pct", s->have_bpf ? jnum(s->emulator_pct) : NULL);
 	ADD(c, "guest_cpu_pct", s->guest_cpu_pct >= 0 ? jnum(s->guest_cpu_pct) : NULL);
 	ADD(c, "psi_some_avg10", s->psi_cpu_some >= 0 ? jnum(s->psi_cpu_some) : NULL);
@@ -147,9 +147,9 @@ static struct json_object *vm_json(const struct snapshot_vm *sv)
 
 		ADD(vo, "index", jint(v->index));
 		ADD(vo, "tid", jint(v->tid));
-		ADD(vo, "busy_pct", jnum(v->busy_pct));
-		ADD(vo, "wait_pct", jnum(v->wait_pct));
-		ADD(vo, "exits_per_s", jnum(v->exits_per_s));
+		ADD(vo, "busy_pct", s->have_cpu ? jnum(v->busy_pct) : NULL);
+		ADD(vo, "wait_pct", s->have_cpu ? jnum(v->wait_pct) : NULL);
+		ADD(vo, "exits_per_s", s->have_bpf ? jnum(v->exits_per_s) : NULL);
 		ADD(vo, "run_ns", jint((int64_t)v->run_ns));
 		ADD(vo, "wait_ns", jint((int64_t)v->wait_ns));
 		ADD(vo, "exits", jint((int64_t)v->exits));
@@ -175,10 +175,10 @@ static struct json_object *vm_json(const struct snapshot_vm *sv)
 		struct json_object *no = json_object_new_object();
 
 		ADD(no, "ifname", json_object_new_string(n->ifname));
-		ADD(no, "rx_bytes_per_s", jnum(n->rx_bps));
-		ADD(no, "tx_bytes_per_s", jnum(n->tx_bps));
-		ADD(no, "rx_packets_per_s", jnum(n->rx_pps));
-		ADD(no, "tx_packets_per_s", jnum(n->tx_pps));
+		ADD(no, "rx_bytes_per_s", s->have_bpf ? jnum(n->rx_bps) : NULL);
+		ADD(no, "tx_bytes_per_s", s->have_bpf ? jnum(n->tx_bps) : NULL);
+		ADD(no, "rx_packets_per_s", s->have_bpf ? jnum(n->rx_pps) : NULL);
+		ADD(no, "tx_packets_per_s", s->have_bpf ? jnum(n->tx_pps) : NULL);
 		ADD(no, "rx_bytes", jint((int64_t)n->rx_bytes));
 		ADD(no, "tx_bytes", jint((int64_t)n->tx_bytes));
 		json_object_array_add(arr, no);

@@ -305,10 +305,9 @@ static void fill_row(struct history *h, const struct vm_sample *s, struct histor
 	r->v[HC_GUEST_CPU] = s->guest_cpu_pct >= 0 ? (float)s->guest_cpu_pct : NAN;
 	r->v[HC_VCPUS_ONLINE] = s->vcpus_online > 0 ? (float)s->vcpus_online : NAN;
 	r->v[HC_VCPUS_TARGET] = s->decided && s->target_vcpus > 0 ? (float)s->target_vcpus : NAN;
-	if (bpf) {
+	if (s->have_cpu) {
 		r->v[HC_CPU_BUSY] = (float)s->cpu_busy_pct;
 		r->v[HC_CPU_WAIT] = (float)s->cpu_wait_pct;
-		r->v[HC_EMULATOR] = (float)s->emulator_pct;
 		for (int i = 0; i < s->nvcpus; i++) {
 			int idx = s->vcpus[i].index;
 
@@ -317,6 +316,9 @@ static void fill_row(struct history *h, const struct vm_sample *s, struct histor
 			r->v[HC_VCPU_BUSY0 + idx] = (float)s->vcpus[i].busy_pct;
 			r->v[HC_VCPU_WAIT0 + idx] = (float)s->vcpus[i].wait_pct;
 		}
+	}
+	if (bpf) {
+		r->v[HC_EMULATOR] = (float)s->emulator_pct;
 		r->v[HC_EXITS] = (float)s->exits_per_s;
 		r->v[HC_EXIT_P50] = (float)s->exit_p50_us;
 		r->v[HC_EXIT_P99] = (float)s->exit_p99_us;

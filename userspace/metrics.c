@@ -164,7 +164,7 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 	for (int i = 0; i < snap->nvms; i++) {
 		const struct vm_sample *s = &snap->vms[i].s;
 
-		for (int v = 0; s->have_bpf && v < s->nvcpus; v++) {
+		for (int v = 0; s->have_cpu && v < s->nvcpus; v++) {
 			dom(f, "kvmpilot_vcpu_run_seconds_total", s);
 			fprintf(f, ",vcpu=\"%d\"", s->vcpus[v].index);
 			val(f, (double)s->vcpus[v].run_ns / 1e9);
@@ -175,7 +175,7 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 	for (int i = 0; i < snap->nvms; i++) {
 		const struct vm_sample *s = &snap->vms[i].s;
 
-		for (int v = 0; s->have_bpf && v < s->nvcpus; v++) {
+		for (int v = 0; s->have_cpu && v < s->nvcpus; v++) {
 			dom(f, "kvmpilot_vcpu_wait_seconds_total", s);
 			fprintf(f, ",vcpu=\"%d\"", s->vcpus[v].index);
 			val(f, (double)s->vcpus[v].wait_ns / 1e9);

@@ -71,8 +71,14 @@ struct vm_sample {
 	uint64_t time_ns; /* wall clock of the tick */
 	double interval_s;
 
-	/* BPF */
+	/* BPF: exits, tap and block I/O, and (with have_cpu) vCPU times */
 	bool have_bpf;
+	/*
+	 * vCPU run/wait times: from BPF, else /proc/PID/task/TID/schedstat
+	 * (same meaning, read per tick) so they are known without the tracer
+	 */
+	bool have_cpu;
+	char cpu_source[12]; /* "bpf", "schedstat" or "" */
 	int nvcpus;
 	struct sample_vcpu vcpus[VM_MAX_VCPUS];
 	uint64_t emulator_run_ns;

@@ -265,6 +265,32 @@ cleanup:
 
 /* ---- merge one VM ---- */
 
+/*
+ * vCPU run and run-queue wait times from schedstat when the tracer is not
+ * there: the kernel's own per-thread counters, same meaning as BPF's.
+ */
+static void cpu_from_schedstat(struct vm_sample *s)
+{
+	char path[64], buf[128];
+	int got = 0;
+
+	for (int i = 0; s->pid > 0 && i < s->nvcpus; i++) {
+		unsigned long long run, wait;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", s->pid, s->vcpus[i].tid);
+		if (read_file_str(path, buf, sizeof(buf)) <= 0 ||
+		    sscanf(buf, "%llu %llu", &run, &wait) != 2)
+			continue;
+		s->vcpus[i].run_ns = run;
+		s->vcpus[i].wait_ns = wait;
+		got++;
+	}
+	if (got) {
+		s->have_cpu = true;
+		(void)str_copy(s->cpu_source, "schedstat", sizeof(s->cpu_source));
+	}
+}
+
 static double pct(uint64_t delta_ns, double interval_s)
 {
 	return interval_s > 0 ? (double)delta_ns / 1e9 / interval_s * 100.0 : 0;
@@ -435,6 +461,8 @@ static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *
 			       d->disks[i].target[0] ? d->disks[i].target : d->disks[i].path,
 			       sizeof(s->disks[i].name));
 
+	if (!s->have_cpu)
+		cpu_from_schedstat(s);
 #ifdef HAVE_VIRT
 	merge_virt(svc, d, st, s, now_ns);
 #endif
