@@ -22,9 +22,9 @@
 #include "procscan.h"
 #include "util.h"
 
-#define QEMU_PREFIX "qemu-system-"
-#define CMDLINE_MAX (128 * 1024) /* libvirt puts -name and -uuid near the start */
-#define VCPU_INDEX_MAX 65535
+#define QEMU_PREFIX	"qemu-system-"
+#define CMDLINE_MAX	(128 * 1024) /* libvirt puts -name and -uuid near the start */
+#define VCPU_INDEX_MAX	65535
 #define PF_KTHREAD_FLAG 0x00200000ull /* include/linux/sched.h PF_KTHREAD */
 
 struct scan_ctx {
@@ -258,7 +258,7 @@ int procscan__parse_iff(const char *fdinfo, char ifname[VM_IFNAME_MAX])
 			while (*p == ' ' || *p == '\t')
 				p++;
 			n = strcspn(p, "\n");
-			if (!n || n >= VM_IFNAME_MAX)
+			if (!n || n >= VM_IFNAME_MAX || p[n] != '\n')
 				return -ENOENT;
 			if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
 				return -ENOENT;
@@ -387,7 +387,7 @@ static bool exe_is_qemu(const struct scan_ctx *ctx, int pid)
 }
 
 struct vcpu_slot {
-	int tid;		/* 0 when empty */
+	int tid; /* 0 when empty */
 	bool start_known;
 	uint64_t start;
 };
@@ -497,7 +497,7 @@ static bool has_suffix(const char *s, const char *suffix)
 
 static bool image_suffix(const char *path)
 {
-	static const char *const suffixes[] = { ".img",	 ".qcow2", ".qcow", ".raw", ".iso",
+	static const char *const suffixes[] = { ".img",	 ".qcow2", ".qcow", ".raw",  ".iso",
 						".vmdk", ".vdi",   ".vhd",  ".vhdx", ".qed" };
 	char base[VM_PATH_MAX];
 	size_t n;
@@ -518,7 +518,8 @@ static long fdinfo_flags(const char *fdinfo)
 {
 	const char *line;
 
-	for (line = fdinfo; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+	for (line = fdinfo; line && *line;
+	     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
 		if (!strncmp(line, "flags:", 6)) {
 			char *end;
 			long v;
@@ -719,6 +720,9 @@ static int scan_one(struct scan_ctx *ctx, int pid, struct vm_desc *vm)
 	vm->start_time = st.start_time;
 	if (!path_fmt(path, sizeof(path), "%s/%d/cmdline", ctx->proc, pid)) {
 		n = read_file_str(path, ctx->cmdline, CMDLINE_MAX);
+		/* an argument without its final NUL was cut (by our bound): drop it */
+		while (n > 0 && ctx->cmdline[n - 1] != '\0')
+			n--;
 		if (n > 0) {
 			(void)procscan__parse_name(ctx->cmdline, (size_t)n, vm->name,
 						   sizeof(vm->name));

@@ -66,8 +66,9 @@ int procscan__parse_uuid(const char *cmdline, size_t len, char uuid[VM_UUID_LEN]
 
 /*
  * The interface name from the text of /proc/PID/fdinfo/FD of a tun fd
- * ("iff:\tNAME" line). Returns 0 or -ENOENT (no such line, or a name that
- * is empty, too long or holds '/', ':' or whitespace).
+ * ("iff:\tNAME\n" line). Returns 0 or -ENOENT (no such line, a line without
+ * its '\n' as in a cut read, or a name that is empty, too long or holds '/',
+ * ':' or whitespace).
  */
 int procscan__parse_iff(const char *fdinfo, char ifname[VM_IFNAME_MAX]);
 
