@@ -1,6 +1,9 @@
 # The guest side: the static agent and workloads (built by 'make' into
 # $(OUTPUT)/guest/) and the guest image ('make guest' -> guest/out/).
 
+# mk files are included before "all:"; keep it the default goal.
+.DEFAULT_GOAL := all
+
 GUEST_OUT := $(OUTPUT)/guest
 GUEST_CFLAGS := -g -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
 	-Iuserspace -Iguest/agent

@@ -71,16 +71,29 @@ int main(int argc, char **argv)
 		unsigned long *dst, lo = 0, hi = 86400;
 
 		switch (c) {
-		case 't': dst = &threads; lo = 1; hi = 256; break;
-		case 's': dst = &busy_s; lo = 1; break;
-		case 'i': dst = &idle_s; break;
-		case 'r': dst = &rounds; hi = 1000000; break;
+		case 't':
+			dst = &threads;
+			lo = 1;
+			hi = 256;
+			break;
+		case 's':
+			dst = &busy_s;
+			lo = 1;
+			break;
+		case 'i':
+			dst = &idle_s;
+			break;
+		case 'r':
+			dst = &rounds;
+			hi = 1000000;
+			break;
 		case 'h':
 			printf("Usage: cpuburst [--threads N] [--seconds T] [--idle I] [--rounds R]\n"
 			       "N busy threads (default 1) for T seconds (default 10), idle I seconds\n"
 			       "(default T), R rounds (default 0: forever).\n");
 			return 0;
-		default: return 2;
+		default:
+			return 2;
 		}
 		if (parse_ul(optarg, lo, hi, &v)) {
 			fprintf(stderr, "cpuburst: invalid value '%s'\n", optarg);
@@ -101,7 +114,8 @@ int main(int argc, char **argv)
 				break;
 			started++;
 		}
-		printf("cpuburst: busy round=%lu threads=%lu seconds=%lu\n", round, started, busy_s);
+		printf("cpuburst: busy round=%lu threads=%lu seconds=%lu\n", round, started,
+		       busy_s);
 		sleep_s(busy_s);
 		__atomic_store_n(&stop_burst, 1, __ATOMIC_RELAXED);
 		for (unsigned long i = 0; i < started; i++)

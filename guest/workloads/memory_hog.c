@@ -63,11 +63,12 @@ static int parse_ul(const char *s, unsigned long min, unsigned long max, unsigne
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: memory_hog [--min-mb N] [--max-mb N] [--free-mb-per-s N] [--chunk-mb N]\n"
-		   "                  [--hold-s N] [--seed N]\n"
-		   "Allocate a random size in [min, max] MiB (default 500..1800), fill it with\n"
-		   "random data, hold it --hold-s seconds (default 0), free --free-mb-per-s MiB\n"
-		   "per second (default 100), exit.\n");
+	fprintf(f,
+		"Usage: memory_hog [--min-mb N] [--max-mb N] [--free-mb-per-s N] [--chunk-mb N]\n"
+		"                  [--hold-s N] [--seed N]\n"
+		"Allocate a random size in [min, max] MiB (default 500..1800), fill it with\n"
+		"random data, hold it --hold-s seconds (default 0), free --free-mb-per-s MiB\n"
+		"per second (default 100), exit.\n");
 }
 
 /* The last chunk holds the remainder. */
@@ -109,24 +110,52 @@ int main(int argc, char **argv)
 		unsigned long lo = 1, hi = 1ul << 30;
 
 		switch (c) {
-		case 'm': dst = &o.min_mb; break;
-		case 'M': dst = &o.max_mb; break;
-		case 'f': dst = &o.free_mb_per_s; break;
-		case 'c': dst = &o.chunk_mb; hi = 1024; break;
-		case 'H': dst = &o.hold_s; lo = 0; hi = 86400; break;
-		case 's': dst = &seed; lo = 0; hi = ~0ul; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'm':
+			dst = &o.min_mb;
+			break;
+		case 'M':
+			dst = &o.max_mb;
+			break;
+		case 'f':
+			dst = &o.free_mb_per_s;
+			break;
+		case 'c':
+			dst = &o.chunk_mb;
+			hi = 1024;
+			break;
+		case 'H':
+			dst = &o.hold_s;
+			lo = 0;
+			hi = 86400;
+			break;
+		case 's':
+			dst = &seed;
+			lo = 0;
+			hi = ~0ul;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 		if (parse_ul(optarg, lo, hi, &v)) {
 			fprintf(stderr, "memory_hog: invalid value '%s' for --%s\n", optarg,
-				lopts[c == 'm' ? 0 : c == 'M' ? 1 : c == 'f' ? 2 : c == 'c' ? 3 : c == 'H' ? 4 : 5].name);
+				lopts[c == 'm'	 ? 0
+				      : c == 'M' ? 1
+				      : c == 'f' ? 2
+				      : c == 'c' ? 3
+				      : c == 'H' ? 4
+						 : 5]
+					.name);
 			return 2;
 		}
 		*dst = v;
 	}
 	if (o.min_mb > o.max_mb) {
-		fprintf(stderr, "memory_hog: --min-mb '%lu' is above --max-mb '%lu'\n", o.min_mb, o.max_mb);
+		fprintf(stderr, "memory_hog: --min-mb '%lu' is above --max-mb '%lu'\n", o.min_mb,
+			o.max_mb);
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
