@@ -1257,7 +1257,7 @@ int virt__merge(struct vm_list *out, const struct vm_list *lv, const struct vm_l
 	vm_list__clear(out);
 	for (int i = 0; lv && i < lv->n; i++) {
 		const struct vm_desc *p =
-			lv->vms[i].pid ? vm_list__find_pid(proc, lv->vms[i].pid) : NULL;
+			proc && lv->vms[i].pid ? vm_list__find_pid(proc, lv->vms[i].pid) : NULL;
 		struct vm_desc *vm = vm_list__add(out);
 
 		if (!vm)
