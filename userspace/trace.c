@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -50,6 +52,7 @@ struct trace {
 	int vms_fd, vcpus_fd, sched_ts_fd;
 	int taps_fd, disk_fds_fd, disk_devs_fd, blk_fd, exits_fd;
 	struct vm_list vms; /* copy of the last sync */
+	int lock_fd;	    /* the pin root, flock()ed: one tracer per pin root */
 };
 
 const char *trace__default_pin_root(const char *opts_pin_root)
@@ -103,6 +106,8 @@ void trace__close(struct trace *t)
 	kvmexit_bpf__destroy(t->kvmexit);
 	vcpu_bpf__destroy(t->vcpu);
 	vm_list__free(&t->vms);
+	if (t->lock_fd >= 0)
+		close(t->lock_fd);
 	free(t);
 }
 
@@ -131,11 +136,25 @@ struct trace *trace__open(const struct trace_opts *opts)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		goto cleanup;
+	t->lock_fd = -1;
 	err = str_copy(t->pin_root, trace__default_pin_root(opts->pin_root), sizeof(t->pin_root));
 	if (err)
 		goto cleanup;
 	if (mkdir(t->pin_root, 0700) && errno != EEXIST) {
 		err = -errno;
+		goto cleanup;
+	}
+	/*
+	 * Two tracers on one pin root would both attach programs to the same
+	 * counters and count every event twice.
+	 */
+	t->lock_fd = open(t->pin_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t->lock_fd < 0) {
+		err = -errno;
+		goto cleanup;
+	}
+	if (flock(t->lock_fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		goto cleanup;
 	}
 	oo.pin_root_path = t->pin_root;
@@ -234,12 +253,20 @@ bool trace__prog_attached(const struct trace *t, const char *name)
 	return p && p->link && *p->link;
 }
 
-int trace__unpin(const char *pin_root)
+int trace__unpin(const char *pin_root, bool force)
 {
 	const char *root = trace__default_pin_root(pin_root);
 	char path[VM_PATH_MAX + 32];
-	int err = 0;
+	int err = 0, fd;
 
+	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!force && flock(fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return err;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(pinned_maps); i++) {
 		snprintf(path, sizeof(path), "%s/%s", root, pinned_maps[i]);
 		if (unlink(path) && errno != ENOENT && !err)
@@ -247,6 +274,7 @@ int trace__unpin(const char *pin_root)
 	}
 	if (rmdir(root) && errno != ENOENT && !err)
 		err = -errno;
+	close(fd);
 	return err;
 }
 

@@ -99,7 +99,10 @@ struct trace_snapshot {
 	struct trace_vm *vms;
 };
 
-/* Load, pin/reuse the maps and attach. NULL with errno set on failure. */
+/*
+ * Load, pin/reuse the maps and attach. NULL with errno set on failure;
+ * EBUSY when another tracer holds the same pin root.
+ */
 struct trace *trace__open(const struct trace_opts *opts);
 void trace__close(struct trace *t);
 const char *trace__pin_root(const struct trace *t);
@@ -129,8 +132,12 @@ bool trace__prog_attached(const struct trace *t, const char *name);
 /* Mount bpffs and tracefs where they are missing. 0 or -errno. */
 int trace__ensure_fs(void);
 
-/* Remove the pinned maps under pin_root (NULL: as trace__open). 0 or -errno. */
-int trace__unpin(const char *pin_root);
+/*
+ * Remove the pinned maps and the pin root folder (NULL: as trace__open).
+ * 0 (also when nothing was pinned) or -errno; -EBUSY when a tracer holds it,
+ * unless force. -ENOTEMPTY when the folder holds files that are not ours.
+ */
+int trace__unpin(const char *pin_root, bool force);
 
 /* The pin root trace__open would use for opts_pin_root (may be NULL). */
 const char *trace__default_pin_root(const char *opts_pin_root);

@@ -181,6 +181,6 @@ int main(void)
 	test_fd = trace__prog_fd(tr, "test_kvm_event");
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
 	trace__close(tr);
-	(void)trace__unpin(pin_root);
+	(void)trace__unpin(pin_root, true);
 	return rc;
 }
