@@ -138,8 +138,7 @@ struct http_server *http__start(const char *listen, unsigned int max_conns,
 		(unsigned int)(max_conns < HTTP_PER_IP_LIMIT ? max_conns : HTTP_PER_IP_LIMIT),
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
 		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S,
-		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-		1U, MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
 	if (!srv->mhd) {
 		snprintf(err, errlen, "cannot listen on '%s': %s", listen,
 			 errno ? strerror(errno) : "libmicrohttpd failed");

@@ -46,7 +46,7 @@ static void val(FILE *f, double v)
 	if (isnan(v))
 		fputs("} NaN\n", f);
 	else
-		fprintf(f, "} %.17g\n", v);
+		fprintf(f, "} %.15g\n", v);
 }
 
 static void hist(FILE *f, const char *name, const struct vm_sample *s, const char *lname,

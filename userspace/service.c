@@ -19,22 +19,17 @@
 #include "util.h"
 #include "vm.h"
 
-/*
- * The sources land as modules of their own; each is compiled in when its
- * header is in the tree, so this file builds at every step of the merge.
- */
-#if __has_include("virt.h") && __has_include("actuate.h")
-#define HAVE_VIRT 1
 #include "actuate.h"
-#include "virt.h"
-#endif
-#if __has_include("procscan.h")
-#define HAVE_PROCSCAN 1
+#include "exitreason.h"
+#include "policy.h"
 #include "procscan.h"
-#endif
+#include "trace.h"
+#include "virt.h"
 
-#define ACTION_RING 256
-#define KIB_PER_MIB 1024ull
+#define ACTION_RING	256
+#define KIB_PER_MIB	1024ull
+#define BPF_RETRY_TICKS 60
+#define MEM_RESERVE_MIB 128 /* headroom kept above guest used (policy and actuator) */
 
 struct vmstate {
 	char name[VM_NAME_MAX];
@@ -43,7 +38,9 @@ struct vmstate {
 	bool have_prev;
 	bool seen; /* in this tick's list */
 	uint64_t actions[2][3];
-	uint64_t mem_time_ns; /* wall clock of the guest memory data */
+	uint64_t mem_time_ns;	  /* wall clock of the guest memory data */
+	struct policy_state *pol; /* what the policy remembers about this VM */
+	char pol_kind[CONFIG_POLICY_MAX];
 };
 
 struct service {
@@ -65,12 +62,14 @@ struct service {
 	uint64_t actions_total;
 	char bpf_error[256];
 	bool bpf_loaded;
-#ifdef HAVE_VIRT
+	struct trace *trace;
+	struct trace_snapshot tsnap;
+	uint64_t bpf_retry_tick;
+	struct actuate *act_dry; /* the same checks and log, never acting */
 	struct virt *virt;
 	struct actuate *act;
 	struct virt_stats_list stats;
 	struct ratelimit rl_virt;
-#endif
 };
 
 static void apply_overrides(struct service *svc, struct config *cfg)
@@ -139,8 +138,13 @@ static struct vmstate *vm_get(struct service *svc, const char *name)
 	memset(st, 0, sizeof(*st));
 	(void)str_copy(st->name, name, sizeof(st->name));
 	st->hist = history__new(name);
-	if (!st->hist)
+	st->pol = malloc(sizeof(*st->pol));
+	if (!st->hist || !st->pol) {
+		history__put(st->hist);
+		free(st->pol);
 		return NULL;
+	}
+	policy_state__init(st->pol);
 	err = history__open_csv(st->hist, svc->cfg->data_dir, svc->cfg->history_max_bytes,
 				svc->cfg->history_keep);
 	if (err)
@@ -160,6 +164,7 @@ static void vm_drop_unseen(struct service *svc)
 		}
 		log_info("VM '%s' is gone", svc->vms[i].name);
 		history__put(svc->vms[i].hist);
+		free(svc->vms[i].pol);
 		svc->vms[i] = svc->vms[--svc->nvms];
 	}
 }
@@ -174,7 +179,7 @@ static void vm_key(const struct vm_desc *d, char *out, size_t size)
 
 /* ---- actions ---- */
 
-static __attribute__((unused)) void action_push(struct service *svc, const struct action_rec *rec)
+static void action_push(struct service *svc, const struct action_rec *rec)
 {
 	svc->actions[svc->action_head] = *rec;
 	svc->action_head = (svc->action_head + 1) % ACTION_RING;
@@ -185,7 +190,8 @@ static __attribute__((unused)) void action_push(struct service *svc, const struc
 
 /* ---- sources ---- */
 
-#ifdef HAVE_VIRT
+static void open_trace(struct service *svc);
+
 static void virt_source(struct service *svc, struct vm_list *lv)
 {
 	int r = virt__poll(svc->virt);
@@ -197,7 +203,6 @@ static void virt_source(struct service *svc, struct vm_list *lv)
 	if (!virt__connected(svc->virt) || virt__stats(svc->virt, &svc->stats) < 0)
 		svc->stats.n = 0;
 }
-#endif
 
 /*
  * One list of every VM: libvirt's domains enriched by the /proc scan, then
@@ -211,7 +216,6 @@ static int collect(struct service *svc)
 
 	vm_list__clear(&svc->list);
 	vm_list__clear(&svc->proc);
-#ifdef HAVE_PROCSCAN
 	if (svc->cfg->procscan) {
 		err = procscan__scan("/proc", NULL, 0, &svc->proc);
 		if (err < 0) {
@@ -219,8 +223,6 @@ static int collect(struct service *svc)
 			vm_list__clear(&svc->proc);
 		}
 	}
-#endif
-#ifdef HAVE_VIRT
 	virt_source(svc, &lv);
 	err = virt__merge(&svc->list, &lv, &svc->proc);
 	if (err < 0)
@@ -247,17 +249,22 @@ static int collect(struct service *svc)
 		}
 	}
 	err = 0;
-#else
-	for (int i = 0; i < svc->proc.n; i++) {
-		struct vm_desc *d = vm_list__add(&svc->list);
 
-		if (!d) {
-			err = -ENOMEM;
-			goto cleanup;
+	if (!svc->trace && svc->cfg->bpf && svc->ticks >= svc->bpf_retry_tick)
+		open_trace(svc);
+	if (svc->trace) {
+		int r = trace__sync(svc->trace, &svc->list);
+
+		if (!r)
+			r = trace__read(svc->trace, &svc->tsnap);
+		if (r) {
+			snprintf(svc->bpf_error, sizeof(svc->bpf_error), "tracer: %s",
+				 strerror(-r));
+			svc->tsnap.n = 0;
+		} else {
+			svc->bpf_error[0] = '\0';
 		}
-		*d = svc->proc.vms[i];
 	}
-#endif
 cleanup:
 	vm_list__free(&lv);
 	return err;
@@ -375,7 +382,85 @@ static double hist_delta_pct(const struct sample_hist *now, const struct sample_
 	return sample_hist__percentile(&d, p) / 1000.0;
 }
 
-#ifdef HAVE_VIRT
+static void hist_from(struct sample_hist *h, const uint32_t *slots, uint64_t sum_ns)
+{
+	h->count = 0;
+	for (int i = 0; i < SAMPLE_HIST_SLOTS && i < TRACE_HIST_SLOTS; i++) {
+		h->slots[i] = slots[i];
+		h->count += slots[i];
+	}
+	h->sum_ns = sum_ns;
+}
+
+/* Cumulative BPF counters of one VM into the sample. */
+static void merge_trace(struct service *svc, struct vm_sample *s)
+{
+	const struct trace_vm *tv;
+	uint64_t exit_sum = 0;
+
+	if (!svc->trace || s->pid <= 0)
+		return;
+	tv = trace_snapshot__find(&svc->tsnap, s->pid);
+	if (!tv)
+		return;
+	s->have_bpf = s->have_cpu = true;
+	(void)str_copy(s->cpu_source, "bpf", sizeof(s->cpu_source));
+	s->nvcpus = 0;
+	for (int i = 0; i < tv->nvcpus && i < VM_MAX_VCPUS; i++) {
+		struct sample_vcpu *v = &s->vcpus[s->nvcpus++];
+
+		v->index = tv->vcpus[i].index;
+		v->tid = tv->vcpus[i].tid;
+		v->run_ns = tv->vcpus[i].run_ns;
+		v->wait_ns = tv->vcpus[i].wait_ns;
+		v->exits = tv->vcpus[i].exits;
+		exit_sum += tv->vcpus[i].exit_ns;
+	}
+	s->emulator_run_ns = tv->emulator_run_ns;
+	s->exits_total = tv->exits_total;
+	s->nreasons = 0;
+	for (int i = 0; i < tv->nexits && s->nreasons < SAMPLE_MAX_REASONS; i++) {
+		struct sample_reason *r = &s->reasons[s->nreasons++];
+		char buf[SAMPLE_REASON_MAX];
+
+		(void)str_copy(
+			r->name,
+			exitreason__format(tv->exits[i].isa, tv->exits[i].reason, buf, sizeof(buf)),
+			sizeof(r->name));
+		r->count = tv->exits[i].count;
+		hist_from(&r->hist, tv->exits[i].hist, tv->exits[i].sum_ns);
+	}
+	hist_from(&s->exit_hist, tv->exit_hist, exit_sum);
+	s->nnets = 0;
+	for (int i = 0; i < tv->ntaps && i < VM_MAX_TAPS; i++) {
+		struct sample_net *n = &s->nets[s->nnets++];
+
+		(void)str_copy(n->ifname, tv->taps[i].ifname, sizeof(n->ifname));
+		n->rx_bytes = tv->taps[i].rx_bytes;
+		n->tx_bytes = tv->taps[i].tx_bytes;
+		n->rx_packets = tv->taps[i].rx_packets;
+		n->tx_packets = tv->taps[i].tx_packets;
+	}
+	/* per-disk attribution where the tracer has it, else one "all" disk */
+	if (tv->ndisks > 0 && tv->ndisks <= s->ndisks) {
+		for (int i = 0; i < tv->ndisks; i++) {
+			s->disks[i].rd_ops = tv->disks[i].read_ops;
+			s->disks[i].wr_ops = tv->disks[i].write_ops;
+			s->disks[i].rd_bytes = tv->disks[i].read_bytes;
+			s->disks[i].wr_bytes = tv->disks[i].write_bytes;
+		}
+		s->ndisks = tv->ndisks;
+	} else {
+		s->ndisks = 1;
+		(void)str_copy(s->disks[0].name, "all", sizeof(s->disks[0].name));
+		s->disks[0].rd_ops = tv->blk.read_ops;
+		s->disks[0].wr_ops = tv->blk.write_ops;
+		s->disks[0].rd_bytes = tv->blk.read_bytes;
+		s->disks[0].wr_bytes = tv->blk.write_bytes;
+	}
+	hist_from(&s->blk_hist, tv->blk.hist, tv->blk.sum_ns);
+}
+
 static bool known(uint64_t v)
 {
 	return v != UINT64_MAX;
@@ -431,7 +516,6 @@ static void merge_virt(struct service *svc, const struct vm_desc *d, struct vmst
 	if (!s->vcpus_online)
 		s->vcpus_online = s->vcpus_current;
 }
-#endif
 
 static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *st,
 		  struct vm_sample *s, uint64_t now_ns, double interval_s)
@@ -456,16 +540,20 @@ static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *
 	for (int i = 0; i < d->ntaps; i++)
 		(void)str_copy(s->nets[i].ifname, d->taps[i].ifname, sizeof(s->nets[i].ifname));
 	s->ndisks = d->ndisks;
-	for (int i = 0; i < d->ndisks; i++)
-		(void)str_copy(s->disks[i].name,
-			       d->disks[i].target[0] ? d->disks[i].target : d->disks[i].path,
-			       sizeof(s->disks[i].name));
+	for (int i = 0; i < d->ndisks; i++) {
+		const char *base = strrchr(d->disks[i].path, '/');
 
+		/* the guest-side name, else the image's file name */
+		(void)str_copy(s->disks[i].name,
+			       d->disks[i].target[0] ? d->disks[i].target
+						     : (base ? base + 1 : d->disks[i].path),
+			       sizeof(s->disks[i].name));
+	}
+
+	merge_trace(svc, s);
 	if (!s->have_cpu)
 		cpu_from_schedstat(s);
-#ifdef HAVE_VIRT
 	merge_virt(svc, d, st, s, now_ns);
-#endif
 	if (s->mem_source == MEM_SOURCE_NONE && st->mem_time_ns)
 		s->mem_age_s = (double)(now_ns - st->mem_time_ns) / 1e9;
 
@@ -489,6 +577,147 @@ static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *
 	s->vcpu_max = vc.vcpu_max;
 	if (s->vcpus_max && (!s->vcpu_max || s->vcpu_max > s->vcpus_max))
 		s->vcpu_max = s->vcpus_max;
+}
+
+/* ---- decide and act ---- */
+
+static void policy_cfg(const struct service *svc, const struct vm_sample *s,
+		       struct policy_config *pc)
+{
+	int kind = policy_kind__parse(s->policy);
+
+	policy_config__init(pc, kind < 0 ? POLICY_PREDICTIVE : (enum policy_kind)kind);
+	pc->tick_s = svc->cfg->tick_ms / 1000.0;
+	pc->mem_min_mib = s->mem_floor_kib / KIB_PER_MIB;
+	pc->mem_max_mib = s->mem_ceiling_kib ? s->mem_ceiling_kib / KIB_PER_MIB
+					     : (s->mem_max_kib ? s->mem_max_kib / KIB_PER_MIB
+							       : pc->mem_max_mib);
+	if (pc->mem_max_mib < pc->mem_min_mib)
+		pc->mem_max_mib = pc->mem_min_mib;
+	pc->mem_reserve_mib = MEM_RESERVE_MIB;
+	pc->vcpu_min = (unsigned int)s->vcpu_min;
+	pc->vcpu_max = s->vcpu_max > 0
+			       ? (unsigned int)s->vcpu_max
+			       : (s->vcpus_max > 0 ? (unsigned int)s->vcpus_max : pc->vcpu_max);
+	if (pc->vcpu_max < pc->vcpu_min)
+		pc->vcpu_max = pc->vcpu_min;
+	pc->stale_after_s = svc->cfg->agent_timeout_s;
+}
+
+static void policy_in(const struct vm_sample *s, struct policy_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->source = s->mem_source == MEM_SOURCE_AGENT	   ? POLICY_SRC_AGENT
+		     : s->mem_source == MEM_SOURCE_BALLOON ? POLICY_SRC_BALLOON
+							   : POLICY_SRC_NONE;
+	in->mem_total_mib = (double)s->mem_total_kib / 1024.0;
+	in->mem_used_mib = (double)s->mem_used_kib / 1024.0;
+	in->mem_avail_mib = (double)s->mem_avail_kib / 1024.0;
+	in->psi_valid = s->psi_mem_some >= 0;
+	in->psi_some_avg10 = s->psi_mem_some >= 0 ? s->psi_mem_some : 0;
+	in->swap_in_mibps = s->swap_in_per_s / 1024.0;
+	in->swap_out_mibps = s->swap_out_per_s / 1024.0;
+	in->balloon_cur_mib = (double)s->balloon_kib / 1024.0;
+	in->balloon_max_mib = (double)s->mem_max_kib / 1024.0;
+	in->data_age_s = s->mem_age_s;
+	in->vcpu_busy = s->have_cpu ? s->cpu_busy_pct / 100.0 : 0;
+	in->runq_wait = s->have_cpu && s->nvcpus ? s->cpu_wait_pct / 100.0 / s->nvcpus : 0;
+	if (in->runq_wait > 1)
+		in->runq_wait = 1;
+	in->guest_cpu_pct = s->guest_cpu_pct;
+	in->vcpus_online = s->vcpus_online > 0 ? (unsigned int)s->vcpus_online : 1;
+	in->vcpus_present = s->vcpus_max > 0 ? (unsigned int)s->vcpus_max : 0;
+}
+
+static void record(struct service *svc, struct vmstate *st, const struct act_record *rec)
+{
+	struct action_rec a = { 0 };
+	int kind = rec->kind == ACT_MEMORY ? 0 : 1;
+	int res;
+
+	if (!strncmp(rec->result, "unchanged", 9) || !strncmp(rec->result, "rate-limited", 12))
+		return; /* the actuator's own log keeps those; the API shows what moved */
+	res = !strncmp(rec->result, "ok", 2) ? 0 : !strncmp(rec->result, "dry-run", 7) ? 2 : 1;
+	st->actions[kind][res]++;
+	a.time_ns = rec->time_ns;
+	(void)str_copy(a.vm, rec->vm, sizeof(a.vm));
+	(void)str_copy(a.what, act_kind__str(rec->kind), sizeof(a.what));
+	a.from = (int64_t)(kind ? rec->from : rec->from / KIB_PER_MIB);
+	a.to = (int64_t)(kind ? rec->to : rec->to / KIB_PER_MIB);
+	(void)str_copy(a.unit, kind ? "" : "MiB", sizeof(a.unit));
+	(void)str_copy(a.reason, rec->reason, sizeof(a.reason));
+	(void)str_copy(a.result, rec->result, sizeof(a.result));
+	a.dry_run = rec->dry_run;
+	action_push(svc, &a);
+	log_info("action on '%s': %s %lld -> %lld%s (%s): %s", a.vm, a.what, (long long)a.from,
+		 (long long)a.to, a.unit, a.result, a.reason);
+}
+
+static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sample *s)
+{
+	struct policy_config pc;
+	struct policy_input in;
+	struct policy_decision dec;
+	struct act_record rec;
+	struct actuate *act;
+	virConnectPtr conn;
+	int r;
+
+	if (!s->enabled)
+		return;
+	if (strcmp(st->pol_kind, s->policy)) {
+		/* a reload changed the policy: start it from a clean state */
+		policy_state__init(st->pol);
+		(void)str_copy(st->pol_kind, s->policy, sizeof(st->pol_kind));
+	}
+	policy_cfg(svc, s, &pc);
+	policy_in(s, &in);
+	r = policy__decide(&pc, st->pol, &in, &dec);
+	s->decided = true;
+	(void)str_copy(s->reason, dec.reason, sizeof(s->reason));
+	if (r) {
+		s->decided = false;
+		return;
+	}
+	s->target_mem_kib = dec.target_mem_mib * KIB_PER_MIB;
+	s->target_vcpus = (int)dec.target_vcpus;
+	if (dec.forecast_mem_mib > 0) {
+		s->forecast_kib = dec.forecast_mem_mib * 1024.0;
+		s->forecast_lo_kib = s->forecast_kib;
+		s->forecast_hi_kib =
+			(dec.forecast_mem_hi_mib > dec.forecast_mem_mib ? dec.forecast_mem_hi_mib
+									: dec.forecast_mem_mib) *
+			1024.0;
+	}
+	s->changed = dec.flags &
+		     (POLICY_MEM_GROW | POLICY_MEM_SHRINK | POLICY_VCPU_UP | POLICY_VCPU_DOWN);
+	if (!s->changed || !(s->source & VM_SOURCE_LIBVIRT))
+		return;
+	act = s->dry_run ? svc->act_dry : svc->act;
+	conn = virt__conn(svc->virt);
+	if (dec.flags & (POLICY_MEM_GROW | POLICY_MEM_SHRINK)) {
+		struct act_mem_req req = {
+			.target_kib = s->target_mem_kib,
+			.min_kib = s->mem_floor_kib,
+			.guest_used_kib = s->mem_source != MEM_SOURCE_NONE ? s->mem_used_kib : 0,
+			.reserve_kib = MEM_RESERVE_MIB * KIB_PER_MIB,
+		};
+
+		memset(&rec, 0, sizeof(rec));
+		r = actuate__memory(act, conn, s->name, &req, dec.reason, &rec);
+		if (r == -ENOTCONN || r == -EIO)
+			virt__note_error(svc->virt);
+		record(svc, st, &rec);
+	}
+	if (dec.flags & (POLICY_VCPU_UP | POLICY_VCPU_DOWN)) {
+		memset(&rec, 0, sizeof(rec));
+		r = actuate__vcpus(act, conn, s->name, s->target_vcpus,
+				   s->mem_source == MEM_SOURCE_AGENT ? s->vcpus_online : -1,
+				   dec.reason, &rec);
+		if (r == -ENOTCONN || r == -EIO)
+			virt__note_error(svc->virt);
+		record(svc, st, &rec);
+	}
 }
 
 /* ---- the tick ---- */
@@ -519,7 +748,6 @@ static struct snapshot *build_snapshot(struct service *svc, const struct vm_samp
 
 	h = &snap->health;
 	(void)str_copy(h->libvirt_uri, svc->cfg->uri, sizeof(h->libvirt_uri));
-#ifdef HAVE_VIRT
 	h->libvirt_connected = virt__connected(svc->virt);
 	if (!h->libvirt_connected) {
 		struct virt_counters c;
@@ -531,14 +759,10 @@ static struct snapshot *build_snapshot(struct service *svc, const struct vm_samp
 		if (!h->libvirt_error[0])
 			(void)str_copy(h->libvirt_error, "not connected", sizeof(h->libvirt_error));
 	}
-#else
-	(void)str_copy(h->libvirt_error, "libvirt support not built in", sizeof(h->libvirt_error));
-#endif
 	h->bpf_loaded = svc->bpf_loaded;
+	h->policy = true;
 	(void)str_copy(h->bpf_error, svc->bpf_error, sizeof(h->bpf_error));
-#ifdef HAVE_PROCSCAN
 	h->procscan = svc->cfg->procscan;
-#endif
 	h->dry_run = svc->cfg->defaults.dry_run;
 	h->tick_ms = svc->cfg->tick_ms;
 	h->last_tick_ms = svc->last_tick_ms;
@@ -601,6 +825,7 @@ int service__tick(struct service *svc)
 		if (st->have_prev && st->prev.time_ns && now_ns > st->prev.time_ns)
 			interval_s = (double)(now_ns - st->prev.time_ns) / 1e9;
 		merge(svc, d, st, &samples[idx], now_ns, interval_s);
+		decide_and_act(svc, st, &samples[idx]);
 	}
 
 	for (int i = 0; i < svc->nvms; i++) {
@@ -626,12 +851,39 @@ cleanup:
 
 /* ---- lifecycle ---- */
 
+static void open_trace(struct service *svc)
+{
+	struct trace_opts to = { 0 };
+	int err;
+
+	svc->bpf_retry_tick = svc->ticks + BPF_RETRY_TICKS;
+	if (!svc->cfg->bpf) {
+		(void)str_copy(svc->bpf_error, "disabled in the configuration ('bpf = false')",
+			       sizeof(svc->bpf_error));
+		return;
+	}
+	err = trace__ensure_fs();
+	if (!err) {
+		svc->trace = trace__open(&to);
+		err = svc->trace ? 0 : -errno;
+	}
+	if (err) {
+		snprintf(svc->bpf_error, sizeof(svc->bpf_error), "cannot load the tracer: %s",
+			 strerror(-err));
+		log_warn("%s (retrying every %d ticks)", svc->bpf_error, BPF_RETRY_TICKS);
+		return;
+	}
+	svc->bpf_loaded = true;
+	svc->bpf_error[0] = '\0';
+	log_info("BPF tracer loaded, maps pinned under '%s'", trace__pin_root(svc->trace));
+}
+
 static int open_sources(struct service *svc)
 {
-#ifdef HAVE_VIRT
 	struct virt_opts vo = { .uri = svc->cfg->uri,
 				.backoff_max_ms = svc->cfg->libvirt_retry_max_s * 1000 };
 	struct actuate_opts ao = { .dry_run = svc->cfg->defaults.dry_run };
+	char log_path[VM_PATH_MAX + 16];
 
 	svc->rl_virt = (struct ratelimit)RATELIMIT_INIT(60ull * 1000000000, 3);
 	svc->virt = virt__open(&vo);
@@ -640,11 +892,17 @@ static int open_sources(struct service *svc)
 	if (!virt__connected(svc->virt))
 		log_warn("libvirt '%s' is not reachable (%s): retrying in the background",
 			 svc->cfg->uri, virt__last_error(svc->virt));
+	/* every request, refused or not, in DATA_DIR/actions.log (JSON lines) */
+	snprintf(log_path, sizeof(log_path), "%s/actions.log", svc->cfg->data_dir);
+	ao.log_path = log_path;
 	svc->act = actuate__new(&ao);
 	if (!svc->act)
 		return -errno;
-#endif
-	(void)str_copy(svc->bpf_error, "BPF tracer not built in", sizeof(svc->bpf_error));
+	ao.dry_run = true;
+	svc->act_dry = actuate__new(&ao);
+	if (!svc->act_dry)
+		return -errno;
+	open_trace(svc);
 	return 0;
 }
 
@@ -782,16 +1040,19 @@ void service__free(struct service *svc)
 	/* HTTP first: no reader may outlive the data */
 	http__stop(svc->http);
 	snapshot_slot__free(svc->slot);
-	for (int i = 0; i < svc->nvms; i++)
+	for (int i = 0; i < svc->nvms; i++) {
 		history__put(svc->vms[i].hist);
+		free(svc->vms[i].pol);
+	}
 	free(svc->vms);
 	vm_list__free(&svc->list);
 	vm_list__free(&svc->proc);
-#ifdef HAVE_VIRT
 	actuate__free(svc->act);
+	actuate__free(svc->act_dry);
+	trace_snapshot__free(&svc->tsnap);
+	trace__close(svc->trace);
 	virt_stats_list__free(&svc->stats);
 	virt__close(svc->virt);
-#endif
 	config__free(svc->cfg);
 	free(svc);
 }
