@@ -247,7 +247,7 @@
 		const now = vm.t.length ? vm.t[vm.t.length - 1] : Date.now() / 1000;
 		for (const c of vm.charts) {
 			c.u.setData([vm.t, ...c.def.data()], false);
-			c.u.setScale('x', { min: now - windowS, max: now });
+			c.u.setScale('x', { min: Math.max(now - windowS, (vm.t[0] || now) - 1), max: now });
 		}
 		vm.dirty = false;
 	}
@@ -335,7 +335,7 @@
 		applyFilter();
 		await Promise.all([...vms.values()].filter((vm) => vm.visible && !vm.sec.hidden).map(fetchSeries));
 		requestAnimationFrame(() => {
-			for (const vm of vms.values()) if (vm.visible && vm.dirty) redraw(vm);
+			for (const vm of vms.values()) if (vm.visible && (vm.dirty || !vm.charts)) redraw(vm);
 		});
 	}
 
@@ -397,5 +397,7 @@
 				if (vm.charts) for (const c of vm.charts) c.u.setSize({ width: Math.max(c.box.clientWidth, 300), height: 170 });
 		}, 150);
 	});
+	/* read-only handle for tests and the browser console */
+	window.kvmpilot = { vms };
 	loop();
 })();

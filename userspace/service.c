@@ -679,7 +679,8 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 		s->decided = false;
 		return;
 	}
-	s->target_mem_kib = dec.target_mem_mib * KIB_PER_MIB;
+	/* a memory target means something only for a VM with a balloon */
+	s->target_mem_kib = s->balloon_kib ? dec.target_mem_mib * KIB_PER_MIB : 0;
 	s->target_vcpus = (int)dec.target_vcpus;
 	if (dec.forecast_mem_mib > 0) {
 		s->forecast_kib = dec.forecast_mem_mib * 1024.0;
