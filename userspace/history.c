@@ -102,6 +102,16 @@ struct history *history__new(const char *vm_name)
 		free(h);
 		return NULL;
 	}
+	/*
+	 * Fill the rings now (NaN rows): the memory of a full hour is taken, and
+	 * measured, from the start rather than creeping up over the first hour.
+	 */
+	for (int i = 0; i < HISTORY_FINE_ROWS; i++)
+		for (int c = 0; c < HC_N; c++)
+			h->fine.rows[i].v[c] = NAN;
+	for (int i = 0; i < HISTORY_COARSE_ROWS; i++)
+		for (int c = 0; c < HC_N; c++)
+			h->coarse.rows[i].v[c] = NAN;
 	atomic_init(&h->refs, 1);
 	(void)str_copy(h->name, vm_name, sizeof(h->name));
 	return h;
