@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Per-VM history: an in-memory ring of the last hour (the last 5 minutes
+ * Per-VM history: an in-memory ring of the last hour (the last 3 minutes
  * at tick resolution, older data as 10-tick averages) that the API and the
  * dashboard read, and a CSV file per VM in the data directory with every
  * merged metric of every tick, rotated by size.
@@ -16,8 +16,8 @@
 
 #include "sample.h"
 
-#define HISTORY_FINE_ROWS   300 /* ticks at full resolution */
-#define HISTORY_COARSE_ROWS 360 /* 10-tick averages */
+#define HISTORY_FINE_ROWS   180 /* ticks at full resolution (3 minutes) */
+#define HISTORY_COARSE_ROWS 342 /* 10-tick averages (57 minutes) */
 #define HISTORY_COARSE_STEP 10
 #define HISTORY_VCPUS	    4 /* per-vCPU columns kept in memory (the CSV has all) */
 #define HISTORY_REASONS	    5 /* exit reasons with their own column, plus "other" */

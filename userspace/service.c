@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -947,6 +948,8 @@ struct service *service__new(const struct service_opts *opts, char *err, size_t 
 	if (!svc->http)
 		goto fail;
 	log_info("serving on http://%s (port %u)", svc->cfg->listen, http__port(svc->http));
+	/* loading BPF parsed the kernel's BTF: give that memory back */
+	(void)malloc_trim(0);
 	return svc;
 fail:
 	service__free(svc);

@@ -124,8 +124,8 @@ static void test_history_ring(void **state)
 		assert_int_equal(history__append(h, &s), 0);
 	}
 	n = history__copy(h, 0, rows, HISTORY_FINE_ROWS + HISTORY_COARSE_ROWS);
-	/* 300 fine rows (700..999) plus the 10-tick averages before them (0..699) */
-	assert_int_equal(n, HISTORY_FINE_ROWS + 70);
+	/* the fine rows (820..999) plus the 10-tick averages before them (0..819) */
+	assert_int_equal(n, HISTORY_FINE_ROWS + (1000 - HISTORY_FINE_ROWS) / HISTORY_COARSE_STEP);
 	for (int i = 1; i < n; i++)
 		assert_true(rows[i].t > rows[i - 1].t);
 	assert_true(fabs(rows[0].v[HC_MEM_USED] - 4.5) < 1e-3); /* mean of 0..9 */
