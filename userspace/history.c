@@ -296,7 +296,8 @@ static void fill_row(struct history *h, const struct vm_sample *s, struct histor
 	bool mem = s->mem_source != MEM_SOURCE_NONE;
 	bool bpf = s->have_bpf;
 
-	r->t = (double)s->time_ns / 1e9;
+	/* millisecond times, exactly as the API prints them, so since=T is exact */
+	r->t = (double)(s->time_ns / 1000000) / 1e3;
 	for (int c = 0; c < HC_N; c++)
 		r->v[c] = NAN;
 	r->v[HC_MEM_USED] = mib_or_nan(s->mem_used_kib, mem);
