@@ -1,3 +1,6 @@
+# (Included before the main rules: keep `make` meaning `make all`.)
+.DEFAULT_GOAL := all
+
 # The policy benchmark: every policy on every trace, the totals, the oracle
 # and the issue-4 goals, on the committed traces and on held-out ones.
 GENTRACE := $(OUTPUT)/tests/tools/gentrace
