@@ -23,3 +23,15 @@ bench-policy: $(OUTPUT)/kvmpilot $(GENTRACE)
 
 .PHONY: bench
 bench: bench-policy
+
+# Replay speed: every committed trace through the predictive policy, 20 times.
+.PHONY: bench-replay-speed
+bench-replay-speed: $(OUTPUT)/kvmpilot
+	@set -e; n=0; for f in $(POLICY_TRACES); do n=$$((n + $$(wc -l < $$f) - 1)); done; \
+	start=$$(date +%s%N); \
+	for i in $$(seq 20); do $(OUTPUT)/kvmpilot replay --policy predictive $(POLICY_TRACES) >/dev/null; done; \
+	end=$$(date +%s%N); \
+	echo "replay speed: $$((n * 20)) ticks in $$(((end - start) / 1000000)) ms" \
+	     "($$((n * 20 * 1000000 / (end - start + 1))) ticks/ms with parsing and process start-up)"
+
+bench-policy: bench-replay-speed

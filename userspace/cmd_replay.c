@@ -198,6 +198,7 @@ int do_replay(int argc, char **argv)
 	int kind = POLICY_PREDICTIVE, c, rc = 1, err;
 	char msg[REPLAY_ERR_MAX + 64];
 	struct log_ctx lc = { 0 };
+	uint64_t sim_ns = 0, sim_ticks = 0;
 
 	memset(tot, 0, sizeof(tot));
 	optind = 1;
@@ -336,6 +337,8 @@ int do_replay(int argc, char **argv)
 
 			if (!compare && !(is_oracle ? oracle : k == kind))
 				continue;
+			uint64_t t_start = now_mono_ns();
+
 			if (is_oracle)
 				err = replay__oracle(&cfg[0], t, &s);
 			else
@@ -347,6 +350,10 @@ int do_replay(int argc, char **argv)
 					 strerror(-err));
 				rc = fail(json, msg);
 				goto cleanup;
+			}
+			if (!is_oracle) {
+				sim_ns += now_mono_ns() - t_start;
+				sim_ticks += s.ticks;
 			}
 			replay_score__add(&tot[k], &s);
 			if (json && !compare && !is_oracle)
@@ -392,6 +399,10 @@ int do_replay(int argc, char **argv)
 		}
 		if (compare)
 			goals_ok = print_goals(tot, false, NULL);
+		if (compare)
+			printf("\nsimulated %llu policy ticks in %.1f ms (%.0f ticks/ms)\n",
+			       (unsigned long long)sim_ticks, (double)sim_ns / 1e6,
+			       sim_ns ? (double)sim_ticks / ((double)sim_ns / 1e6) : 0.0);
 	}
 	(void)goals_ok;
 	rc = 0;

@@ -73,7 +73,7 @@ int replay_trace__parse(FILE *f, const char *name, struct replay_trace **out, ch
 		int nf = 0, r, c;
 
 		/* A bounded line reader: NUL bytes and over-long lines are errors. */
-		while ((c = getc(f)) != EOF && c != '\n') {
+		while ((c = getc_unlocked(f)) != EOF && c != '\n') {
 			if (c == '\0') {
 				snprintf(err, errlen, "%s:%lu: NUL byte", name, lineno + 1);
 				goto cleanup;
