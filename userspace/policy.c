@@ -24,9 +24,11 @@
 
 #include "policy.h"
 
-#define MIN_VISITS  8	  /* ticks a state needs before its own rises are trusted */
-#define SHRINK_HOLD 2	  /* consecutive ticks a shrink must be wanted */
-#define ACT_TICKS   120.0 /* smoothing of the action rate */
+#define MIN_VISITS  8 /* ticks a state needs before its own rises are trusted */
+#define SHRINK_HOLD 2 /* consecutive ticks a shrink must be wanted */
+/* Whole numbers in reasons: cheaper to format than %.0f. */
+#define I(x)	  ((long long)llround(x))
+#define ACT_TICKS 120.0 /* smoothing of the action rate */
 
 static const char *const kind_names[] = {
 	[POLICY_THRESHOLD] = "threshold",
@@ -371,12 +373,12 @@ static void mem_threshold(const struct policy_config *cfg, const struct mem_ctx 
 	out->forecast_mem_hi_mib = m->alloc * cfg->threshold.grow_above;
 	if (m->used > cfg->threshold.grow_above * m->alloc) {
 		want = m->alloc + (double)cfg->threshold.grow_mib;
-		reason_add(out, "mem: used %.0f > %.0f%% of %.0f MiB", m->used,
-			   cfg->threshold.grow_above * 100, m->alloc);
+		reason_add(out, "mem: used %lld > %lld%% of %lld MiB", I(m->used),
+			   I(cfg->threshold.grow_above * 100), I(m->alloc));
 	} else if (m->used < cfg->threshold.shrink_below * m->alloc) {
 		want = m->alloc - (double)cfg->threshold.shrink_mib;
-		reason_add(out, "mem: used %.0f < %.0f%% of %.0f MiB", m->used,
-			   cfg->threshold.shrink_below * 100, m->alloc);
+		reason_add(out, "mem: used %lld < %lld%% of %lld MiB", I(m->used),
+			   I(cfg->threshold.shrink_below * 100), I(m->alloc));
 	}
 	out->target_mem_mib = mem_safe(m, want, out);
 }
@@ -392,9 +394,10 @@ static void mem_window(const struct policy_config *cfg, struct policy_state *st,
 	peak = fmax(slmax_get(&st->mem_peak), m->used);
 	out->forecast_mem_mib = m->used;
 	out->forecast_mem_hi_mib = peak * cfg->window.factor;
-	reason_add(out, "mem: peak %.0f MiB in %.0f s x %.2f", peak, cfg->window.window_s,
-		   cfg->window.factor);
 	out->target_mem_mib = mem_safe(m, peak * cfg->window.factor, out);
+	if ((double)out->target_mem_mib != m->alloc)
+		reason_add(out, "mem: peak %lld MiB in %lld s x %.2f", I(peak),
+			   I(cfg->window.window_s), cfg->window.factor);
 }
 
 static void mem_predictive(const struct policy_config *cfg, struct policy_state *st,
@@ -454,9 +457,9 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 
 		want = fmax(need, m->alloc + step) * (1 + cfg->predictive.grow_pad);
 		out->flags |= POLICY_MEM_PRESSURE;
-		reason_add(out, "mem: %s (available %.0f MiB)",
+		reason_add(out, "mem: %s (available %lld MiB)",
 			   m->pressure_why ? m->pressure_why : "guest at its allocation",
-			   m->alloc - u);
+			   I(m->alloc - u));
 		st->low_mem_ticks = 0;
 	} else if (m->pressure) {
 		/* Softer pressure (PSI some, available below the reserve): cover the
@@ -464,7 +467,7 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 		want = fmax(need, m->alloc + (double)cfg->mem_reserve_mib) *
 		       (1 + cfg->predictive.grow_pad);
 		out->flags |= POLICY_MEM_PRESSURE;
-		reason_add(out, "mem: %s (available %.0f MiB)", m->pressure_why, m->alloc - u);
+		reason_add(out, "mem: %s (available %lld MiB)", m->pressure_why, I(m->alloc - u));
 		st->low_mem_ticks = 0;
 	} else if (need > m->alloc) {
 		/* Growing along a ramp: room for a few more ticks of it, not one. */
@@ -472,8 +475,9 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 
 		want = need + fmax(cfg->predictive.grow_pad * need * fmax(1, busy_factor(cfg, st)),
 				   rising ? ramp * fmax(st->trend, 0) : 0);
-		reason_add(out, "mem: forecast %.0f..%.0f MiB above %.0f%% of %.0f",
-			   u + fmax(0, delta), hi, cfg->predictive.fill * 100, m->alloc);
+		reason_add(out, "mem: forecast %lld..%lld MiB above %lld%% of %lld",
+			   I(u + fmax(0, delta)), I(hi), I(cfg->predictive.fill * 100),
+			   I(m->alloc));
 		st->low_mem_ticks = 0;
 	} else {
 		double db = fmax((double)cfg->predictive.deadband_min_mib,
@@ -487,7 +491,7 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 			    st->tick - st->last_mem_change >=
 				    ticks_of(cfg, cfg->predictive.shrink_cooldown_s)) {
 				want = fmax(need, m->alloc - cap);
-				reason_add(out, "mem: forecast band %.0f MiB, shrink%s", hi,
+				reason_add(out, "mem: forecast band %lld MiB, shrink%s", I(hi),
 					   want > need ? " (rate cap)" : "");
 			}
 		} else {
@@ -536,10 +540,12 @@ static void vcpu_decide(const struct policy_config *cfg, struct policy_state *st
 		out->forecast_vcpus = busy;
 		if (pct > cfg->threshold.cpu_up_pct) {
 			want = n + 1;
-			reason_add(out, "; cpu %.0f%% > %.0f%%", pct, cfg->threshold.cpu_up_pct);
+			reason_add(out, "; cpu %lld%% > %lld%%", I(pct),
+				   I(cfg->threshold.cpu_up_pct));
 		} else if (pct < cfg->threshold.cpu_down_pct) {
 			want = n - 1.0;
-			reason_add(out, "; cpu %.0f%% < %.0f%%", pct, cfg->threshold.cpu_down_pct);
+			reason_add(out, "; cpu %lld%% < %lld%%", I(pct),
+				   I(cfg->threshold.cpu_down_pct));
 		}
 	} else if (cfg->kind == POLICY_WINDOW) {
 		double peak;
@@ -661,8 +667,8 @@ int policy__decide(const struct policy_config *cfg, struct policy_state *st,
 		break;
 	}
 	if (out->flags & POLICY_HELD_STALE)
-		reason_add(out, "%sheld: data %.0f s old",
-			   out->reason[0] ? ", " : "mem: ", in->data_age_s);
+		reason_add(out, "%sheld: data %lld s old",
+			   out->reason[0] ? ", " : "mem: ", I(in->data_age_s));
 	else if (out->flags & POLICY_HELD_SWAP)
 		reason_add(out, "%sheld: guest swapping", out->reason[0] ? ", " : "mem: ");
 	if ((double)out->target_mem_mib > m.alloc)
@@ -692,7 +698,7 @@ int policy__decide(const struct policy_config *cfg, struct policy_state *st,
 			st->act_rate / ACT_TICKS;
 
 	if (!out->reason[0])
-		reason_add(out, "no change");
+		memcpy(out->reason, "no change", sizeof("no change"));
 	else if (out->reason[0] == ';')
 		memmove(out->reason, out->reason + 2, strlen(out->reason + 2) + 1);
 	st->tick++;
