@@ -6,6 +6,7 @@
 GENTRACE := $(OUTPUT)/tests/tools/gentrace
 POLICY_TRACES := $(wildcard tests/data/traces/*.csv)
 HELDOUT_DIR := $(OUTPUT)/traces-heldout
+STRESS_DIR := $(OUTPUT)/traces-stress
 
 # Regenerate the committed traces (deterministic: same seeds, same files).
 .PHONY: policy-traces
@@ -20,6 +21,10 @@ bench-policy: $(OUTPUT)/kvmpilot $(GENTRACE)
 	@echo
 	@echo "== held-out traces (never tuned on; $(HELDOUT_DIR))"
 	@$(OUTPUT)/kvmpilot replay --compare $(HELDOUT_DIR)/*.csv
+	@./scripts/policy-traces.sh $(GENTRACE) stress $(STRESS_DIR)
+	@echo
+	@echo "== stress traces (never tuned on; $(STRESS_DIR))"
+	@$(OUTPUT)/kvmpilot replay --compare $(STRESS_DIR)/*.csv
 
 .PHONY: bench
 bench: bench-policy

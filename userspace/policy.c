@@ -86,13 +86,13 @@ void policy_config__init(struct policy_config *cfg, enum policy_kind kind)
 	cfg->predictive.shrink_cap = 0.5;
 	cfg->predictive.shrink_cap_min_mib = 256;
 	cfg->predictive.shrink_cooldown_s = 3.0;
-	cfg->predictive.pressure_grow = 0.25;
+	cfg->predictive.pressure_grow = 0.5;
 	cfg->predictive.psi_some_max = 10.0;
 	cfg->predictive.psi_full_max = 1.0;
 	cfg->predictive.learn_halflife_s = 1800.0;
 	cfg->predictive.cpu_sat = 0.9;
-	cfg->predictive.cpu_down = 0.85;
-	cfg->predictive.cpu_idle_s = 3.0;
+	cfg->predictive.cpu_down = 0.75;
+	cfg->predictive.cpu_idle_s = 2.0;
 	cfg->predictive.cpu_window_s = 300.0;
 }
 
@@ -324,6 +324,10 @@ static void learn_rise(const struct policy_config *cfg, struct policy_state *st,
 		st->rise[s] = (float)r;
 		st->rise_tick[s] = st->tick;
 	}
+	if (s >= 0 && r > decayed(cfg, st, st->rise_kind[s % 2], st->rise_kind_tick[s % 2])) {
+		st->rise_kind[s % 2] = (float)r;
+		st->rise_kind_tick[s % 2] = st->tick;
+	}
 	if (r > decayed(cfg, st, st->rise_all, st->rise_all_tick)) {
 		st->rise_all = (float)r;
 		st->rise_all_tick = st->tick;
@@ -346,7 +350,11 @@ static double expected_rise(const struct policy_config *cfg, const struct policy
 		visits += st->visits[i];
 		r = fmax(r, decayed(cfg, st, st->rise[i], st->rise_tick[i]));
 	}
-	if (visits < MIN_VISITS)
+	/* A level seen too rarely: what followed any rising (or any calm) tick,
+	 * else the largest rise seen at all. */
+	if (visits < MIN_VISITS && st->visits_kind[up] >= MIN_VISITS)
+		r = fmax(r, decayed(cfg, st, st->rise_kind[up], st->rise_kind_tick[up]));
+	else if (visits < MIN_VISITS)
 		r = fmax(r, decayed(cfg, st, st->rise_all, st->rise_all_tick));
 	return r;
 }
@@ -431,21 +439,22 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 			/* Demand is visible again: learn the rise it hid. */
 			double total = u - st->cens_from;
 
-			learn_rise(cfg, st, st->cens_bin,
-				   fmax(st->cens_first_rise, total / st->cens_ticks));
+			learn_rise(cfg, st, st->cens_bin, fmax(st->cens_first_rise, total));
 			st->censored = false;
 		} else if (st->have_prev && st->prev_bin >= 0) {
 			learn_rise(cfg, st, st->prev_bin, delta);
 		}
 		if (st->visits[s] < UINT32_MAX)
 			st->visits[s]++;
+		if (st->visits_kind[s % 2] < UINT32_MAX)
+			st->visits_kind[s % 2]++;
 	}
 
 	r = expected_rise(cfg, st, s);
 	if (!m->stale)
 		st->trend = 0.5 * st->trend + 0.5 * delta;
-	if (rising)
-		r = fmax(r, delta); /* a ramp goes on at least as fast */
+	if (rising && st->visits_kind[1] < MIN_VISITS)
+		r = fmax(r, delta); /* nothing learned yet: a ramp goes on as fast */
 	hi = u + r;
 	out->forecast_mem_mib = u + (rising ? delta : 0);
 	out->forecast_mem_hi_mib = hi;
@@ -671,6 +680,8 @@ int policy__decide(const struct policy_config *cfg, struct policy_state *st,
 			   out->reason[0] ? ", " : "mem: ", I(in->data_age_s));
 	else if (out->flags & POLICY_HELD_SWAP)
 		reason_add(out, "%sheld: guest swapping", out->reason[0] ? ", " : "mem: ");
+
+	vcpu_decide(cfg, st, in, out);
 	if ((double)out->target_mem_mib > m.alloc)
 		out->flags |= POLICY_MEM_GROW;
 	else if ((double)out->target_mem_mib < m.alloc)
@@ -679,8 +690,6 @@ int policy__decide(const struct policy_config *cfg, struct policy_state *st,
 		st->last_mem_change = st->tick;
 		st->low_mem_ticks = 0;
 	}
-
-	vcpu_decide(cfg, st, in, out);
 	if (out->target_vcpus > in->vcpus_online)
 		out->flags |= POLICY_VCPU_UP;
 	else if (out->target_vcpus < in->vcpus_online)

@@ -114,13 +114,13 @@ struct policy_config {
 		double shrink_cap;	     /* at most this fraction of alloc per shrink (0.5) */
 		uint64_t shrink_cap_min_mib; /* ... but always allowed this much (256) */
 		double shrink_cooldown_s;    /* since the last memory change (3) */
-		double pressure_grow;	     /* fraction of alloc added on real pressure (0.25) */
-		double psi_some_max;	     /* memory PSI some avg10 % that is pressure (10) */
-		double psi_full_max;	     /* memory PSI full avg10 % that is pressure (1) */
-		double learn_halflife_s;     /* how fast remembered rises fade (1800) */
-		double cpu_sat;		     /* busy >= cpu_sat x online is saturated (0.9) */
-		double cpu_down; /* scale down only to n with recent busy <= cpu_down x n (0.85) */
-		double cpu_idle_s;   /* sustained low use before scaling down (3) */
+		double pressure_grow;	 /* fraction of alloc added when the guest ran out (0.5) */
+		double psi_some_max;	 /* memory PSI some avg10 % that is pressure (10) */
+		double psi_full_max;	 /* memory PSI full avg10 % that is pressure (1) */
+		double learn_halflife_s; /* how fast remembered rises fade (1800) */
+		double cpu_sat;		 /* busy >= cpu_sat x online is saturated (0.9) */
+		double cpu_down; /* scale down only to n with recent busy <= cpu_down x n (0.75) */
+		double cpu_idle_s;   /* sustained low use before scaling down (2) */
 		double cpu_window_s; /* busy peak remembered for scale-up size (300) */
 	} predictive;
 };
@@ -188,6 +188,9 @@ struct policy_state {
 	uint32_t visits[2 * POLICY_BINS];
 	float rise_all;
 	uint64_t rise_all_tick;
+	float rise_kind[2]; /* per rising flag, any level */
+	uint64_t rise_kind_tick[2];
+	uint32_t visits_kind[2];
 	struct policy_slmax mem_peak;	/* used, over window_s */
 	struct policy_slmax cpu_peak;	/* busy, over cpu_window_s or window_s */
 	struct policy_slmax cpu_recent; /* busy, over cpu_idle_s */
