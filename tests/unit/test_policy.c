@@ -188,8 +188,6 @@ static void safety_run(enum policy_kind kind)
 			last_shrink = t;
 			shrunk = true;
 		}
-		if ((double)d.target_mem_mib > alloc)
-			shrunk = shrunk && true;
 
 		assert_true(d.target_vcpus >= 1 && d.target_vcpus <= 5);
 		if (in.runq_wait > cfg.runq_wait_max)

@@ -194,13 +194,48 @@ static void test_parse_ok(void **state)
 	replay_trace__free(NULL);
 }
 
+/* Hostile bytes: every buffer is parsed or refused, never crashes (ASan build too). */
+static void test_parse_garbage(void **state)
+{
+	static const char alphabet[] = "0123456789,.-+e\n\r x\0";
+	uint64_t x = 12345;
+	char buf[512];
+
+	(void)state;
+	for (int i = 0; i < 3000; i++) {
+		size_t len = strlen(HDR), n;
+		struct replay_trace *t = NULL;
+		char err[REPLAY_ERR_MAX];
+		int rc;
+
+		memcpy(buf, HDR, len);
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		n = (x >> 33) % (sizeof(buf) - len);
+		for (size_t j = 0; j < n; j++) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			buf[len + j] = alphabet[(x >> 33) % (sizeof(alphabet) - 1)];
+		}
+		rc = parse_str(buf, len + n, &t, err);
+		if (rc == 0) {
+			assert_non_null(t);
+			assert_true(t->n > 0);
+			for (size_t j = 0; j < t->n; j++)
+				assert_true(t->mem[j] >= 0 && t->cpu[j] >= 0 && t->cpu[j] <= 4096);
+			replay_trace__free(t);
+		} else {
+			assert_int_equal(rc, -EINVAL);
+			assert_null(t);
+			assert_non_null(strstr(err, "t.csv:"));
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_hand_checked),
-		cmocka_unit_test(test_sum),
-		cmocka_unit_test(test_parse_errors),
-		cmocka_unit_test(test_parse_ok),
+		cmocka_unit_test(test_hand_checked),  cmocka_unit_test(test_sum),
+		cmocka_unit_test(test_parse_errors),  cmocka_unit_test(test_parse_ok),
+		cmocka_unit_test(test_parse_garbage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
