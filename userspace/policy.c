@@ -198,6 +198,14 @@ void policy_state__init(struct policy_state *st)
 	slmax_reset(&st->cpu_recent);
 }
 
+void policy_input__init(struct policy_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->psi_valid = false;
+	in->guest_cpu_pct = -1;
+	in->source = POLICY_SRC_NONE;
+}
+
 static int check_input(const struct policy_input *in)
 {
 	const double big = 1e9; /* MiB: a petabyte */

@@ -204,6 +204,12 @@ int policy_config__validate(const struct policy_config *cfg);
 void policy_state__init(struct policy_state *st);
 
 /*
+ * An input with every optional measurement marked unknown: no PSI, guest
+ * CPU % unknown (-1), no source, no swap. The caller then fills what it has.
+ */
+void policy_input__init(struct policy_input *in);
+
+/*
  * One tick for one VM. Fills *out (always: on error it says "no change"
  * with the reason). Returns 0, or -EINVAL on an invalid config or input
  * (negative or non-finite values, used > total, no online vCPU); an invalid

@@ -367,6 +367,32 @@ static void test_vcpu_contended_and_idle(void **state)
 	assert_true(down_at >= 1); /* not at the first idle tick */
 }
 
+/* A fresh input knows nothing: the guest CPU % is unknown, so the threshold
+ * falls back to the host-measured busy time instead of reading "0%". */
+static void test_input_init(void **state)
+{
+	struct policy_config cfg;
+	struct policy_state st;
+	struct policy_input in;
+	struct policy_decision d;
+
+	(void)state;
+	policy_input__init(&in);
+	assert_true(in.guest_cpu_pct < 0);
+	assert_false(in.psi_valid);
+	assert_int_equal(in.source, POLICY_SRC_NONE);
+	in.mem_total_mib = in.balloon_cur_mib = 1024;
+	in.mem_used_mib = 500;
+	in.mem_avail_mib = 524;
+	in.vcpus_online = 2;
+	in.vcpu_busy = 1.9;
+	policy_config__init(&cfg, POLICY_THRESHOLD);
+	policy_state__init(&st);
+	assert_int_equal(policy__decide(&cfg, &st, &in, &d), 0);
+	assert_int_equal(d.target_vcpus, 3);	  /* 95% busy */
+	assert_int_equal(d.target_mem_mib, 1024); /* no source: no shrink, no grow */
+}
+
 static void test_invalid_input(void **state)
 {
 	struct policy_config cfg;
@@ -533,6 +559,7 @@ int main(void)
 		cmocka_unit_test(test_no_shrink_stale_or_swapping),
 		cmocka_unit_test(test_deadband_no_churn),
 		cmocka_unit_test(test_vcpu_contended_and_idle),
+		cmocka_unit_test(test_input_init),
 		cmocka_unit_test(test_invalid_input),
 		cmocka_unit_test(test_causality_and_determinism),
 		cmocka_unit_test(test_predictive_on_memhog),
