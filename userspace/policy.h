@@ -104,7 +104,7 @@ struct policy_config {
 	} window;
 
 	struct {
-		double fill;	      /* size so that forecast band <= fill x alloc (0.94) */
+		double fill;	      /* size so that forecast band <= fill x alloc (0.95) */
 		double grow_pad;      /* extra fraction added when growing (0.03) */
 		double ramp_pad_s;    /* ... or this many seconds of a rising trend (1) */
 		double action_budget; /* changes per tick above which pads and cooldowns
