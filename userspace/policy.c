@@ -369,7 +369,7 @@ static double expected_rise(const struct policy_config *cfg, const struct policy
 
 /*
  * Churn control: how far above its action budget the VM runs (smoothed
- * changes per tick / budget, within [0.5, 4]). Pads and cooldowns stretch
+ * changes per tick / budget, within [0.5, 4]). The grow pads stretch
  * by it, so a VM that would change every tick changes less often; grows on
  * pressure are never delayed by it.
  */

@@ -107,7 +107,7 @@ struct policy_config {
 		double fill;	      /* size so that forecast band <= fill x alloc (0.95) */
 		double grow_pad;      /* extra fraction added when growing (0.03) */
 		double ramp_pad_s;    /* ... or this many seconds of a rising trend (1) */
-		double action_budget; /* changes per tick above which pads and cooldowns
+		double action_budget; /* changes per tick above which the grow pads
 				       * stretch, up to 4x (0.2) */
 		double deadband;      /* no shrink unless alloc - target > this fraction (0.06) */
 		uint64_t deadband_min_mib;   /* ... and more than this (32) */
