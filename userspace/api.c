@@ -220,16 +220,40 @@ static struct json_object *vm_json(const struct snapshot_vm *sv)
 	return o;
 }
 
-static int do_vms(const struct snapshot *snap, struct http_response *resp)
+static char *render_vms(const struct snapshot *snap, size_t *len)
 {
 	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	const char *s;
+	char *out;
 
 	ADD(o, "time", jtime(snap->time));
 	ADD(o, "tick_s", jnum(snap->health.tick_ms / 1000.0));
 	for (int i = 0; i < snap->nvms; i++)
 		json_object_array_add(arr, vm_json(&snap->vms[i]));
 	ADD(o, "vms", arr);
-	return json_reply(resp, o);
+	s = json_object_to_json_string_ext(o,
+					   JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	out = s ? strdup(s) : NULL;
+	json_object_put(o);
+	if (out)
+		*len = strlen(out);
+	return out;
+}
+
+/* A copy of a cached rendering as the response body (it outlives our reference). */
+static int cached_reply(struct snapshot *snap, enum snapshot_cache which,
+			char *(*render)(const struct snapshot *, size_t *), const char *type,
+			struct http_response *resp)
+{
+	const struct snapshot_blob *b = snapshot__cached(snap, which, render);
+
+	if (!b || !(resp->body = malloc(b->len + 1)))
+		return api__error(resp, 500, "out of memory");
+	memcpy(resp->body, b->data, b->len + 1);
+	resp->len = b->len;
+	resp->status = 200;
+	resp->content_type = type;
+	return 0;
 }
 
 static int parse_since(const char *s, double *out)
@@ -400,6 +424,15 @@ static int do_healthz(const struct snapshot *snap, struct http_response *resp)
 	ADD(t, "count", jint((int64_t)h->ticks));
 	ADD(t, "last_duration_ms", jnum(h->last_tick_ms));
 	ADD(t, "overruns", jint((int64_t)h->tick_overruns));
+	{
+		static const char *const names[6] = { "procscan",	  "libvirt", "bpf",
+						      "merge_policy_act", "history", "snapshot" };
+		struct json_object *ph = json_object_new_object();
+
+		for (int i = 0; i < 6; i++)
+			ADD(ph, names[i], jnum(h->phase_ms[i]));
+		ADD(t, "phases_ms", ph);
+	}
 	ADD(t, "last", jtime(snap->time));
 	ADD(o, "tick", t);
 	c = json_object_new_object();
@@ -441,7 +474,7 @@ int api__handle(struct snapshot_slot *slot, const char *url, http_arg_fn arg, vo
 	if (!snap)
 		return api__error(resp, 503, "starting: no tick has completed yet");
 	if (!strcmp(url, "/api/v1/vms") || !strcmp(url, "/api/v1/vms/")) {
-		err = do_vms(snap, resp);
+		err = cached_reply(snap, SNAP_CACHE_VMS, render_vms, "application/json", resp);
 	} else if (!strncmp(url, "/api/v1/vms/", 12)) {
 		char name[VM_NAME_MAX + 1];
 		const char *slash;
@@ -473,14 +506,8 @@ int api__handle(struct snapshot_slot *slot, const char *url, http_arg_fn arg, vo
 	} else if (!strcmp(url, "/healthz")) {
 		err = do_healthz(snap, resp);
 	} else if (!strcmp(url, "/metrics")) {
-		resp->body = metrics__render(snap, &resp->len);
-		if (resp->body) {
-			resp->status = 200;
-			resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
-			err = 0;
-		} else {
-			err = api__error(resp, 500, "out of memory");
-		}
+		err = cached_reply(snap, SNAP_CACHE_METRICS, metrics__render,
+				   "text/plain; version=0.0.4; charset=utf-8", resp);
 	} else {
 		err = api__error(resp, 404, "no such path '%s'", url);
 	}

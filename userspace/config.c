@@ -51,6 +51,7 @@ struct config *config__new_default(void)
 	cfg->history_keep = 3;
 	cfg->libvirt_retry_max_s = 30;
 	cfg->procscan = true;
+	cfg->procscan_ticks = 3;
 	cfg->bpf = true;
 	vm_config__defaults(&cfg->defaults);
 	return cfg;
@@ -190,6 +191,8 @@ static int global_key(struct parse_ctx *ctx, const char *name, const char *value
 		GET_U64(name, 4096, 1ull << 40, cfg->history_max_bytes);
 	} else if (!strcmp(name, "history_keep")) {
 		GET_U64(name, 0, 100, cfg->history_keep);
+	} else if (!strcmp(name, "procscan_ticks")) {
+		GET_U64(name, 1, 3600, cfg->procscan_ticks);
 	} else if (!strcmp(name, "libvirt_retry_max_s")) {
 		GET_U64(name, 1, 3600, cfg->libvirt_retry_max_s);
 	} else if (!strcmp(name, "procscan") || !strcmp(name, "bpf")) {

@@ -55,6 +55,7 @@ struct config {
 	unsigned int history_keep;	  /* rotated files kept per VM */
 	unsigned int libvirt_retry_max_s; /* reconnect backoff ceiling */
 	bool procscan;			  /* also trace QEMU processes not run by libvirt */
+	unsigned int procscan_ticks;	  /* ticks between full /proc scans */
 	bool bpf;			  /* load the tracer */
 	struct vm_config defaults;
 	struct vm_config *vms;

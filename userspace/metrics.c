@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,10 @@
 
 static void esc(FILE *f, const char *s)
 {
+	if (!strpbrk(s, "\\\"\n")) {
+		fputs(s, f);
+		return;
+	}
 	for (; *s; s++) {
 		if (*s == '\\' || *s == '"')
 			fputc('\\', f);
@@ -144,6 +149,8 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 	f = open_memstream(&buf, &size);
 	if (!f)
 		return NULL;
+	/* one thread writes this stream: no locking per character */
+	__fsetlocking(f, FSETLOCKING_BYCALLER);
 
 	family(f, "kvmpilot_up", "gauge", "1 while the service runs its tick loop.");
 	fputs("kvmpilot_up 1\n", f);

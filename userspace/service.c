@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "history.h"
@@ -28,6 +29,7 @@
 #include "virt.h"
 
 #define ACTION_RING	256
+#define TICK_PHASES	6
 #define KIB_PER_MIB	1024ull
 #define BPF_RETRY_TICKS 60
 #define MEM_RESERVE_MIB 128 /* headroom kept above guest used (policy and actuator) */
@@ -55,6 +57,7 @@ struct service {
 	struct vm_list proc;
 	uint64_t ticks, overruns;
 	double last_tick_ms;
+	double phase_ms[TICK_PHASES]; /* of the last tick */
 	double start_time;
 	char config_error[CONFIG_ERR_MAX];
 	uint64_t reloads;
@@ -216,15 +219,39 @@ static int collect(struct service *svc)
 	int err = 0;
 
 	vm_list__clear(&svc->list);
-	vm_list__clear(&svc->proc);
-	if (svc->cfg->procscan) {
+	if (!svc->cfg->procscan) {
+		vm_list__clear(&svc->proc);
+	} else if (svc->ticks % svc->cfg->procscan_ticks == 0) {
+		uint64_t t = now_mono_ns();
+
+		vm_list__clear(&svc->proc);
 		err = procscan__scan("/proc", NULL, 0, &svc->proc);
+		svc->phase_ms[0] = (double)(now_mono_ns() - t) / 1e6;
 		if (err < 0) {
 			log_debug("/proc scan failed: %s", strerror(-err));
 			vm_list__clear(&svc->proc);
 		}
+	} else {
+		/*
+		 * Between full scans (the costly part of a tick with many
+		 * processes) keep the last result, minus processes that exited.
+		 */
+		for (int i = 0; i < svc->proc.n;) {
+			char path[32];
+
+			snprintf(path, sizeof(path), "/proc/%d", svc->proc.vms[i].pid);
+			if (access(path, F_OK)) {
+				svc->proc.vms[i] = svc->proc.vms[--svc->proc.n];
+				continue;
+			}
+			i++;
+		}
+		svc->phase_ms[0] = 0;
 	}
+	uint64_t tv = now_mono_ns();
+
 	virt_source(svc, &lv);
+	svc->phase_ms[1] = (double)(now_mono_ns() - tv) / 1e6;
 	err = virt__merge(&svc->list, &lv, &svc->proc);
 	if (err < 0)
 		goto cleanup;
@@ -254,6 +281,7 @@ static int collect(struct service *svc)
 	if (!svc->trace && svc->cfg->bpf && svc->ticks >= svc->bpf_retry_tick)
 		open_trace(svc);
 	if (svc->trace) {
+		uint64_t tt = now_mono_ns();
 		int r = trace__sync(svc->trace, &svc->list);
 
 		if (!r)
@@ -265,6 +293,7 @@ static int collect(struct service *svc)
 		} else {
 			svc->bpf_error[0] = '\0';
 		}
+		svc->phase_ms[2] = (double)(now_mono_ns() - tt) / 1e6;
 	}
 cleanup:
 	vm_list__free(&lv);
@@ -768,6 +797,7 @@ static struct snapshot *build_snapshot(struct service *svc, const struct vm_samp
 	h->dry_run = svc->cfg->defaults.dry_run;
 	h->tick_ms = svc->cfg->tick_ms;
 	h->last_tick_ms = svc->last_tick_ms;
+	memcpy(h->phase_ms, svc->phase_ms, sizeof(h->phase_ms));
 	h->ticks = svc->ticks;
 	h->tick_overruns = svc->overruns;
 	h->start_time = svc->start_time;
@@ -779,7 +809,7 @@ static struct snapshot *build_snapshot(struct service *svc, const struct vm_samp
 
 int service__tick(struct service *svc)
 {
-	uint64_t t0 = now_mono_ns(), now_ns = now_real_ns();
+	uint64_t t0 = now_mono_ns(), now_ns = now_real_ns(), t_phase;
 	struct vm_sample *samples = NULL;
 	struct snapshot *snap;
 	double interval_s = svc->cfg->tick_ms / 1000.0;
@@ -813,6 +843,7 @@ int service__tick(struct service *svc)
 		err = -ENOMEM;
 		goto cleanup;
 	}
+	t_phase = now_mono_ns();
 	for (int i = 0; i < svc->list.n; i++) {
 		const struct vm_desc *d = &svc->list.vms[i];
 		char key[VM_NAME_MAX];
@@ -830,6 +861,8 @@ int service__tick(struct service *svc)
 		decide_and_act(svc, st, &samples[idx]);
 	}
 
+	svc->phase_ms[3] = (double)(now_mono_ns() - t_phase) / 1e6;
+	t_phase = now_mono_ns();
 	for (int i = 0; i < svc->nvms; i++) {
 		struct vmstate *st = &svc->vms[i];
 
@@ -842,9 +875,12 @@ int service__tick(struct service *svc)
 	err = 0;
 
 	svc->ticks++;
+	svc->phase_ms[4] = (double)(now_mono_ns() - t_phase) / 1e6;
+	t_phase = now_mono_ns();
 	snap = build_snapshot(svc, samples, (double)now_ns / 1e9);
 	if (snap)
 		snapshot_slot__publish(svc->slot, snap);
+	svc->phase_ms[5] = (double)(now_mono_ns() - t_phase) / 1e6;
 	svc->last_tick_ms = (double)(now_mono_ns() - t0) / 1e6;
 cleanup:
 	free(samples);

@@ -41,6 +41,8 @@ void snapshot__put(struct snapshot *snap)
 		return;
 	for (int i = 0; i < snap->nvms; i++)
 		history__put(snap->vms[i].hist);
+	for (int i = 0; i < SNAP_CACHE_NR; i++)
+		free(atomic_load(&snap->cache[i]));
 	free(snap->vms);
 	free(snap->actions);
 	free(snap);
@@ -53,6 +55,37 @@ const struct snapshot_vm *snapshot__find(const struct snapshot *snap, const char
 			return &snap->vms[i];
 	}
 	return NULL;
+}
+
+const struct snapshot_blob *snapshot__cached(struct snapshot *snap, enum snapshot_cache which,
+					     char *(*render)(const struct snapshot *, size_t *))
+{
+	struct snapshot_blob *blob =
+		atomic_load_explicit(&snap->cache[which], memory_order_acquire);
+	struct snapshot_blob *none = NULL;
+	size_t len = 0;
+	char *text;
+
+	if (blob)
+		return blob;
+	text = render(snap, &len);
+	if (!text)
+		return NULL;
+	blob = malloc(sizeof(*blob) + len + 1);
+	if (blob) {
+		blob->len = len;
+		memcpy(blob->data, text, len);
+		blob->data[len] = '\0';
+	}
+	free(text);
+	if (!blob)
+		return NULL;
+	if (!atomic_compare_exchange_strong_explicit(&snap->cache[which], &none, blob,
+						     memory_order_acq_rel, memory_order_acquire)) {
+		free(blob);
+		blob = none;
+	}
+	return blob;
 }
 
 struct snapshot_slot *snapshot_slot__new(void)

@@ -35,6 +35,8 @@ struct snapshot_health {
 	bool dry_run;
 	unsigned int tick_ms;
 	double last_tick_ms; /* how long the last tick took */
+	/* of which: /proc scan, libvirt, BPF, merge+policy+act, history, snapshot */
+	double phase_ms[6];
 	uint64_t ticks;
 	uint64_t tick_overruns;
 	double start_time; /* unix seconds */
@@ -43,8 +45,21 @@ struct snapshot_health {
 	uint64_t config_reloads;
 };
 
+/* A response rendered once per snapshot (it is immutable), shared by readers. */
+struct snapshot_blob {
+	size_t len;
+	char data[];
+};
+
+enum snapshot_cache {
+	SNAP_CACHE_VMS,
+	SNAP_CACHE_METRICS,
+	SNAP_CACHE_NR,
+};
+
 struct snapshot {
 	_Atomic int refs;
+	_Atomic(struct snapshot_blob *) cache[SNAP_CACHE_NR];
 	uint64_t seq;
 	double time; /* unix seconds of the tick */
 	struct snapshot_health health;
@@ -60,6 +75,14 @@ struct snapshot *snapshot__new(int nvms, int nactions);
 struct snapshot *snapshot__ref(struct snapshot *snap);
 void snapshot__put(struct snapshot *snap);
 const struct snapshot_vm *snapshot__find(const struct snapshot *snap, const char *name);
+
+/*
+ * The cached rendering `which` of snap, made by render(snap, &len) (a
+ * malloc'ed string) on first use; concurrent first users may both render,
+ * one result wins. NULL when out of memory.
+ */
+const struct snapshot_blob *snapshot__cached(struct snapshot *snap, enum snapshot_cache which,
+					     char *(*render)(const struct snapshot *, size_t *));
 
 /* Where the current snapshot lives; the lock only covers the pointer swap. */
 struct snapshot_slot;
