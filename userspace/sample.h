@@ -28,7 +28,7 @@ enum mem_source {
 const char *mem_source__name(int source);
 
 struct sample_hist {
-	uint64_t slots[SAMPLE_HIST_SLOTS];
+	uint32_t slots[SAMPLE_HIST_SLOTS]; /* as the BPF maps keep them */
 	uint64_t count;
 	uint64_t sum_ns; /* exact when the tracer provides it, else bucket midpoints */
 };
