@@ -3,10 +3,13 @@
 #ifndef KVMPILOT_VCPU_H
 #define KVMPILOT_VCPU_H
 
-/* sched_ts: per tracked thread, when it went on CPU / became runnable. */
+/*
+ * sched_ts: per tracked non-vCPU thread (emulator), when it went on CPU.
+ * vCPU threads keep this state in their vcpus entry (track.h).
+ */
 struct sched_ts {
-	__u64 on_ns;   /* switch-in time while on CPU, else 0 */
-	__u64 wake_ns; /* time it became runnable while waiting, else 0 */
+	__u64 on_ns; /* switch-in time while on CPU, else 0 */
+	__u64 pad;
 };
 
 #endif /* KVMPILOT_VCPU_H */

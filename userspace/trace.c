@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -40,8 +41,8 @@
 _Static_assert(TRACE_HIST_SLOTS == KP_HIST_SLOTS, "histogram sizes differ");
 
 /* The pinned maps, as trace__unpin removes them. */
-static const char *const pinned_maps[] = { "vms",	"vcpus", "taps", "disk_fds",
-					   "disk_devs", "blk",	 "exits" };
+static const char *const pinned_maps[] = { "tgids",    "vms",	    "vcpus", "taps",
+					   "disk_fds", "disk_devs", "blk",   "exits" };
 
 struct trace {
 	char pin_root[VM_PATH_MAX];
@@ -49,7 +50,8 @@ struct trace {
 	struct kvmexit_bpf *kvmexit;
 	struct tapio_bpf *tapio;
 	struct blkio_bpf *blkio;
-	int vms_fd, vcpus_fd, sched_ts_fd;
+	int vms_fd, vcpus_fd;
+	uint64_t *tgids; /* the tgids bitmap map, mmap()ed */
 	int taps_fd, disk_fds_fd, disk_devs_fd, blk_fd, exits_fd;
 	struct vm_list vms; /* copy of the last sync */
 	int lock_fd;	    /* the pin root, flock()ed: one tracer per pin root */
@@ -101,6 +103,8 @@ void trace__close(struct trace *t)
 {
 	if (!t)
 		return;
+	if (t->tgids)
+		munmap(t->tgids, KP_TGID_WORDS * sizeof(uint64_t));
 	blkio_bpf__destroy(t->blkio);
 	tapio_bpf__destroy(t->tapio);
 	kvmexit_bpf__destroy(t->kvmexit);
@@ -122,6 +126,26 @@ static int attach_one(struct bpf_program *prog, struct bpf_link **link)
 		return 0;
 	*link = bpf_program__attach(prog);
 	return *link ? 0 : -errno;
+}
+
+/* Timestamps of a previous run would settle the time we were away. */
+static int reset_vcpu_state(int fd)
+{
+	__u32 key, *prev = NULL;
+	struct vcpu_track v;
+
+	while (bpf_map_get_next_key(fd, prev, &key) == 0) {
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		if (!v.on_ns && !v.wake_ns)
+			continue;
+		v.on_ns = 0;
+		v.wake_ns = 0;
+		if (bpf_map_update_elem(fd, &key, &v, BPF_EXIST) && errno != ENOENT)
+			return -errno;
+	}
+	return 0;
 }
 
 struct trace *trace__open(const struct trace_opts *opts)
@@ -195,6 +219,21 @@ struct trace *trace__open(const struct trace_opts *opts)
 	if (err)
 		goto cleanup;
 
+	t->vms_fd = bpf_map__fd(t->vcpu->maps.vms);
+	t->vcpus_fd = bpf_map__fd(t->vcpu->maps.vcpus);
+	t->tgids = mmap(NULL, KP_TGID_WORDS * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED,
+			bpf_map__fd(t->vcpu->maps.tgids), 0);
+	if (t->tgids == MAP_FAILED) {
+		t->tgids = NULL;
+		err = -errno;
+		goto cleanup;
+	}
+	/* Reused maps: nothing is tracked until the first sync, no stale state. */
+	memset(t->tgids, 0, KP_TGID_WORDS * sizeof(uint64_t));
+	err = reset_vcpu_state(t->vcpus_fd);
+	if (err)
+		goto cleanup;
+
 	err = vcpu_bpf__attach(t->vcpu);
 	if (!err)
 		err = attach_one(t->kvmexit->progs.on_kvm_exit, &t->kvmexit->links.on_kvm_exit);
@@ -207,9 +246,6 @@ struct trace *trace__open(const struct trace_opts *opts)
 	if (err)
 		goto cleanup;
 
-	t->vms_fd = bpf_map__fd(t->vcpu->maps.vms);
-	t->vcpus_fd = bpf_map__fd(t->vcpu->maps.vcpus);
-	t->sched_ts_fd = bpf_map__fd(t->vcpu->maps.sched_ts);
 	t->exits_fd = bpf_map__fd(t->kvmexit->maps.exits);
 	t->taps_fd = bpf_map__fd(t->tapio->maps.taps);
 	t->disk_fds_fd = bpf_map__fd(t->blkio->maps.disk_fds);
@@ -519,6 +555,21 @@ int trace__sync(struct trace *t, const struct vm_list *vms)
 		if (err)
 			return err;
 	}
+	/* Bits last: a set bit finds its vms/vcpus entries in place. */
+	for (int i = 0; i < t->vms.n; i++) {
+		__u32 pid = (__u32)t->vms.vms[i].pid;
+
+		if (!vm_list__find_pid(vms, (int)pid) && pid < KP_TGID_LIMIT)
+			__atomic_fetch_and(&t->tgids[pid >> 6], ~(1ULL << (pid & 63)),
+					   __ATOMIC_RELAXED);
+	}
+	for (int i = 0; i < vms->n; i++) {
+		__u32 pid = (__u32)vms->vms[i].pid;
+
+		if (pid < KP_TGID_LIMIT)
+			__atomic_fetch_or(&t->tgids[pid >> 6], 1ULL << (pid & 63),
+					  __ATOMIC_RELAXED);
+	}
 	return copy_list(&t->vms, vms);
 }
 
@@ -550,27 +601,24 @@ static void read_vcpu(struct trace *t, __u32 tgid, const struct vm_vcpu *in, str
 {
 	__u32 tid = (__u32)in->tid;
 	struct vcpu_track c;
-	struct sched_ts ts;
 	uint64_t now;
 
 	memset(out, 0, sizeof(*out));
 	out->index = in->index;
 	out->tid = in->tid;
-	/* Counters first, then the open stint: a race loses time, never doubles it. */
 	if (bpf_map_lookup_elem(t->vcpus_fd, &tid, &c) || c.tgid != tgid)
 		return;
+	now = mono_now();
 	out->run_ns = c.run_ns;
 	out->wait_ns = c.wait_ns;
 	out->switches = c.switches;
 	out->exits = c.exits;
 	out->exit_ns = c.exit_ns;
-	if (bpf_map_lookup_elem(t->sched_ts_fd, &tid, &ts))
-		return;
-	now = mono_now();
-	if (ts.on_ns && now > ts.on_ns)
-		out->run_ns += now - ts.on_ns;
-	else if (ts.wake_ns && now > ts.wake_ns)
-		out->wait_ns += now - ts.wake_ns;
+	/* Add the open stint, so a vCPU that never switches out still shows. */
+	if (c.on_ns && now > c.on_ns)
+		out->run_ns += now - c.on_ns;
+	else if (c.wake_ns && now > c.wake_ns)
+		out->wait_ns += now - c.wake_ns;
 }
 
 static void blk_add(struct trace_blk *dst, const struct blk_stats *s)

@@ -44,7 +44,7 @@ def run_stat(count):
 
 
 run_stat(2)
-for name in ("vms", "vcpus", "taps", "disk_fds", "disk_devs", "blk", "exits"):
+for name in ("tgids", "vms", "vcpus", "taps", "disk_fds", "disk_devs", "blk", "exits"):
     check(os.path.exists("%s/%s" % (root, name)), "map '%s' is pinned" % name)
 text = bpftool("map", "dump", "pinned", root + "/vcpus")
 for field in ("tgid", "index", "run_ns", "wait_ns", "exits"):
