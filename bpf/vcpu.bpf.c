@@ -127,4 +127,18 @@ int BPF_PROG(on_sched_wakeup_new, struct task_struct *p)
 	return sched_wakeup_account(p->tgid, p->pid, 0);
 }
 
+/* Test entry, never attached: see enum vcpu_test_op. */
+SEC("raw_tp")
+int test_sched_event(__u64 *ctx)
+{
+	__u64 op = ctx[0], tgid_a = ctx[1], tid_a = ctx[2], runnable = ctx[3];
+	__u64 tgid_b = ctx[4], tid_b = ctx[5], now = ctx[6];
+
+	if (op == VCPU_TEST_SWITCH)
+		return sched_switch_account(tgid_a, tid_a, runnable, tgid_b, tid_b, now);
+	if (op == VCPU_TEST_WAKEUP)
+		return sched_wakeup_account(tgid_a, tid_a, now);
+	return 1;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -12,4 +12,14 @@ struct sched_ts {
 	__u64 pad;
 };
 
+/*
+ * test_sched_event (raw_tp ctx, BPF_PROG_TEST_RUN): { op, tgid_a, tid_a,
+ * runnable, tgid_b, tid_b, time_ns }. SWITCH: a switches out (runnable or
+ * not), b switches in; WAKEUP: a becomes runnable.
+ */
+enum vcpu_test_op {
+	VCPU_TEST_SWITCH = 1,
+	VCPU_TEST_WAKEUP = 2,
+};
+
 #endif /* KVMPILOT_VCPU_H */

@@ -192,6 +192,7 @@ struct trace *trace__open(const struct trace_opts *opts)
 		goto cleanup;
 	}
 	bpf_program__set_autoattach(t->kvmexit->progs.test_kvm_event, false);
+	bpf_program__set_autoattach(t->vcpu->progs.test_sched_event, false);
 	if (opts->no_kvm || !tracepoint_exists("kvm", "kvm_exit") ||
 	    !tracepoint_exists("kvm", "kvm_entry")) {
 		bpf_program__set_autoload(t->kvmexit->progs.on_kvm_exit, false);
