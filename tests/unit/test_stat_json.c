@@ -68,7 +68,7 @@ static void test_delta_json(void **state)
 {
 	struct trace_vm *prev = calloc(1, sizeof(*prev)), *cur = calloc(1, sizeof(*cur));
 	struct trace_vm *d = calloc(1, sizeof(*d));
-	struct json_object *root, *vm, *o, *arr;
+	struct json_object *built, *root, *vm, *o, *arr;
 	const char *text;
 
 	(void)state;
@@ -79,13 +79,14 @@ static void test_delta_json(void **state)
 	cur->vcpus[1] = (struct trace_vcpu){ .index = 1, .tid = 1250, .run_ns = 500 };
 	trace_vm__delta(cur, prev, d);
 
-	root = stat__json(d, 1, 1764108000.123, 2.0);
-	assert_non_null(root);
-	text = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN);
+	built = stat__json(d, 1, 1764108000.123, 2.0);
+	assert_non_null(built);
+	text = json_object_to_json_string_ext(built, JSON_C_TO_STRING_PLAIN);
 	/* One line: NDJSON. */
 	assert_null(strchr(text, '\n'));
 	root = json_tokener_parse(text);
 	assert_non_null(root);
+	json_object_put(built);
 	assert_true(json_object_get_double(get(root, "time")) > 1764108000.1);
 	assert_true(json_object_get_double(get(root, "interval_s")) == 2.0);
 	arr = get(root, "vms");
