@@ -156,7 +156,12 @@ int BPF_PROG(on_block_io_start, struct request *rq)
 		return 0;
 	in.op = op;
 	dkey.tgid = in.tgid;
-	dkey.dev = rq->part ? rq->part->bd_dev : 0;
+	/*
+	 * The device the bio was sent to (a partition or the whole disk).
+	 * Not rq->part: blk_account_io_start() sets it only after this
+	 * tracepoint fires.
+	 */
+	dkey.dev = rq->bio && rq->bio->bi_bdev ? rq->bio->bi_bdev->bd_dev : 0;
 	d = bpf_map_lookup_elem(&disk_devs, &dkey);
 	if (d)
 		in.disk = d->disk;

@@ -136,6 +136,22 @@ struct json_object *stat__vm_json(const struct trace_vm *d, double interval_s)
 	json_object_object_add(blk, "read_ops", json_object_new_uint64(d->blk.read_ops));
 	json_object_object_add(blk, "write_ops", json_object_new_uint64(d->blk.write_ops));
 	json_object_object_add(blk, "latency_ns", latency_json(d->blk.hist));
+	arr = json_object_new_array();
+	for (int i = 0; i < d->ndisks; i++) {
+		const struct trace_disk *k = &d->disks[i];
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "path", json_object_new_string(k->path));
+		json_object_object_add(o, "target",
+				       k->target[0] ? json_object_new_string(k->target) : NULL);
+		json_object_object_add(o, "read_bytes", json_object_new_uint64(k->io.read_bytes));
+		json_object_object_add(o, "write_bytes", json_object_new_uint64(k->io.write_bytes));
+		json_object_object_add(o, "read_ops", json_object_new_uint64(k->io.read_ops));
+		json_object_object_add(o, "write_ops", json_object_new_uint64(k->io.write_ops));
+		json_object_object_add(o, "latency_ns", latency_json(k->io.hist));
+		json_object_array_add(arr, o);
+	}
+	json_object_object_add(blk, "disks", arr);
 	json_object_object_add(vm, "block", blk);
 	(void)interval_s;
 	return vm;

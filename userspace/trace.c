@@ -687,7 +687,7 @@ static void read_blk(struct trace *t, struct trace_snapshot *snap)
 			continue;
 		blk_add(&vm->blk, &st);
 		if (key.disk < (__u32)vm->ndisks)
-			blk_add(&vm->disks[key.disk], &st);
+			blk_add(&vm->disks[key.disk].io, &st);
 	}
 }
 
@@ -738,6 +738,12 @@ int trace__read(struct trace *t, struct trace_snapshot *snap)
 			tap->tx_packets = tp.tx_packets;
 		}
 		vm->ndisks = d->ndisks < VM_MAX_DISKS ? d->ndisks : VM_MAX_DISKS;
+		for (int j = 0; j < vm->ndisks; j++) {
+			(void)str_copy(vm->disks[j].target, d->disks[j].target,
+				       sizeof(vm->disks[j].target));
+			(void)str_copy(vm->disks[j].path, d->disks[j].path,
+				       sizeof(vm->disks[j].path));
+		}
 	}
 	read_exits(t, snap);
 	read_blk(t, snap);
@@ -828,7 +834,16 @@ void trace_vm__delta(const struct trace_vm *cur, const struct trace_vm *prev, st
 		}
 	}
 	blk_sub(&out->blk, &cur->blk, &prev->blk);
-	for (int i = 0; i < out->ndisks; i++)
-		blk_sub(&out->disks[i], &cur->disks[i],
-			i < prev->ndisks ? &prev->disks[i] : &zero.disks[0]);
+	for (int i = 0; i < out->ndisks; i++) {
+		const struct trace_blk *p = &zero.blk;
+
+		/* Disks are matched by path: the list may change between reads. */
+		for (int j = 0; j < prev->ndisks; j++) {
+			if (!strcmp(prev->disks[j].path, cur->disks[i].path)) {
+				p = &prev->disks[j].io;
+				break;
+			}
+		}
+		blk_sub(&out->disks[i].io, &cur->disks[i].io, p);
+	}
 }

@@ -48,6 +48,14 @@ def run(mode, rw, disk, iops, bs):
     got = sum(v["block"]["%s_bytes" % other] for v in vms)
     check(got <= 0.05 * sum(v["block"]["%s_bytes" % rw] for v in vms),
           "%s: hardly any %s bytes (%d)" % (what, other, got))
+    # Attributed to the disk QEMU has open (by fd for syscalls, by device for requests).
+    disks = vms[-1]["block"]["disks"]
+    check(len(disks) == 1 and os.path.realpath(disks[0]["path"]) == os.path.realpath(disk),
+          "%s: one disk listed, '%s'" % (what, disks[0]["path"] if disks else None))
+    per_disk = sum(v["block"]["disks"][0]["%s_bytes" % rw] for v in vms)
+    got = sum(v["block"]["%s_bytes" % rw] for v in vms)
+    check(per_disk >= 0.95 * got, "%s: the disk carries the VM's I/O (%d of %d bytes)"
+          % (what, per_disk, got))
     lat = vms[-1]["block"]["latency_ns"]
     check(0 < lat["p50"] <= lat["p99"], "%s: latency p50 %d p99 %d" % (what, lat["p50"], lat["p99"]))
 

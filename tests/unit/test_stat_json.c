@@ -62,6 +62,9 @@ static void fill(struct trace_vm *vm, uint64_t k)
 	vm->blk.read_ops = k;
 	vm->blk.write_ops = 2 * k;
 	vm->blk.hist[16] = 3 * k;
+	vm->ndisks = 1;
+	strcpy(vm->disks[0].path, "/var/lib/vm1.img");
+	vm->disks[0].io = vm->blk;
 }
 
 static void test_delta_json(void **state)
@@ -129,6 +132,12 @@ static void test_delta_json(void **state)
 	assert_int_equal(get_u64(o, "read_ops"), 2);
 	assert_int_equal(get_u64(o, "write_ops"), 4);
 	assert_true(get_u64(get(o, "latency_ns"), "p50") >= 65536);
+	arr = get(o, "disks");
+	assert_int_equal(json_object_array_length(arr), 1);
+	o = json_object_array_get_idx(arr, 0);
+	assert_string_equal(json_object_get_string(get(o, "path")), "/var/lib/vm1.img");
+	assert_null(get(o, "target"));
+	assert_int_equal(get_u64(o, "write_bytes"), 16384);
 	json_object_put(root);
 	free(prev);
 	free(cur);
