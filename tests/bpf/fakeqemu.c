@@ -375,6 +375,9 @@ static void peer_main(int ctl, int stats)
 	ssize_t n;
 
 	(void)prctl(PR_SET_NAME, "fakeqemu-peer");
+	(void)signal(SIGTERM, SIG_DFL);
+	(void)signal(SIGINT, SIG_DFL);
+	(void)signal(SIGUSR1, SIG_IGN);
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	n = read(ctl, &ifindex, sizeof(ifindex));
 	if (n != sizeof(ifindex))
@@ -1011,7 +1014,7 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t end = UINT64_MAX, add_at = UINT64_MAX;
+	uint64_t end = UINT64_MAX, add_at = UINT64_MAX, peer_check = 0;
 	bool added = false;
 
 	parse_args(argc, argv);
@@ -1067,6 +1070,16 @@ int main(int argc, char **argv)
 		if (sig_dump && opt.report) {
 			sig_dump = 0;
 			write_report(false);
+		}
+		if (net.peer > 0 && now >= peer_check) {
+			int status;
+
+			peer_check = now + 100 * TICK_NS;
+			if (waitpid(net.peer, &status, WNOHANG) == net.peer) {
+				net.peer = -1;
+				die("the host peer process exited (status %d): no guest rx",
+				    status);
+			}
 		}
 		if (!added && now >= add_at) {
 			(void)spawn(ROLE_VCPU, opt.vcpus, duty_of(opt.vcpus));
