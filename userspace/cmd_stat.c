@@ -546,6 +546,9 @@ int do_stat(int argc, char **argv)
 					       : "");
 		goto cleanup;
 	}
+	if (trace__pins_replaced(tr))
+		log_warn("replaced the maps pinned under '%s' by another kvmpilot version",
+			 trace__pin_root(tr));
 	err = trace__sync(tr, &list);
 	if (!err)
 		err = trace__read(tr, &prev);

@@ -55,6 +55,7 @@ struct trace {
 	int taps_fd, disk_fds_fd, disk_devs_fd, blk_fd, exits_fd;
 	struct vm_list vms; /* copy of the last sync */
 	int lock_fd;	    /* the pin root, flock()ed: one tracer per pin root */
+	bool pins_replaced; /* incompatible pins were found and replaced */
 };
 
 const char *trace__default_pin_root(const char *opts_pin_root)
@@ -99,20 +100,34 @@ static bool tracepoint_exists(const char *cat, const char *name)
 	return access(path, F_OK) == 0;
 }
 
+static void destroy_skels(struct trace *t)
+{
+	blkio_bpf__destroy(t->blkio);
+	tapio_bpf__destroy(t->tapio);
+	kvmexit_bpf__destroy(t->kvmexit);
+	vcpu_bpf__destroy(t->vcpu);
+	t->blkio = NULL;
+	t->tapio = NULL;
+	t->kvmexit = NULL;
+	t->vcpu = NULL;
+}
+
 void trace__close(struct trace *t)
 {
 	if (!t)
 		return;
 	if (t->tgids)
 		munmap(t->tgids, KP_TGID_WORDS * sizeof(uint64_t));
-	blkio_bpf__destroy(t->blkio);
-	tapio_bpf__destroy(t->tapio);
-	kvmexit_bpf__destroy(t->kvmexit);
-	vcpu_bpf__destroy(t->vcpu);
+	destroy_skels(t);
 	vm_list__free(&t->vms);
 	if (t->lock_fd >= 0)
 		close(t->lock_fd);
 	free(t);
+}
+
+bool trace__pins_replaced(const struct trace *t)
+{
+	return t->pins_replaced;
 }
 
 const char *trace__pin_root(const struct trace *t)
@@ -126,6 +141,60 @@ static int attach_one(struct bpf_program *prog, struct bpf_link **link)
 		return 0;
 	*link = bpf_program__attach(prog);
 	return *link ? 0 : -errno;
+}
+
+static int unlink_pins(const char *root)
+{
+	char path[VM_PATH_MAX + 32];
+	int err = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(pinned_maps); i++) {
+		snprintf(path, sizeof(path), "%s/%s", root, pinned_maps[i]);
+		if (unlink(path) && errno != ENOENT && !err)
+			err = -errno;
+	}
+	return err;
+}
+
+/* Open and load the four features against the pin root. 0 or -errno. */
+static int load_skels(struct trace *t, const struct trace_opts *opts)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = t->pin_root);
+	int err;
+
+	t->vcpu = vcpu_bpf__open_opts(&oo);
+	t->kvmexit = kvmexit_bpf__open_opts(&oo);
+	t->tapio = tapio_bpf__open_opts(&oo);
+	t->blkio = blkio_bpf__open_opts(&oo);
+	if (!t->vcpu || !t->kvmexit || !t->tapio || !t->blkio)
+		return -errno;
+	bpf_program__set_autoattach(t->kvmexit->progs.test_kvm_event, false);
+	bpf_program__set_autoattach(t->vcpu->progs.test_sched_event, false);
+	if (opts->no_kvm || !tracepoint_exists("kvm", "kvm_exit") ||
+	    !tracepoint_exists("kvm", "kvm_entry")) {
+		bpf_program__set_autoload(t->kvmexit->progs.on_kvm_exit, false);
+		bpf_program__set_autoload(t->kvmexit->progs.on_kvm_entry, false);
+	}
+	if (opts->no_net) {
+		bpf_program__set_autoload(t->tapio->progs.on_netif_receive_skb, false);
+		bpf_program__set_autoload(t->tapio->progs.on_net_dev_xmit, false);
+	}
+	if (opts->no_blk) {
+		struct bpf_program *prog;
+
+		bpf_object__for_each_program(prog, t->blkio->obj)
+			bpf_program__set_autoload(prog, false);
+	}
+
+	/* vcpu first: it creates (or finds) vms and vcpus for the others. */
+	err = vcpu_bpf__load(t->vcpu);
+	if (!err)
+		err = kvmexit_bpf__load(t->kvmexit);
+	if (!err)
+		err = tapio_bpf__load(t->tapio);
+	if (!err)
+		err = blkio_bpf__load(t->blkio);
+	return err;
 }
 
 /* Timestamps of a previous run would settle the time we were away. */
@@ -150,7 +219,6 @@ static int reset_vcpu_state(int fd)
 
 struct trace *trace__open(const struct trace_opts *opts)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, oo);
 	static const struct trace_opts defaults;
 	struct trace *t = NULL;
 	int err = -ENOMEM;
@@ -181,42 +249,18 @@ struct trace *trace__open(const struct trace_opts *opts)
 		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		goto cleanup;
 	}
-	oo.pin_root_path = t->pin_root;
-
-	t->vcpu = vcpu_bpf__open_opts(&oo);
-	t->kvmexit = kvmexit_bpf__open_opts(&oo);
-	t->tapio = tapio_bpf__open_opts(&oo);
-	t->blkio = blkio_bpf__open_opts(&oo);
-	if (!t->vcpu || !t->kvmexit || !t->tapio || !t->blkio) {
-		err = -errno;
-		goto cleanup;
+	err = load_skels(t, opts);
+	if (err == -EINVAL) {
+		/*
+		 * Pins of another kvmpilot version (other map layouts): we hold
+		 * the pin root, so nobody uses them; their counters cannot
+		 * continue anyway. Replace them.
+		 */
+		destroy_skels(t);
+		unlink_pins(t->pin_root);
+		t->pins_replaced = true;
+		err = load_skels(t, opts);
 	}
-	bpf_program__set_autoattach(t->kvmexit->progs.test_kvm_event, false);
-	bpf_program__set_autoattach(t->vcpu->progs.test_sched_event, false);
-	if (opts->no_kvm || !tracepoint_exists("kvm", "kvm_exit") ||
-	    !tracepoint_exists("kvm", "kvm_entry")) {
-		bpf_program__set_autoload(t->kvmexit->progs.on_kvm_exit, false);
-		bpf_program__set_autoload(t->kvmexit->progs.on_kvm_entry, false);
-	}
-	if (opts->no_net) {
-		bpf_program__set_autoload(t->tapio->progs.on_netif_receive_skb, false);
-		bpf_program__set_autoload(t->tapio->progs.on_net_dev_xmit, false);
-	}
-	if (opts->no_blk) {
-		struct bpf_program *prog;
-
-		bpf_object__for_each_program(prog, t->blkio->obj)
-			bpf_program__set_autoload(prog, false);
-	}
-
-	/* vcpu first: it creates (or finds) vms and vcpus for the others. */
-	err = vcpu_bpf__load(t->vcpu);
-	if (!err)
-		err = kvmexit_bpf__load(t->kvmexit);
-	if (!err)
-		err = tapio_bpf__load(t->tapio);
-	if (!err)
-		err = blkio_bpf__load(t->blkio);
 	if (err)
 		goto cleanup;
 
@@ -293,7 +337,6 @@ bool trace__prog_attached(const struct trace *t, const char *name)
 int trace__unpin(const char *pin_root, bool force)
 {
 	const char *root = trace__default_pin_root(pin_root);
-	char path[VM_PATH_MAX + 32];
 	int err = 0, fd;
 
 	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -304,11 +347,7 @@ int trace__unpin(const char *pin_root, bool force)
 		close(fd);
 		return err;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(pinned_maps); i++) {
-		snprintf(path, sizeof(path), "%s/%s", root, pinned_maps[i]);
-		if (unlink(path) && errno != ENOENT && !err)
-			err = -errno;
-	}
+	err = unlink_pins(root);
 	if (rmdir(root) && errno != ENOENT && !err)
 		err = -errno;
 	close(fd);

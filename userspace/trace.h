@@ -116,6 +116,11 @@ struct trace_snapshot {
 struct trace *trace__open(const struct trace_opts *opts);
 void trace__close(struct trace *t);
 const char *trace__pin_root(const struct trace *t);
+/*
+ * True when trace__open() found pins of another kvmpilot version (other map
+ * layouts) and replaced them: counters restarted from zero.
+ */
+bool trace__pins_replaced(const struct trace *t);
 
 /* Make the tracking tables match vms (VMs, vCPU threads, taps, disks). */
 int trace__sync(struct trace *t, const struct vm_list *vms);

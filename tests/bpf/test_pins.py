@@ -88,4 +88,17 @@ for r in (root, env_root):
     check(res.returncode == 0 and not os.path.exists(r), "unpin removes '%s'" % r)
 res = subprocess.run([KVMPILOT, "unpin", "--pin-root", root], capture_output=True, text=True)
 check(res.returncode == 0, "unpin of nothing succeeds")
+
+# Pins of another kvmpilot version (another layout) are replaced, with a warning.
+old = pin_root("old")
+os.makedirs(old)
+bpftool("map", "create", old + "/vcpus", "type", "hash", "key", "4", "value", "8", "entries",
+        "16", "name", "vcpus")
+res = subprocess.run([KVMPILOT, "stat", "--json", "--pin-root", old, "--pid", str(fake.pid),
+                      "--count", "1", "--interval", "0.5"], capture_output=True, text=True,
+                     timeout=30)
+check(res.returncode == 0 and "replaced the maps" in res.stderr,
+      "stale pins of another layout are replaced, with a warning")
+info = json.loads(bpftool("-j", "map", "show", "pinned", old + "/vcpus"))
+check(info["bytes_value"] > 8, "the new vcpus map is pinned (value %d bytes)" % info["bytes_value"])
 fake.stop()
