@@ -13,13 +13,15 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 BUILD = os.environ.get("OUTPUT", "build")
 KVMPILOT = os.path.join(BUILD, "kvmpilot")
 PINGPONG = os.path.join(BUILD, "tests/bpf/pingpong")
 PIN_ROOT = "/sys/fs/bpf/kvmpilot-bench-%d" % os.getpid()
-SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))
+ROUNDS = 4
 GOALS = {"untracked": 60, "tracked": 150}
 
 # The same job as on_sched_switch: per-thread on-CPU time of vCPU threads.
@@ -74,16 +76,28 @@ def main():
         stat = subprocess.Popen([KVMPILOT, "stat", "--json", "--interval", "1", "--pin-root",
                                  PIN_ROOT], stdout=subprocess.PIPE, text=True)
         procs.append(stat)
-        ours = wait_for(lambda: {i: p["name"] for i, p in progs().items()
-                                 if i not in before and p.get("name", "").startswith("on_")},
-                        15, "loading kvmpilot's programs")
-        seen = before | set(ours)
+        # The first line comes once every program is loaded and attached.
+        if not stat.stdout.readline():
+            sys.exit("bench: kvmpilot stat failed")
+        # Keep reading so stat never blocks on a full pipe (it rescans each second).
+        threading.Thread(target=lambda: [None for _ in stat.stdout], daemon=True).start()
+        # Ours are the programs using our pinned maps (other kvmpilots may run).
+        our_maps = set()
+        for name in os.listdir(PIN_ROOT):
+            out = subprocess.run(["bpftool", "-j", "map", "show", "pinned",
+                                  os.path.join(PIN_ROOT, name)], capture_output=True, text=True)
+            if out.returncode == 0:
+                our_maps.add(json.loads(out.stdout)["id"])
+        ours = {i: p["name"] for i, p in progs().items()
+                if i not in before and our_maps & set(p.get("map_ids", []))}
+        seen = set(progs())
         bt = subprocess.Popen(["bpftrace", "-e", BPFTRACE], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
         procs.append(bt)
         theirs = wait_for(lambda: [i for i, p in progs().items()
-                                   if i not in seen and p.get("type") == "tracepoint"],
-                          30, "loading the bpftrace program")
+                                   if i not in seen and p.get("type") == "tracepoint"
+                                   and p.get("name") == "sched_switch"],
+                          30, "loading the bpftrace program")[:1]
         sw = next(i for i, n in ours.items() if n == "on_sched_switch")
         ids = list(ours) + theirs
         rows = []
@@ -92,18 +106,25 @@ def main():
                                     stdout=subprocess.PIPE, text=True)
             procs.append(load)
             time.sleep(2.5)  # stat rescans once a second: the tracked load is known by now
-            s0 = sample(ids)
-            time.sleep(SECONDS)
-            s1 = sample(ids)
+            # Best of ROUNDS windows: on a shared host, other work (and the
+            # hypervisor) inflates some windows; the best is the program's cost.
+            best = {}
+            for _ in range(ROUNDS):
+                s0 = sample(ids)
+                time.sleep(SECONDS / ROUNDS)
+                s1 = sample(ids)
+                for i in ids:
+                    dt = s1[i][0] - s0[i][0]
+                    dn = s1[i][1] - s0[i][1]
+                    if dn > 0 and (i not in best or dt / dn < best[i][1]):
+                        best[i] = (dn, dt / dn)
             load.wait()
-            for i in ids:
-                dt = s1[i][0] - s0[i][0]
-                dn = s1[i][1] - s0[i][1]
-                if dn > 0:
-                    rows.append((phase, i, ours.get(i, "bpftrace sched_switch"), dn, dt / dn))
+            for i, (dn, ns) in best.items():
+                rows.append((phase, i, ours.get(i, "bpftrace sched_switch"), dn, ns))
         print()
-        print("BPF program cost under a context-switch-heavy load (%.0f s per phase)" % SECONDS)
-        print("%-10s %-28s %12s %10s %10s %8s" % ("threads", "program", "events", "ns/event",
+        print("BPF program cost under a context-switch-heavy load, best of %d windows of %.1f s"
+              % (ROUNDS, SECONDS / ROUNDS))
+        print("%-10s %-28s %12s %10s %10s %8s" % ("threads", "program", "events/win", "ns/event",
                                                    "bpftrace", "ratio"))
         for phase in ("untracked", "tracked"):
             bt_ns = next((r[4] for r in rows if r[0] == phase and r[1] in theirs), None)
