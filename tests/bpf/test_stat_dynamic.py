@@ -66,3 +66,22 @@ log("short-lived vCPU run: stat %d ns, truth over its life %d ns" % (run_b, trut
 # Rescans are 1 s apart, so up to ~1 s of its 4 s life precedes discovery.
 check(run_b > 0.4 * truth_b, "its vCPU time is reported (incl. its last interval)")
 check(run_b <= 1.1 * truth_b, "never more than it ran")
+
+# Long intervals: a VM that starts and exits inside one 3 s interval is
+# still reported for it (rescans run every second in between).
+stat = Stat("--interval", "3", tag="dynamic-long")
+stat.line()
+c = Fake("--vcpus", "1", "--duty", "50", "--duration", "1.8", name="blink")
+c_report = None
+line = stat.line()
+c_report = c.stop()
+vc = vm_of(line, c.pid)
+if vc is None:  # the interval boundary fell inside its life: look one further
+    line = stat.line()
+    vc = vm_of(line, c.pid)
+stat.stop()
+check(vc is not None and vc["name"] == "blink", "a VM living 1.8 s inside a 3 s interval is reported")
+run_c = sum(x["run_ns"] for x in vc["vcpus"])
+truth_c = next(t["run_ns"] for t in threads(c_report, "vcpu"))
+log("blink vCPU run: stat %d ns, truth over its life %d ns" % (run_c, truth_c))
+check(0 < run_c <= 1.1 * truth_c, "with the vCPU time it had while tracked")
