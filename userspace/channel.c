@@ -2,6 +2,7 @@
 /* The host end of a VM's agent channel: connect, assemble lines, parse strictly, match acks. */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -583,7 +584,12 @@ static int add_u64(struct json_object *o, const char *key, uint64_t v)
 
 static int add_pct(struct json_object *o, const char *key, uint32_t hundredths)
 {
-	struct json_object *j = json_object_new_double(hundredths / 100.0);
+	char txt[16];
+	struct json_object *j;
+
+	/* Two decimals on the wire: print them as such, not as 14.880000000000001. */
+	(void)snprintf(txt, sizeof(txt), "%u.%02u", hundredths / 100, hundredths % 100);
+	j = json_object_new_double_s(hundredths / 100.0, txt);
 
 	if (!j)
 		return -ENOMEM;

@@ -280,6 +280,10 @@ int do_agent(int argc, char **argv)
 	struct agent_args a = { .uri = "qemu:///system", .count = -1, .timeout_ms = 30000 };
 	struct ratelimit rl = RATELIMIT_INIT(5000 * NS_PER_MS, 5);
 	struct sigaction sa = { .sa_handler = on_sigint };
+	struct channel_opts copts = {
+		.reconnect_min_ns = 100 * NS_PER_MS,
+		.reconnect_max_ns = 1000 * NS_PER_MS,
+	};
 	struct channel *ch = NULL;
 	char path[108], errbuf[512];
 	const char *vm;
@@ -302,7 +306,8 @@ int do_agent(int argc, char **argv)
 			return print_error(a.json, "%s", errbuf);
 		vm = a.name;
 	}
-	ch = channel__new(path, NULL);
+	/* A VM that is still starting has no socket yet: retry quickly. */
+	ch = channel__new(path, &copts);
 	if (!ch)
 		return print_error(a.json, "cannot use socket '%s': %s", path, strerror(errno));
 	(void)sigaction(SIGINT, &sa, NULL);
