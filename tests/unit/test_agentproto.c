@@ -243,8 +243,9 @@ static void test_hostile_framing(void **state)
 static void test_cmd_and_ack(void **state)
 {
 	struct agent_cmd cmd = { .id = 9, .op = AGENT_OP_SET_CPUS, .arg = 3 };
-	struct agent_ack ack = { .id = 9, .op = AGENT_OP_SET_CPUS, .rc = -34, .cpus_online = 1,
-				 .cpus_present = 2 };
+	struct agent_ack ack = {
+		.id = 9, .op = AGENT_OP_SET_CPUS, .rc = -34, .cpus_online = 1, .cpus_present = 2
+	};
 	struct agentproto_msg m;
 	enum agentproto_reject why;
 	char buf[AGENTPROTO_MAX_LINE];
@@ -354,10 +355,10 @@ static void test_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good_sample),  cmocka_unit_test(test_optional_fields),
-		cmocka_unit_test(test_round_trip),   cmocka_unit_test(test_max_sample_fits),
+		cmocka_unit_test(test_good_sample),   cmocka_unit_test(test_optional_fields),
+		cmocka_unit_test(test_round_trip),    cmocka_unit_test(test_max_sample_fits),
 		cmocka_unit_test(test_hostile_lines), cmocka_unit_test(test_hostile_framing),
-		cmocka_unit_test(test_cmd_and_ack),  cmocka_unit_test(test_seq),
+		cmocka_unit_test(test_cmd_and_ack),   cmocka_unit_test(test_seq),
 		cmocka_unit_test(test_garbage),
 	};
 
