@@ -190,6 +190,7 @@ static int try_connect(struct channel *ch, uint64_t now_ns)
 		err = -errno;
 		(void)close(fd);
 		ch->stats.connect_failures++;
+		ch->stats.last_connect_error = err;
 		ch->fd = -1;
 		disconnect(ch, now_ns);
 		return err;
@@ -197,6 +198,7 @@ static int try_connect(struct channel *ch, uint64_t now_ns)
 	ch->fd = fd;
 	ch->backoff_ns = 0;
 	ch->stats.connects++;
+	ch->stats.last_connect_error = 0;
 	return 0;
 }
 

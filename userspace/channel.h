@@ -48,6 +48,7 @@ struct channel_stats {
 	uint64_t connects;
 	uint64_t disconnects;
 	uint64_t connect_failures;
+	int last_connect_error; /* -errno of the latest failed connect, 0 after a success */
 	uint64_t cmds_sent;
 	uint64_t cmds_timed_out;
 	struct channel_reject last_reject;

@@ -325,7 +325,9 @@ int do_agent(int argc, char **argv)
 		n = channel__poll(ch, now);
 		st = channel__stats(ch);
 		if (n < 0 && !st->connects && now > deadline) {
-			print_error(a.json, "cannot connect to '%s': %s", path, strerror(-n));
+			print_error(
+				a.json, "cannot connect to '%s': %s", path,
+				strerror(st->last_connect_error ? -st->last_connect_error : -n));
 			goto cleanup;
 		}
 		if (st->rejected > seen_rejects) {

@@ -370,6 +370,7 @@ static void test_missing_socket(void **state)
 	assert_non_null(ch);
 	assert_int_equal(channel__poll(ch, S_NS), -ENOENT);
 	assert_int_equal(channel__stats(ch)->connect_failures, 1);
+	assert_int_equal(channel__stats(ch)->last_connect_error, -ENOENT);
 	assert_int_equal(channel__poll(ch, S_NS + 1), -ENOTCONN);
 	channel__free(ch);
 	channel__free(NULL);
