@@ -180,10 +180,18 @@ def main():
         log("balloon to %d MiB: MemTotal %d KiB after %.1f s" % (mib, s["mem_total_kb"], time.monotonic() - t))
         return s["mem_total_kb"]
 
-    full = balloon(MAXMEM, lambda s: s["mem_total_kb"] > MAXMEM * 1024 * 85 // 100, "an empty balloon")
-    low = balloon(256, lambda s: abs(s["mem_total_kb"] - (full - (MAXMEM - 256) * 1024)) <= 2048,
+    prev = [None]
+
+    def settled(s):
+        """Above 85% of the maximum and the same in two samples in a row."""
+        ok = s["mem_total_kb"] > MAXMEM * 1024 * 85 // 100 and s["mem_total_kb"] == prev[0]
+        prev[0] = s["mem_total_kb"]
+        return ok
+
+    full = balloon(MAXMEM, settled, "an empty balloon")
+    low = balloon(256, lambda s: abs(s["mem_total_kb"] - (full - (MAXMEM - 256) * 1024)) <= 4096,
                   "MemTotal to follow the balloon down to 256 MiB")
-    high = balloon(448, lambda s: abs(s["mem_total_kb"] - (full - (MAXMEM - 448) * 1024)) <= 2048,
+    high = balloon(448, lambda s: abs(s["mem_total_kb"] - (full - (MAXMEM - 448) * 1024)) <= 4096,
                    "MemTotal to follow the balloon up to 448 MiB")
     if not (low < high < full):
         fail("MemTotal did not follow the balloon: %d %d %d" % (full, low, high))
