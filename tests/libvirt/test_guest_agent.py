@@ -5,6 +5,7 @@ MemTotal follow, hot-add a vCPU and online it through the agent, then
 offline it through the agent. Needs root, libvirtd and QEMU; ~1-2 minutes."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -82,12 +83,13 @@ def wait_sample(pred, what, timeout=40, setup=None):
 
 
 def virt_type():
-    """kvm only with hardware KVM: this host's /dev/kvm is kvm_pvm, which
-    cannot run a stock Debian kernel (the guest hangs without output)."""
+    """kvm only with hardware virtualization: this host's /dev/kvm is kvm_pvm
+    without VMX/SVM, which hangs a stock Debian guest kernel without output."""
     forced = os.environ.get("KVMPILOT_VIRT_TYPE")
     if forced in ("kvm", "qemu"):
         return forced
-    hw = os.path.exists("/sys/module/kvm_intel") or os.path.exists("/sys/module/kvm_amd")
+    with open("/proc/cpuinfo") as f:
+        hw = re.search(r"\b(vmx|svm)\b", f.read()) is not None
     return "kvm" if hw and os.path.exists("/dev/kvm") else "qemu"
 
 
