@@ -385,8 +385,13 @@ int do_agent(int argc, char **argv)
 			}
 		}
 		if (now > deadline) {
-			print_error(a.json, "timed out after %llu s waiting for the agent on '%s'",
-				    (unsigned long long)(a.timeout_ms / 1000), path);
+			print_error(a.json,
+				    "timed out after %llu s waiting for the agent on '%s'%s",
+				    (unsigned long long)(a.timeout_ms / 1000), path,
+				    channel__stats(ch)->bytes
+					    ? ""
+					    : " (no agent in the guest, or another client such as "
+					      "'kvmpilot run' holds the channel)");
 			goto cleanup;
 		}
 		pfd.fd = channel__fd(ch);
