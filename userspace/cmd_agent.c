@@ -268,6 +268,10 @@ static int parse_agent_args(struct agent_args *a, int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (a->count == 0 && a->op == AGENT_OP_NONE) {
+		log_error("--count 0 only makes sense with a command");
+		return 2;
+	}
 	if (a->count < 0)
 		a->count = a->op == AGENT_OP_NONE || a->op == AGENT_OP_REPORT_NOW ? -1 : 0;
 	if (a->op == AGENT_OP_REPORT_NOW && a->count < 0)
