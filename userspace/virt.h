@@ -24,7 +24,11 @@
  * libvirtd restarts: a close callback (and a failing call) marks the
  * connection lost; virt__poll() reconnects with exponential backoff while the
  * domains already gathered stay readable (virt__list() keeps returning them,
- * virt__connected() says false). Keepalive is set on remote connections.
+ * virt__connected() says false). Keepalive is set on remote connections,
+ * so a hung libvirtd drops the connection after interval * (count + 1) s.
+ * virConnectOpen() itself has no timeout, so it runs in a helper thread:
+ * virt__poll() never waits for a connection attempt, and virt__open() waits
+ * at most opts.connect_timeout_ms (then keeps trying in virt__poll()).
  */
 #ifndef KVMPILOT_VIRT_H
 #define KVMPILOT_VIRT_H
@@ -45,14 +49,15 @@
 #define VIRT_MAX_BLOCK_STATS VM_MAX_DISKS
 
 struct virt_opts {
-	const char *uri;	      /* NULL: VIRT_DEFAULT_URI */
-	const char *run_dir;	      /* NULL: VIRT_DEFAULT_RUN_DIR (pid and status XML files) */
-	int keepalive_interval;	      /* seconds, 0: 5 */
-	unsigned int keepalive_count; /* 0: 3; the connection drops after interval*(count+1) */
-	unsigned int refresh_ms;      /* full re-list period, 0: 10000 */
-	unsigned int backoff_min_ms;  /* first reconnect delay, 0: 500 */
-	unsigned int backoff_max_ms;  /* cap of the doubling delay, 0: 30000 */
-	int stats_period;	      /* balloon stats period set when a domain has none, 0: 1 s,
+	const char *uri;		 /* NULL: VIRT_DEFAULT_URI */
+	const char *run_dir;		 /* NULL: VIRT_DEFAULT_RUN_DIR (pid and status XML files) */
+	int keepalive_interval;		 /* seconds, 0: 5 */
+	unsigned int keepalive_count;	 /* 0: 3; the connection drops after interval*(count+1) */
+	unsigned int refresh_ms;	 /* full re-list period, 0: 10000 */
+	unsigned int backoff_min_ms;	 /* first reconnect delay, 0: 500 */
+	unsigned int backoff_max_ms;	 /* cap of the doubling delay, 0: 30000 */
+	unsigned int connect_timeout_ms; /* how long virt__open() waits for libvirt, 0: 10000 */
+	int stats_period;		 /* balloon stats period set when a domain has none, 0: 1 s,
 				       * <0: never set it */
 };
 

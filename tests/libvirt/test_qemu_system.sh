@@ -47,6 +47,7 @@ start_daemons() {
 
 cleanup() {
 	[ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null
+	[ -s /run/libvirtd.pid ] && kill -CONT "$(cat /run/libvirtd.pid)" 2>/dev/null
 	start_daemons >/dev/null 2>&1
 	virsh -c $uri destroy $name >/dev/null 2>&1
 	rm -rf "$sockdir"
@@ -77,7 +78,8 @@ wait_for() {
 	return 1
 }
 
-"$build/tests/libvirt/virt_watch" $uri 120 >"$out/watch.log" 2>&1 &
+# keepalive 1 s x 2: a hung libvirtd is given up after 3 s
+"$build/tests/libvirt/virt_watch" $uri 120 1 2 >"$out/watch.log" 2>&1 &
 watch_pid=$!
 wait_for 'connected=1' 20 || fail "watcher did not connect"
 
@@ -186,6 +188,19 @@ assert any("connected=1" in l and sys.argv[2] in l for l in lines[i + 1:]), line
 print("reconnect ok")
 PY
 start_daemons || fail "libvirtd did not come back"
+
+# libvirtd hangs (SIGSTOP): keepalive drops the connection, the data stays,
+# reconnect attempts (virConnectOpen would block) do not stall the poll loop
+hung=$(cat /run/libvirtd.pid)
+kill -STOP "$hung"
+wait_for "connected=0 .*names=(.*,)?$name(,| )" 15 || {
+	kill -CONT "$hung"
+	fail "a hung libvirtd was not noticed"
+}
+sleep 2
+kill -CONT "$hung"
+wait_for "connected=1 .*names=(.*,)?$name(,| )" 40 || fail "watcher did not reconnect after the hang"
+echo "hung libvirtd ok"
 
 # stopped: gone from the view through the event
 virsh -c $uri destroy $name >/dev/null || fail "cannot destroy the test domain"

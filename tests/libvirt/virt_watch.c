@@ -5,7 +5,7 @@
  * the view changes:
  *   watch t=SECONDS connected=0|1 n=N names=a,b,... poll_ms=MAX
  * and "done maxpoll_ms=X polls=N" at the end. Used by test_qemu_system.sh.
- * Usage: virt_watch URI SECONDS
+ * Usage: virt_watch URI SECONDS [KEEPALIVE_INTERVAL KEEPALIVE_COUNT]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +25,17 @@ int main(int argc, char **argv)
 	struct virt *v;
 	uint64_t secs;
 
-	if (argc != 3 || parse_u64(argv[2], 1, 3600, &secs)) {
-		fprintf(stderr, "usage: virt_watch URI SECONDS\n");
+	uint64_t ka_int = 0, ka_count = 0;
+
+	if ((argc != 3 && argc != 5) || parse_u64(argv[2], 1, 3600, &secs) ||
+	    (argc == 5 &&
+	     (parse_u64(argv[3], 1, 60, &ka_int) || parse_u64(argv[4], 1, 10, &ka_count)))) {
+		fprintf(stderr,
+			"usage: virt_watch URI SECONDS [KEEPALIVE_INTERVAL KEEPALIVE_COUNT]\n");
 		return 2;
 	}
+	o.keepalive_interval = (int)ka_int;
+	o.keepalive_count = (unsigned int)ka_count;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	o.uri = argv[1];
 	end = t0 + secs * 1000000000ull;
