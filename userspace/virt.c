@@ -45,7 +45,7 @@ struct virt {
 	uint64_t job_start_ns;
 
 	virConnectPtr conn;
-	int cb_lifecycle, cb_dev_added, cb_dev_removed;
+	int cb_lifecycle, cb_dev_added, cb_dev_removed, cb_tunable;
 	atomic_int lost; /* set by the close callback (event thread) */
 	uint64_t next_connect_ns;
 	uint64_t backoff_ns;
@@ -503,6 +503,16 @@ static void on_device(virConnectPtr conn, virDomainPtr dom, const char *alias, v
 	push_event(opaque, VIRT_EV_OTHER, virDomainGetName(dom), -1);
 }
 
+/* libvirt reports vCPU hotplug as a cputune change: re-read the domain */
+static void on_tunable(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr params,
+		       int nparams, void *opaque)
+{
+	(void)conn;
+	(void)params;
+	(void)nparams;
+	push_event(opaque, VIRT_EV_OTHER, virDomainGetName(dom), -1);
+}
+
 static void on_close(virConnectPtr conn, int reason, void *opaque)
 {
 	struct virt *v = opaque;
@@ -522,7 +532,9 @@ static void drop_conn(struct virt *v)
 		(void)virConnectDomainEventDeregisterAny(v->conn, v->cb_dev_added);
 	if (v->cb_dev_removed >= 0)
 		(void)virConnectDomainEventDeregisterAny(v->conn, v->cb_dev_removed);
-	v->cb_lifecycle = v->cb_dev_added = v->cb_dev_removed = -1;
+	if (v->cb_tunable >= 0)
+		(void)virConnectDomainEventDeregisterAny(v->conn, v->cb_tunable);
+	v->cb_lifecycle = v->cb_dev_added = v->cb_dev_removed = v->cb_tunable = -1;
 	(void)virConnectUnregisterCloseCallback(v->conn, on_close);
 	/* > 0 would mean a leaked reference (a domain not freed) */
 	if (virConnectClose(v->conn) > 0)
@@ -692,7 +704,10 @@ static int setup_conn(struct virt *v, uint64_t now)
 	v->cb_dev_removed =
 		virConnectDomainEventRegisterAny(v->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
 						 VIR_DOMAIN_EVENT_CALLBACK(on_device), v, NULL);
-	if (v->cb_dev_added < 0 || v->cb_dev_removed < 0)
+	v->cb_tunable =
+		virConnectDomainEventRegisterAny(v->conn, NULL, VIR_DOMAIN_EVENT_ID_TUNABLE,
+						 VIR_DOMAIN_EVENT_CALLBACK(on_tunable), v, NULL);
+	if (v->cb_dev_added < 0 || v->cb_dev_removed < 0 || v->cb_tunable < 0)
 		virResetLastError(); /* nice to have: the periodic re-list covers it */
 	v->cnt.connects++;
 	v->backoff_ns = v->backoff_min_ns;
@@ -959,7 +974,7 @@ struct virt *virt__open(const struct virt_opts *opts)
 		(opts && opts->connect_timeout_ms ? opts->connect_timeout_ms : 10000) * MS;
 	v->stats_period = opts && opts->stats_period ? opts->stats_period : 1;
 	v->backoff_ns = v->backoff_min_ns;
-	v->cb_lifecycle = v->cb_dev_added = v->cb_dev_removed = -1;
+	v->cb_lifecycle = v->cb_dev_added = v->cb_dev_removed = v->cb_tunable = -1;
 	pthread_mutex_init(&v->lock, NULL);
 	err = loop_get();
 	if (err) {
@@ -1022,8 +1037,7 @@ int virt__poll(struct virt *v)
 
 		v->cnt.events++;
 		add_out(v, &ev);
-		if (ev.kind == VIRT_EV_STOPPED || ev.kind == VIRT_EV_CRASHED ||
-		    ev.kind == VIRT_EV_UNDEFINED) {
+		if (ev.kind == VIRT_EV_STOPPED || ev.kind == VIRT_EV_UNDEFINED) {
 			struct dom_entry *e = dom_find(v, ev.name);
 
 			if (e) {
@@ -1047,6 +1061,15 @@ int virt__poll(struct virt *v)
 		changes += r;
 	}
 	return changes;
+}
+
+int virt__refresh(struct virt *v, const char *name)
+{
+	if (!name || !*name)
+		return -EINVAL;
+	if (!virt__conn(v))
+		return -ENOTCONN;
+	return refresh_one(v, name);
 }
 
 bool virt__connected(const struct virt *v)

@@ -11,8 +11,8 @@
  * is not thread safe: use it from one thread (the service's main loop).
  *
  * Where things come from (see README, section libvirt):
- * - domain list: virConnectListAllDomains(ACTIVE), refreshed on lifecycle and
- *   device events, and fully every opts.refresh_ms;
+ * - domain list: virConnectListAllDomains(ACTIVE), refreshed on lifecycle,
+ *   device and tunable (vCPU hotplug) events, and fully every opts.refresh_ms;
  * - name, uuid, taps (<interface><target dev>), disks (<disk><source>,
  *   <target dev>), agent channel (<channel type='unix'> whose target name is
  *   VIRT_AGENT_CHANNEL), memory and vCPU sizes: the live domain XML;
@@ -179,6 +179,12 @@ void virt__close(struct virt *v);
  * -ENOTCONN when disconnected (the next attempt is already scheduled).
  */
 int virt__poll(struct virt *v);
+
+/*
+ * Re-read one domain now (after an actuation, say: QEMU's new vCPU threads).
+ * Returns 1 when it changed, 0 when not, -ENOTCONN or -EIO.
+ */
+int virt__refresh(struct virt *v, const char *name);
 
 bool virt__connected(const struct virt *v);
 const char *virt__uri(const struct virt *v);
