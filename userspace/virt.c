@@ -503,7 +503,11 @@ static void on_device(virConnectPtr conn, virDomainPtr dom, const char *alias, v
 	push_event(opaque, VIRT_EV_OTHER, virDomainGetName(dom), -1);
 }
 
-/* libvirt reports vCPU hotplug as a cputune change: re-read the domain */
+/*
+ * A cputune change (pinning, ...) may come with new vCPU threads. Plain vCPU
+ * hotplug sends no event at all in libvirt 9.0 (checked with virsh event
+ * --all): the periodic re-list or virt__refresh() picks it up.
+ */
 static void on_tunable(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr params,
 		       int nparams, void *opaque)
 {

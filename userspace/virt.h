@@ -12,7 +12,8 @@
  *
  * Where things come from (see README, section libvirt):
  * - domain list: virConnectListAllDomains(ACTIVE), refreshed on lifecycle,
- *   device and tunable (vCPU hotplug) events, and fully every opts.refresh_ms;
+ *   device and tunable events, and fully every opts.refresh_ms; vCPU hotplug
+ *   sends no event, so the actuator's caller calls virt__refresh() after one;
  * - name, uuid, taps (<interface><target dev>), disks (<disk><source>,
  *   <target dev>), agent channel (<channel type='unix'> whose target name is
  *   VIRT_AGENT_CHANNEL), memory and vCPU sizes: the live domain XML;

@@ -3,7 +3,8 @@
  * Test helper (not a test by itself): drive a struct virt the way the
  * service does, one virt__poll() every 100 ms, and print one line whenever
  * the view changes:
- *   watch t=SECONDS connected=0|1 n=N names=a,b,... poll_ms=MAX
+ *   watch t=SECONDS connected=0|1 n=N names=a,b,... vcpus=a:1,b:2 poll_ms=MAX
+ * (vcpus: how many vCPU threads each domain has).
  * and "done maxpoll_ms=X polls=N" at the end. Used by test_qemu_system.sh.
  * Usage: virt_watch URI SECONDS [KEEPALIVE_INTERVAL KEEPALIVE_COUNT]
  */
@@ -17,9 +18,12 @@
 
 int main(int argc, char **argv)
 {
-	struct virt_opts o = { .backoff_min_ms = 200, .backoff_max_ms = 2000 };
+	/* no periodic re-list: changes must come from events (and reconnects) */
+	struct virt_opts o = { .backoff_min_ms = 200,
+			       .backoff_max_ms = 2000,
+			       .refresh_ms = 3600000 };
 	struct vm_list list = { 0 };
-	char names[4096], last[4200] = "", line[4200];
+	char names[4096], vcpus[4096], last[8400] = "", line[8400];
 	uint64_t t0 = now_mono_ns(), end, maxpoll = 0;
 	unsigned long polls = 0;
 	struct virt *v;
@@ -54,12 +58,16 @@ int main(int argc, char **argv)
 			maxpoll = d;
 		polls++;
 		(void)virt__list(v, &list);
-		names[0] = '\0';
+		names[0] = vcpus[0] = '\0';
 		for (int i = 0; i < list.n && len + VM_NAME_MAX + 2 < sizeof(names); i++)
 			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s",
 						i ? "," : "", list.vms[i].name);
-		snprintf(line, sizeof(line), "connected=%d n=%d names=%s", virt__connected(v),
-			 list.n, names);
+		len = 0;
+		for (int i = 0; i < list.n && len + VM_NAME_MAX + 8 < sizeof(vcpus); i++)
+			len += (size_t)snprintf(vcpus + len, sizeof(vcpus) - len, "%s%s:%d",
+						i ? "," : "", list.vms[i].name, list.vms[i].nvcpus);
+		snprintf(line, sizeof(line), "connected=%d n=%d names=%s vcpus=%s",
+			 virt__connected(v), list.n, names, vcpus);
 		if (strcmp(line, last)) {
 			printf("watch t=%.1f %s poll_ms=%.1f err=%s\n",
 			       (double)(now_mono_ns() - t0) / 1e9, line, (double)maxpoll / 1e6,
