@@ -1,0 +1,482 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Infrastructure for the end-to-end tests: real libvirtd, real QEMU guests
+(TCG here), the real kvmpilot binary.
+
+Everything a test creates is registered in one Cleanup stack that runs on
+normal exit, on an exception, on SIGTERM/SIGINT (the runner's timeout) and
+at interpreter exit, so no VM, pool, tap, socket or process survives a
+failing test. VM names are prefixed 'kp-e2e-'.
+
+Exit codes follow tests/lib/run-tests.sh: 0 pass, 77 skip (with a reason),
+anything else fails.
+"""
+
+import atexit
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import traceback
+import urllib.error
+import urllib.request
+
+SRC = os.environ.get("KVMPILOT_SRC") or os.path.abspath(
+    os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("KVMPILOT_BUILD") or os.path.join(SRC, "build")
+KVMPILOT = os.environ.get("KVMPILOT") or os.path.join(BUILD, "kvmpilot")
+TEST_OUT = os.environ.get("TEST_OUT") or os.path.join(BUILD, "test-output", "e2e", "adhoc")
+URI = "qemu:///system"
+SKIP = 77
+
+
+class Skip(Exception):
+    """The feature is truly absent here; the message says why."""
+
+
+class Pending(Skip):
+    """A piece another module owns is not on this branch yet."""
+
+
+def log(msg):
+    print("[%7.1f] %s" % (time.monotonic() - _T0, msg), flush=True)
+
+
+_T0 = time.monotonic()
+
+
+# ---------------------------------------------------------------- cleanup
+class Cleanup:
+    def __init__(self):
+        self._stack = []
+        self._done = False
+
+    def push(self, what, fn, *args):
+        self._stack.append((what, fn, args))
+
+    def run(self):
+        if self._done:
+            return
+        self._done = True
+        while self._stack:
+            what, fn, args = self._stack.pop()
+            try:
+                fn(*args)
+            except Exception as e:  # keep going: the rest must still be undone
+                print("cleanup: %s failed: %s" % (what, e), file=sys.stderr, flush=True)
+
+
+cleanup = Cleanup()
+atexit.register(cleanup.run)
+
+
+def _on_signal(signum, frame):
+    # The runner's timeout or Ctrl-C: undo everything, then fail.
+    log("signal %d: cleaning up" % signum)
+    cleanup.run()
+    os._exit(1)
+
+
+signal.signal(signal.SIGTERM, _on_signal)
+signal.signal(signal.SIGINT, _on_signal)
+
+
+def main(test_fn):
+    """Run test_fn() with cleanup; map Skip/Pending to 77 and failures to 1."""
+    os.makedirs(TEST_OUT, exist_ok=True)
+    rc = 1
+    try:
+        test_fn()
+        log("PASS")
+        rc = 0
+    except Pending as e:
+        print("PENDING: %s" % e, flush=True)
+        rc = SKIP
+    except Skip as e:
+        print("skip: %s" % e, flush=True)
+        rc = SKIP
+    except Exception:
+        traceback.print_exc()
+        log("FAIL")
+        rc = 1
+    finally:
+        cleanup.run()
+    sys.exit(rc)
+
+
+# ---------------------------------------------------------------- processes
+def run(cmd, check=True, timeout=120, quiet=False):
+    """Run a command, return (rc, stdout, stderr)."""
+    if not quiet:
+        log("$ " + " ".join(cmd))
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=timeout)
+    if check and p.returncode != 0:
+        raise AssertionError("%s failed (%d): %s%s" % (" ".join(cmd), p.returncode, p.stdout,
+                                                       p.stderr))
+    return p.returncode, p.stdout, p.stderr
+
+
+def kp(*args, check=True, timeout=120, quiet=False):
+    return run([KVMPILOT] + list(args), check=check, timeout=timeout, quiet=quiet)
+
+
+def command_implemented(cmd):
+    """False while the command is still the placeholder of another module."""
+    p = subprocess.run([KVMPILOT, cmd, "--help"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=30)
+    return "not implemented yet" not in (p.stdout + p.stderr)
+
+
+def require_commands(*cmds):
+    missing = [c for c in cmds if not command_implemented(c)]
+    if missing:
+        raise Pending("'kvmpilot %s' not implemented on this branch yet"
+                      % "', 'kvmpilot ".join(missing))
+
+
+def wait_until(fn, timeout, what, interval=0.5):
+    """Poll fn() until it returns a true value; return it, or fail naming what."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = fn()
+            if v:
+                return v
+        except Exception as e:  # keep polling, report the last one
+            last_exc = e
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %ss waiting for %s%s" % (
+                timeout, what, " (last error: %s)" % last_exc if last_exc else ""))
+        time.sleep(interval)
+
+
+def require_root():
+    if os.geteuid() != 0:
+        raise Skip("needs root (libvirtd qemu:///system, taps, BPF)")
+
+
+# ---------------------------------------------------------------- daemons
+def _pid_alive(pidfile):
+    try:
+        pid = int(open(pidfile).read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return 0
+
+
+def _daemon_running(name):
+    p = subprocess.run(["pgrep", "-x", name], stdout=subprocess.PIPE, text=True)
+    return p.returncode == 0
+
+
+def ensure_daemons():
+    """Start virtlogd and libvirtd when they are not running; stop them at the end."""
+    for name in ("virtlogd", "libvirtd"):
+        if _daemon_running(name):
+            continue
+        if not shutil.which(name):
+            raise Skip("%s is not installed (make deps)" % name)
+        log("starting %s" % name)
+        run([name, "-d"])
+        cleanup.push("stop " + name, stop_daemon, name)
+    wait_until(lambda: run(["virsh", "-c", URI, "version"], check=False, quiet=True)[0] == 0,
+               60, "libvirtd to answer")
+
+
+def stop_daemon(name):
+    pid = _pid_alive("/run/%s.pid" % name)
+    if pid:
+        log("stopping %s (%d)" % (name, pid))
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                return
+            time.sleep(0.2)
+
+
+def restart_libvirtd():
+    """Stop libvirtd and start it again (QEMU processes survive)."""
+    pid = _pid_alive("/run/libvirtd.pid")
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not _pid_alive("/run/libvirtd.pid") and not _daemon_running(
+            "libvirtd"), 30, "libvirtd to stop")
+    run(["libvirtd", "-d"])
+    wait_until(lambda: run(["virsh", "-c", URI, "version"], check=False, quiet=True)[0] == 0,
+               60, "libvirtd to answer again")
+
+
+# ---------------------------------------------------------------- guests
+def guest_dir():
+    d = os.environ.get("KVMPILOT_GUEST_DIR") or os.path.join(SRC, "guest", "out")
+    if os.path.exists(os.path.join(d, "vmlinuz")) and os.path.exists(
+            os.path.join(d, "initramfs.gz")):
+        return d
+    # Build it when the project knows how ('make guest').
+    p = subprocess.run(["make", "-C", SRC, "-n", "guest"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    if p.returncode != 0:
+        raise Pending("no guest image and no 'make guest' on this branch yet")
+    run(["make", "-C", SRC, "guest"], timeout=600)
+    return d
+
+
+class Env:
+    """A private pool and state folder for this test, removed at the end."""
+
+    def __init__(self, tag):
+        require_root()
+        ensure_daemons()
+        self.tag = tag
+        self.pool = "kp-e2e-%s-%d" % (tag, os.getpid())
+        self.state = "/var/tmp/kp-e2e-%d" % os.getpid()
+        self.image_dir = guest_dir()
+        os.makedirs(self.state, exist_ok=True)
+        cleanup.push("remove " + self.state, shutil.rmtree, self.state, True)
+        cleanup.push("remove pool " + self.pool, self._remove_pool)
+        self.vms = []
+
+    def common(self):
+        return ["--pool", self.pool, "--pool-dir", self.state + "/pool", "--state-dir",
+                self.state, "--image-dir", self.image_dir]
+
+    def _remove_pool(self):
+        kp("vm", "pool-delete", "--force", *self.common(), check=False)
+
+    def create(self, name, *opts, **kw):
+        """kvmpilot vm create; the VM is destroyed at cleanup whatever happens."""
+        assert name.startswith("kp-e2e-"), name
+        vm = VM(self, name)
+        cleanup.push("destroy " + name, vm.destroy_quiet)
+        kp("vm", "create", name, *self.common(), *opts, **kw)
+        self.vms.append(vm)
+        return vm
+
+
+class VM:
+    def __init__(self, env, name):
+        self.env = env
+        self.name = name
+        self.destroyed = False
+
+    @property
+    def console_path(self):
+        return "%s/console/%s.log" % (self.env.state, self.name)
+
+    @property
+    def channel_path(self):
+        return "%s/channels/%s.agent.sock" % (self.env.state, self.name)
+
+    @property
+    def tap(self):
+        n = "kp-" + self.name
+        if len(n) <= 15:
+            return n
+        xml = dumpxml(self.name)
+        m = re.search(r"<target dev='([^']+)' managed='yes'/>", xml)
+        return m.group(1)
+
+    def console(self):
+        try:
+            with open(self.console_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def save_console(self):
+        try:
+            shutil.copy(self.console_path, os.path.join(TEST_OUT, self.name + ".console.log"))
+        except OSError:
+            pass
+
+    def destroy(self):
+        self.save_console()
+        kp("vm", "destroy", self.name, *self.env.common())
+        self.destroyed = True
+
+    def destroy_quiet(self):
+        if self.destroyed:
+            return
+        self.save_console()
+        kp("vm", "destroy", self.name, *self.env.common(), check=False)
+        self.destroyed = True
+
+    def wait_console(self, pattern, timeout=90):
+        rx = re.compile(pattern)
+        return wait_until(lambda: rx.search(self.console()), timeout,
+                          "'%s' on the console of %s" % (pattern, self.name))
+
+    def assert_no_oom(self):
+        text = self.console()
+        for bad in ("Out of memory", "oom-kill", "Killed process", "Kernel panic"):
+            assert bad not in text, "%s: '%s' in the guest console:\n%s" % (
+                self.name, bad, text[-3000:])
+
+    def stats(self):
+        return domstats(self.name)
+
+
+def dumpxml(name, inactive=False):
+    cmd = ["virsh", "-c", URI, "dumpxml", name]
+    if inactive:
+        cmd.append("--inactive")
+    return run(cmd, quiet=True)[1]
+
+
+def domstats(name):
+    """libvirt's own counters: {'vcpu.0.time': 123, 'net.0.rx.bytes': ...}."""
+    out = run(["virsh", "-c", URI, "domstats", "--raw", name], quiet=True)[1]
+    d = {}
+    for line in out.splitlines():
+        line = line.strip()
+        if "=" not in line:
+            continue
+        k, v = line.split("=", 1)
+        try:
+            d[k] = int(v)
+        except ValueError:
+            try:
+                d[k] = float(v)
+            except ValueError:
+                d[k] = v
+    return d
+
+
+def domain_exists(name):
+    return run(["virsh", "-c", URI, "domstate", name], check=False, quiet=True)[0] == 0
+
+
+def qemu_pid(name):
+    try:
+        return int(open("/run/libvirt/qemu/%s.pid" % name).read().strip())
+    except (OSError, ValueError):
+        return 0
+
+
+# ---------------------------------------------------------------- channel
+def read_channel_lines(path, n, timeout):
+    """Connect to an agent channel socket and return the first n lines."""
+    import socket
+    deadline = time.monotonic() + timeout
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        s.connect(path)
+        buf = b""
+        while buf.count(b"\n") < n:
+            if time.monotonic() > deadline:
+                raise AssertionError("%d lines not seen in %ss on %s, got %r" % (
+                    n, timeout, path, buf[-500:]))
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+        return buf.decode(errors="replace").splitlines()[:n]
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------- stat
+def stat_json(interval=2, count=3, pids=(), timeout=None):
+    """kvmpilot stat --json; returns the list of interval objects."""
+    args = ["stat", "--json", "--interval", str(interval), "--count", str(count)]
+    for p in pids:
+        args += ["--pid", str(p)]
+    _, out, _ = kp(*args, timeout=timeout or interval * count + 60)
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------- service
+class Service:
+    """kvmpilot run on a private port and data folder; killed at cleanup."""
+
+    def __init__(self, port=None, config=None, extra=()):
+        self.port = port or (19477 + os.getpid() % 1000)
+        self.data = os.path.join(TEST_OUT, "data")
+        self.config = config
+        self.extra = list(extra)
+        self.proc = None
+        self.logf = None
+        self.starts = 0
+        cleanup.push("stop kvmpilot run", self.stop)
+
+    @property
+    def base(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        os.makedirs(self.data, exist_ok=True)
+        cmd = [KVMPILOT, "run", "--listen", "127.0.0.1:%d" % self.port, "--data-dir",
+               self.data] + self.extra
+        if self.config:
+            cmd += ["--config", self.config]
+        self.starts += 1
+        self.logf = open(os.path.join(TEST_OUT, "service.%d.log" % self.starts), "w")
+        log("$ " + " ".join(cmd))
+        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT)
+        wait_until(lambda: self.healthy(), 60, "kvmpilot run /healthz")
+        return self
+
+    def healthy(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("kvmpilot run exited with %d (see %s)" % (
+                self.proc.returncode, self.logf.name))
+        try:
+            self.get("/healthz")
+            return True
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return False
+
+    def get(self, path, raw=False):
+        with urllib.request.urlopen(self.base + path, timeout=10) as r:
+            body = r.read()
+        return body if raw else json.loads(body)
+
+    def vms(self):
+        v = self.get("/api/v1/vms")
+        return v["vms"] if isinstance(v, dict) and "vms" in v else v
+
+    def vm(self, name):
+        for v in self.vms():
+            if v.get("name") == name:
+                return v
+        return None
+
+    def actions(self):
+        a = self.get("/api/v1/actions")
+        return a["actions"] if isinstance(a, dict) and "actions" in a else a
+
+    def metrics(self):
+        return self.get("/metrics", raw=True).decode()
+
+    def kill(self, sig=signal.SIGKILL):
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=30)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.logf:
+            self.logf.close()
+            self.logf = None
+
+
+def within(a, b, rel):
+    """True when a and b differ by at most rel of the larger one."""
+    m = max(abs(a), abs(b))
+    return m == 0 or abs(a - b) <= rel * m
