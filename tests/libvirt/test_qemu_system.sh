@@ -169,6 +169,23 @@ for _ in $(seq 1 30); do
 done
 check_domains 2
 
+# the tracer's input: libvirt merged with the /proc scan of the same QEMU
+"$build/tests/libvirt/virt_merge" $uri >"$out/merge.txt" || fail "virt_merge failed"
+python3 - "$out/merge.txt" "$out/domains.json" "$name" "$tap" <<'PY' || exit 1
+import json, sys
+merged, doc, name, tap = sys.argv[1:]
+line = [l.split() for l in open(merged) if l.startswith(f"vm {name} ")]
+assert len(line) == 1, open(merged).read()
+f = dict(kv.split("=", 1) for kv in line[0][2:])
+d = [x for x in json.load(open(doc))["domains"] if x["name"] == name][0]
+assert int(f["pid"]) == d["pid"], f
+assert f["source"] == "3", "not seen by both libvirt and the /proc scan: " + str(f)
+tids = sorted(int(x.split(":")[1]) for x in f["vcpus"].split(","))
+assert tids == sorted(t["tid"] for t in d["vcpu_threads"]), (tids, d["vcpu_threads"])
+assert f["taps"] == f"{tap}:{d['taps'][0]['ifindex']}", f["taps"]
+print("merge ok:", " ".join(line[0]))
+PY
+
 # libvirtd goes away: the watcher keeps what it knew and reconnects when it is back
 old=$(cat /run/libvirtd.pid)
 kill "$old"
