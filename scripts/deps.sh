@@ -4,7 +4,7 @@
 set -eu
 
 pkgs="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
-libvirt-dev libmicrohttpd-dev libcmocka-dev libinih-dev libjson-c-dev
+libvirt-dev libxml2-dev libmicrohttpd-dev libcmocka-dev libinih-dev libjson-c-dev
 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
 busybox-static bpftrace iproute2 kmod prometheus chromium python3 jq cpio
 liburing-dev e2fsprogs procps util-linux psmisc"

@@ -1,12 +1,612 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Placeholder until the 'stat' command lands; it fails loudly. */
+/*
+ * kvmpilot stat [--pid PID]... [--interval SEC] [--count N] [--json]
+ *
+ * Trace every QEMU process (or the given ones) and print per-VM statistics
+ * each interval: vCPU run/wait, KVM exits by reason, tap and block I/O.
+ * VMs are rescanned every second, so new VMs, hot-added vCPUs and new taps
+ * show up, and VMs that exit are reported one last time.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "cmds.h"
+#include "exitreason.h"
+#include "hist.h"
+#include "procscan.h"
+#include "stat.h"
+#include "trace.h"
 #include "util.h"
+
+#define STAT_MAX_PIDS	 64
+#define RESCAN_NS	 1000000000ULL
+#define DEFAULT_INTERVAL 1.0
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+static struct json_object *latency_json(const uint32_t *hist)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	json_object_object_add(
+		o, "p50", json_object_new_uint64(hist__percentile(hist, TRACE_HIST_SLOTS, 50)));
+	json_object_object_add(
+		o, "p99", json_object_new_uint64(hist__percentile(hist, TRACE_HIST_SLOTS, 99)));
+	return o;
+}
+
+static double per_s(uint64_t v, double interval_s)
+{
+	return interval_s > 0 ? (double)v / interval_s : 0;
+}
+
+struct json_object *stat__vm_json(const struct trace_vm *d, double interval_s)
+{
+	struct json_object *vm, *arr, *exits, *by, *reasons, *blk;
+	char buf[32];
+
+	vm = json_object_new_object();
+	if (!vm)
+		return NULL;
+	json_object_object_add(vm, "pid", json_object_new_int(d->pid));
+	json_object_object_add(vm, "name", d->name[0] ? json_object_new_string(d->name) : NULL);
+
+	arr = json_object_new_array();
+	for (int i = 0; i < d->nvcpus; i++) {
+		const struct trace_vcpu *c = &d->vcpus[i];
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "index", json_object_new_int(c->index));
+		json_object_object_add(o, "tid", json_object_new_int(c->tid));
+		json_object_object_add(o, "run_ns", json_object_new_uint64(c->run_ns));
+		json_object_object_add(o, "wait_ns", json_object_new_uint64(c->wait_ns));
+		json_object_object_add(o, "exits", json_object_new_uint64(c->exits));
+		json_object_object_add(o, "switches", json_object_new_uint64(c->switches));
+		json_object_array_add(arr, o);
+	}
+	json_object_object_add(vm, "vcpus", arr);
+	json_object_object_add(vm, "emulator_run_ns", json_object_new_uint64(d->emulator_run_ns));
+
+	exits = json_object_new_object();
+	by = json_object_new_object();
+	reasons = json_object_new_array();
+	json_object_object_add(exits, "total", json_object_new_uint64(d->exits_total));
+	for (int i = 0; i < d->nexits; i++) {
+		const struct trace_exit *e = &d->exits[i];
+		const char *name = exitreason__format(e->isa, e->reason, buf, sizeof(buf));
+		struct json_object *r, *prev;
+
+		if (!e->count)
+			continue;
+		/* VMX and SVM both have "HLT": add up a name seen twice. */
+		if (json_object_object_get_ex(by, name, &prev))
+			json_object_object_add(
+				by, name,
+				json_object_new_uint64(json_object_get_uint64(prev) + e->count));
+		else
+			json_object_object_add(by, name, json_object_new_uint64(e->count));
+		r = json_object_new_object();
+		json_object_object_add(r, "name", json_object_new_string(name));
+		json_object_object_add(r, "isa", json_object_new_int((int)e->isa));
+		json_object_object_add(r, "reason", json_object_new_uint64(e->reason));
+		json_object_object_add(r, "count", json_object_new_uint64(e->count));
+		json_object_object_add(r, "latency_ns", latency_json(e->hist));
+		json_object_array_add(reasons, r);
+	}
+	json_object_object_add(exits, "by_reason", by);
+	json_object_object_add(exits, "latency_ns", latency_json(d->exit_hist));
+	json_object_object_add(exits, "reasons", reasons);
+	json_object_object_add(vm, "exits", exits);
+
+	arr = json_object_new_array();
+	for (int i = 0; i < d->ntaps; i++) {
+		const struct trace_tap *t = &d->taps[i];
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "ifname", json_object_new_string(t->ifname));
+		json_object_object_add(o, "ifindex", json_object_new_int(t->ifindex));
+		json_object_object_add(o, "rx_bytes", json_object_new_uint64(t->rx_bytes));
+		json_object_object_add(o, "tx_bytes", json_object_new_uint64(t->tx_bytes));
+		json_object_object_add(o, "rx_packets", json_object_new_uint64(t->rx_packets));
+		json_object_object_add(o, "tx_packets", json_object_new_uint64(t->tx_packets));
+		json_object_array_add(arr, o);
+	}
+	json_object_object_add(vm, "net", arr);
+
+	blk = json_object_new_object();
+	json_object_object_add(blk, "read_bytes", json_object_new_uint64(d->blk.read_bytes));
+	json_object_object_add(blk, "write_bytes", json_object_new_uint64(d->blk.write_bytes));
+	json_object_object_add(blk, "read_ops", json_object_new_uint64(d->blk.read_ops));
+	json_object_object_add(blk, "write_ops", json_object_new_uint64(d->blk.write_ops));
+	json_object_object_add(blk, "latency_ns", latency_json(d->blk.hist));
+	json_object_object_add(vm, "block", blk);
+	(void)interval_s;
+	return vm;
+}
+
+struct json_object *stat__json(const struct trace_vm *deltas, int n, double time_s,
+			       double interval_s)
+{
+	struct json_object *root = json_object_new_object(), *vms;
+
+	if (!root)
+		return NULL;
+	json_object_object_add(root, "time", json_object_new_double(time_s));
+	json_object_object_add(root, "interval_s", json_object_new_double(interval_s));
+	vms = json_object_new_array();
+	for (int i = 0; i < n; i++)
+		json_object_array_add(vms, stat__vm_json(&deltas[i], interval_s));
+	json_object_object_add(root, "vms", vms);
+	return root;
+}
+
+static const char *human_bytes(double v, char *buf, size_t size)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	size_t u = 0;
+
+	while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+	return buf;
+}
+
+static const char *human_ns(uint64_t ns, char *buf, size_t size)
+{
+	if (ns >= 1000000000ULL)
+		snprintf(buf, size, "%.2fs", (double)ns / 1e9);
+	else if (ns >= 1000000)
+		snprintf(buf, size, "%.2fms", (double)ns / 1e6);
+	else if (ns >= 1000)
+		snprintf(buf, size, "%.1fus", (double)ns / 1e3);
+	else
+		snprintf(buf, size, "%uns", (unsigned int)ns);
+	return buf;
+}
+
+/* Exit reasons of d sorted by count, most first (at most n). */
+static int top_exits(const struct trace_vm *d, const struct trace_exit **top, int n)
+{
+	int k = 0;
+
+	for (int i = 0; i < d->nexits; i++) {
+		const struct trace_exit *e = &d->exits[i];
+		int j;
+
+		if (!e->count)
+			continue;
+		for (j = k; j > 0 && top[j - 1]->count < e->count; j--) {
+			if (j < n)
+				top[j] = top[j - 1];
+		}
+		if (j < n) {
+			top[j] = e;
+			if (k < n)
+				k++;
+		}
+	}
+	return k;
+}
+
+void stat__print_text(FILE *out, const struct trace_vm *deltas, int n, double time_s,
+		      double interval_s)
+{
+	char tbuf[32], b1[32], b2[32], b3[32];
+	time_t secs = (time_t)time_s;
+	struct tm tm;
+
+	(void)localtime_r(&secs, &tm);
+	strftime(tbuf, sizeof(tbuf), "%H:%M:%S", &tm);
+	fprintf(out, "%s  interval %.2fs  %d VM%s\n", tbuf, interval_s, n, n == 1 ? "" : "s");
+	for (int v = 0; v < n; v++) {
+		const struct trace_vm *d = &deltas[v];
+		const struct trace_exit *top[5];
+		double ins = interval_s > 0 ? interval_s * 1e9 : 1;
+		int ntop;
+
+		fprintf(out, "\nVM %s (pid %d)\n", d->name[0] ? d->name : "-", d->pid);
+		fprintf(out, "  %-6s %8s %7s %7s %10s\n", "vCPU", "tid", "run%", "wait%",
+			"exits/s");
+		for (int i = 0; i < d->nvcpus; i++) {
+			const struct trace_vcpu *c = &d->vcpus[i];
+
+			fprintf(out, "  %-6d %8d %7.1f %7.1f %10.0f\n", c->index, c->tid,
+				100.0 * (double)c->run_ns / ins, 100.0 * (double)c->wait_ns / ins,
+				per_s(c->exits, interval_s));
+		}
+		fprintf(out, "  %-6s %8s %7.1f\n", "emul", "-",
+			100.0 * (double)d->emulator_run_ns / ins);
+		fprintf(out, "  exits %.0f/s", per_s(d->exits_total, interval_s));
+		if (d->exits_total)
+			fprintf(out, "  p50 %s  p99 %s",
+				human_ns(hist__percentile(d->exit_hist, TRACE_HIST_SLOTS, 50), b1,
+					 sizeof(b1)),
+				human_ns(hist__percentile(d->exit_hist, TRACE_HIST_SLOTS, 99), b2,
+					 sizeof(b2)));
+		fputc('\n', out);
+		ntop = top_exits(d, top, (int)ARRAY_SIZE(top));
+		if (ntop)
+			fprintf(out, "    %-24s %10s %7s %10s %10s\n", "reason", "count", "%",
+				"p50", "p99");
+		for (int i = 0; i < ntop; i++) {
+			fprintf(out, "    %-24s %10llu %7.1f %10s %10s\n",
+				exitreason__format(top[i]->isa, top[i]->reason, b3, sizeof(b3)),
+				(unsigned long long)top[i]->count,
+				100.0 * (double)top[i]->count / (double)d->exits_total,
+				human_ns(hist__percentile(top[i]->hist, TRACE_HIST_SLOTS, 50), b1,
+					 sizeof(b1)),
+				human_ns(hist__percentile(top[i]->hist, TRACE_HIST_SLOTS, 99), b2,
+					 sizeof(b2)));
+		}
+		for (int i = 0; i < d->ntaps; i++) {
+			const struct trace_tap *t = &d->taps[i];
+
+			fprintf(out, "  net %-12s rx %10s/s %8.0f pkt/s   tx %10s/s %8.0f pkt/s\n",
+				t->ifname,
+				human_bytes(per_s(t->rx_bytes, interval_s), b1, sizeof(b1)),
+				per_s(t->rx_packets, interval_s),
+				human_bytes(per_s(t->tx_bytes, interval_s), b2, sizeof(b2)),
+				per_s(t->tx_packets, interval_s));
+		}
+		fprintf(out, "  block read %6.0f ops/s %10s/s   write %6.0f ops/s %10s/s",
+			per_s(d->blk.read_ops, interval_s),
+			human_bytes(per_s(d->blk.read_bytes, interval_s), b1, sizeof(b1)),
+			per_s(d->blk.write_ops, interval_s),
+			human_bytes(per_s(d->blk.write_bytes, interval_s), b2, sizeof(b2)));
+		if (d->blk.read_ops + d->blk.write_ops)
+			fprintf(out, "   p50 %s p99 %s",
+				human_ns(hist__percentile(d->blk.hist, TRACE_HIST_SLOTS, 50), b1,
+					 sizeof(b1)),
+				human_ns(hist__percentile(d->blk.hist, TRACE_HIST_SLOTS, 99), b2,
+					 sizeof(b2)));
+		fputc('\n', out);
+	}
+	fputc('\n', out);
+	fflush(out);
+}
+
+/* ---- the command ----------------------------------------------------------- */
+
+struct stat_opts {
+	int pids[STAT_MAX_PIDS];
+	int npids;
+	double interval_s;
+	uint64_t count; /* 0: until interrupted */
+	bool json;
+	const char *pin_root;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: kvmpilot stat [--pid PID]... [--interval SEC] [--count N] [--json]\n"
+		"                     [--pin-root DIR]\n\n"
+		"Trace every QEMU process on the host (or only the --pid ones) with eBPF and\n"
+		"print per-VM statistics every interval: vCPU run and run-queue wait time,\n"
+		"KVM exits by reason with handling-time percentiles, tap and block I/O.\n\n"
+		"  -p, --pid PID        only this QEMU process (repeatable, up to %d)\n"
+		"  -i, --interval SEC   seconds per report (default %.0f, 0.1 to 3600)\n"
+		"  -c, --count N        stop after N reports (default: until interrupted)\n"
+		"  -j, --json           one JSON object per interval and line (NDJSON)\n"
+		"      --pin-root DIR   where maps are pinned (default $%s or %s)\n"
+		"  -h, --help           this text\n\n"
+		"Needs root. Counters are deltas over the interval; see the README for\n"
+		"what every number means.\n",
+		STAT_MAX_PIDS, DEFAULT_INTERVAL, TRACE_PIN_ROOT_ENV, TRACE_PIN_ROOT_DEFAULT);
+}
+
+static int fail(const struct stat_opts *o, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Report an error once: as {"error": ...} on stdout in JSON mode, else a log line. */
+static int fail(const struct stat_opts *o, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (o && o->json) {
+		struct json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "error", json_object_new_string(msg));
+		printf("%s\n", json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
+		fflush(stdout);
+		json_object_put(e);
+	}
+	log_error("%s", msg);
+	return status;
+}
+
+static int parse_args(int argc, char **argv, struct stat_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "pin-root", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	uint64_t v;
+	int opt;
+
+	o->interval_s = DEFAULT_INTERVAL;
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":p:i:c:jh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'p':
+			if (o->npids == STAT_MAX_PIDS)
+				return fail(o, -2, "too many --pid options (at most %d)",
+					    STAT_MAX_PIDS);
+			if (parse_u64(optarg, 1, 4194304, &v))
+				return fail(o, -2, "invalid pid '%s'", optarg);
+			o->pids[o->npids++] = (int)v;
+			break;
+		case 'i':
+			if (parse_double(optarg, 0.1, 3600, &o->interval_s))
+				return fail(o, -2, "invalid interval '%s' (0.1 to 3600 seconds)",
+					    optarg);
+			break;
+		case 'c':
+			if (parse_u64(optarg, 1, UINT32_MAX, &o->count))
+				return fail(o, -2, "invalid count '%s'", optarg);
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'P':
+			o->pin_root = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return -1;
+		case ':':
+			return fail(o, -2, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return fail(o, -2, "unknown option '%s' (see 'kvmpilot stat --help')",
+				    argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return fail(o, -2, "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+/* Scan; with --pid, the first pid that is missing or not QEMU is an error. */
+static int scan(const struct stat_opts *o, struct vm_list *list, int *bad_pid)
+{
+	int err;
+
+	vm_list__clear(list);
+	err = procscan__scan("/proc", o->pids, o->npids, list);
+	*bad_pid = 0;
+	if (err && o->npids) {
+		for (int i = 0; i < o->npids; i++) {
+			if (!vm_list__find_pid(list, o->pids[i])) {
+				*bad_pid = o->pids[i];
+				break;
+			}
+		}
+	}
+	return err;
+}
+
+static int sleep_until(uint64_t deadline_ns)
+{
+	struct timespec ts = { .tv_sec = deadline_ns / 1000000000ULL,
+			       .tv_nsec = deadline_ns % 1000000000ULL };
+	int err;
+
+	err = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+	return err ? -err : 0;
+}
+
+/* Keep the last counters of VMs that leave the list; they are reported once more. */
+static int stash_gone(const struct trace_snapshot *tick, const struct vm_list *next,
+		      struct trace_vm **gone, int *ngone)
+{
+	for (int i = 0; i < tick->n; i++) {
+		const struct vm_desc *d = vm_list__find_pid(next, tick->vms[i].pid);
+		struct trace_vm *g;
+
+		if (d && d->start_time == tick->vms[i].start_time)
+			continue;
+		g = realloc(*gone, (size_t)(*ngone + 1) * sizeof(**gone));
+		if (!g)
+			return -ENOMEM;
+		*gone = g;
+		g[(*ngone)++] = tick->vms[i];
+	}
+	return 0;
+}
+
+static int emit(const struct stat_opts *o, const struct trace_snapshot *cur,
+		const struct trace_snapshot *prev, const struct trace_vm *gone, int ngone)
+{
+	double interval_s = (double)(cur->mono_ns - prev->mono_ns) / 1e9;
+	double time_s = (double)cur->real_ns / 1e9;
+	int n = cur->n + ngone, err = -ENOMEM;
+	struct trace_vm *d;
+
+	d = calloc(n ? (size_t)n : 1, sizeof(*d));
+	if (!d)
+		goto cleanup;
+	for (int i = 0; i < cur->n; i++)
+		trace_vm__delta(&cur->vms[i], trace_snapshot__find(prev, cur->vms[i].pid), &d[i]);
+	for (int i = 0; i < ngone; i++)
+		trace_vm__delta(&gone[i], trace_snapshot__find(prev, gone[i].pid), &d[cur->n + i]);
+	if (o->json) {
+		struct json_object *j = stat__json(d, n, time_s, interval_s);
+
+		if (!j)
+			goto cleanup;
+		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+		fflush(stdout);
+		json_object_put(j);
+	} else {
+		stat__print_text(stdout, d, n, time_s, interval_s);
+	}
+	err = 0;
+cleanup:
+	free(d);
+	return err;
+}
 
 int do_stat(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	log_error("'stat' is not implemented yet");
-	return 1;
+	struct trace_snapshot prev = { 0 }, cur = { 0 }, tick = { 0 };
+	struct vm_list list = { 0 }, next = { 0 };
+	struct trace_opts topts = { 0 };
+	struct stat_opts o = { 0 };
+	struct trace_vm *gone = NULL;
+	struct sigaction sa = { 0 };
+	struct trace *tr = NULL;
+	uint64_t reports = 0, t_next, t_scan;
+	int status = 1, err, bad, ngone = 0;
+	char private_root[64] = "";
+
+	err = parse_args(argc, argv, &o);
+	if (err == -1)
+		return 0;
+	if (err)
+		return 2;
+	if (geteuid() != 0)
+		return fail(&o, 1, "stat needs root (BPF tracing): run it as root");
+	err = trace__ensure_fs();
+	if (err)
+		return fail(&o, 1, "cannot mount bpffs or tracefs: %s", strerror(-err));
+
+	err = scan(&o, &list, &bad);
+	if (err && o.npids) {
+		status = fail(&o, 1, "pid '%d' %s", bad,
+			      err == -ENOEXEC ? "is not a QEMU process" : "does not exist");
+		goto cleanup;
+	}
+	if (err) {
+		status = fail(&o, 1, "cannot scan /proc: %s", strerror(-err));
+		goto cleanup;
+	}
+
+	topts.pin_root = o.pin_root;
+	tr = trace__open(&topts);
+	if (!tr && errno == EBUSY && !o.pin_root && !getenv(TRACE_PIN_ROOT_ENV)) {
+		/* 'kvmpilot run' owns the default maps: count with maps of our own. */
+		snprintf(private_root, sizeof(private_root), "%s-stat-%d", TRACE_PIN_ROOT_DEFAULT,
+			 (int)getpid());
+		log_info("'%s' is in use by another kvmpilot; using '%s'", TRACE_PIN_ROOT_DEFAULT,
+			 private_root);
+		topts.pin_root = private_root;
+		tr = trace__open(&topts);
+	}
+	if (!tr) {
+		err = -errno;
+		status = fail(&o, 1, "cannot load the BPF programs (pin root '%s'): %s%s",
+			      trace__default_pin_root(topts.pin_root), strerror(-err),
+			      err == -EBUSY    ? " (another kvmpilot uses it)"
+			      : err == -EINVAL ? " (stale pins? try 'kvmpilot unpin')"
+					       : "");
+		goto cleanup;
+	}
+	err = trace__sync(tr, &list);
+	if (!err)
+		err = trace__read(tr, &prev);
+	if (err) {
+		status = fail(&o, 1, "cannot fill the BPF maps: %s", strerror(-err));
+		goto cleanup;
+	}
+
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)signal(SIGPIPE, SIG_IGN);
+
+	t_next = prev.mono_ns + (uint64_t)(o.interval_s * 1e9);
+	t_scan = prev.mono_ns + RESCAN_NS;
+	while (!stop) {
+		uint64_t wake = t_scan < t_next ? t_scan : t_next;
+
+		err = sleep_until(wake);
+		if (err == -EINTR)
+			continue;
+		if (now_mono_ns() >= t_scan && t_scan < t_next) {
+			/* Rescan: remember the VMs that left, then follow the new list. */
+			err = trace__read(tr, &tick);
+			if (!err) {
+				(void)scan(&o, &next, &bad);
+				err = stash_gone(&tick, &next, &gone, &ngone);
+			}
+			if (!err)
+				err = trace__sync(tr, &next);
+			if (err) {
+				status = fail(&o, 1, "rescan failed: %s", strerror(-err));
+				goto cleanup;
+			}
+			t_scan += RESCAN_NS;
+			continue;
+		}
+		err = trace__read(tr, &cur);
+		if (!err)
+			err = emit(&o, &cur, &prev, gone, ngone);
+		if (err) {
+			status = fail(&o, 1, "cannot read the counters: %s", strerror(-err));
+			goto cleanup;
+		}
+		free(gone);
+		gone = NULL;
+		ngone = 0;
+		if (o.count && ++reports >= o.count)
+			break;
+		/* The next interval starts from these counters. */
+		{
+			struct trace_snapshot tmp = prev;
+
+			prev = cur;
+			cur = tmp;
+		}
+		/* Rescan at each report too, so the next interval sees new VMs. */
+		(void)scan(&o, &next, &bad);
+		err = trace__sync(tr, &next);
+		if (err) {
+			status = fail(&o, 1, "rescan failed: %s", strerror(-err));
+			goto cleanup;
+		}
+		t_next += (uint64_t)(o.interval_s * 1e9);
+		t_scan = now_mono_ns() + RESCAN_NS;
+	}
+	status = 0;
+cleanup:
+	free(gone);
+	trace_snapshot__free(&prev);
+	trace_snapshot__free(&cur);
+	trace_snapshot__free(&tick);
+	trace__close(tr);
+	if (private_root[0])
+		(void)trace__unpin(private_root, true);
+	vm_list__free(&list);
+	vm_list__free(&next);
+	return status;
 }

@@ -8,5 +8,7 @@ int do_run(int argc, char **argv);
 int do_replay(int argc, char **argv);
 int do_vm(int argc, char **argv);
 int do_unpin(int argc, char **argv);
+int do_domains(int argc, char **argv);
+int do_act(int argc, char **argv);
 
 #endif /* KVMPILOT_CMDS_H */

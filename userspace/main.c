@@ -21,6 +21,8 @@ static const struct cmd cmds[] = {
 	{ "run", do_run, "the autoscaling service with its HTTP dashboard and API" },
 	{ "replay", do_replay, "replay demand traces through a policy and score it" },
 	{ "vm", do_vm, "create, list and destroy guests through libvirt" },
+	{ "domains", do_domains, "list the running libvirt domains as kvmpilot sees them" },
+	{ "act", do_act, "resize one domain (balloon, vCPUs) through the actuators" },
 	{ "unpin", do_unpin, "remove the BPF maps pinned under /sys/fs/bpf/kvmpilot" },
 	{ "help", do_help, "this text" },
 };

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * memory_hog: the prototype's guest workload. Allocate a random size between
+ * --min-mb and --max-mb, fill it with random data (so neither zero-page
+ * merging nor compression hides it), then free --free-mb-per-s MiB per second
+ * until nothing is left, and exit. A runner (the guest's init) restarts it.
+ * Events go to stdout, one line each, for the serial console.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MIB (1024ul * 1024ul)
+
+struct opts {
+	unsigned long min_mb;
+	unsigned long max_mb;
+	unsigned long free_mb_per_s;
+	unsigned long chunk_mb;
+	unsigned long hold_s;
+	uint64_t seed;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*s = x;
+	return x;
+}
+
+static int parse_ul(const char *s, unsigned long min, unsigned long max, unsigned long *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: memory_hog [--min-mb N] [--max-mb N] [--free-mb-per-s N] [--chunk-mb N]\n"
+		"                  [--hold-s N] [--seed N]\n"
+		"Allocate a random size in [min, max] MiB (default 500..1800), fill it with\n"
+		"random data, hold it --hold-s seconds (default 0), free --free-mb-per-s MiB\n"
+		"per second (default 100), exit.\n");
+}
+
+/* The last chunk holds the remainder. */
+static unsigned long chunk_mb(const struct opts *o, unsigned long size_mb, unsigned long nchunks,
+			      unsigned long i)
+{
+	return i == nchunks - 1 ? size_mb - i * o->chunk_mb : o->chunk_mb;
+}
+
+static void sleep_ms(unsigned long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "min-mb", required_argument, NULL, 'm' },
+		{ "max-mb", required_argument, NULL, 'M' },
+		{ "free-mb-per-s", required_argument, NULL, 'f' },
+		{ "chunk-mb", required_argument, NULL, 'c' },
+		{ "hold-s", required_argument, NULL, 'H' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct opts o = { .min_mb = 500, .max_mb = 1800, .free_mb_per_s = 100, .chunk_mb = 10 };
+	unsigned long seed = 0, size_mb = 0, nchunks = 0, i, v;
+	double budget = 0;
+	unsigned char **chunks = NULL;
+	uint64_t rng, t0;
+	int c, err = 1;
+
+	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+		unsigned long *dst;
+		unsigned long lo = 1, hi = 1ul << 30;
+
+		switch (c) {
+		case 'm':
+			dst = &o.min_mb;
+			break;
+		case 'M':
+			dst = &o.max_mb;
+			break;
+		case 'f':
+			dst = &o.free_mb_per_s;
+			break;
+		case 'c':
+			dst = &o.chunk_mb;
+			hi = 1024;
+			break;
+		case 'H':
+			dst = &o.hold_s;
+			lo = 0;
+			hi = 86400;
+			break;
+		case 's':
+			dst = &seed;
+			lo = 0;
+			hi = ~0ul;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+		if (parse_ul(optarg, lo, hi, &v)) {
+			fprintf(stderr, "memory_hog: invalid value '%s' for --%s\n", optarg,
+				lopts[c == 'm'	 ? 0
+				      : c == 'M' ? 1
+				      : c == 'f' ? 2
+				      : c == 'c' ? 3
+				      : c == 'H' ? 4
+						 : 5]
+					.name);
+			return 2;
+		}
+		*dst = v;
+	}
+	if (o.min_mb > o.max_mb) {
+		fprintf(stderr, "memory_hog: --min-mb '%lu' is above --max-mb '%lu'\n", o.min_mb,
+			o.max_mb);
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	rng = seed ? seed : ((uint64_t)getpid() << 32) ^ mono_ms() ^ (uint64_t)time(NULL);
+	if (!rng)
+		rng = 88172645463325252ull;
+	size_mb = o.min_mb + (unsigned long)(xorshift(&rng) % (o.max_mb - o.min_mb + 1));
+	nchunks = (size_mb + o.chunk_mb - 1) / o.chunk_mb;
+	chunks = calloc(nchunks, sizeof(*chunks));
+	if (!chunks)
+		goto cleanup;
+	printf("memhog: start size_mb=%lu free_mb_per_s=%lu\n", size_mb, o.free_mb_per_s);
+	t0 = mono_ms();
+	for (i = 0; i < nchunks; i++) {
+		unsigned long len = chunk_mb(&o, size_mb, nchunks, i) * MIB;
+		uint64_t *p;
+
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED) {
+			printf("memhog: allocation failed at_mb=%lu err='%s'\n", i * o.chunk_mb,
+			       strerror(errno));
+			goto cleanup;
+		}
+		for (unsigned long w = 0; w < len / sizeof(*p); w++)
+			p[w] = xorshift(&rng);
+		chunks[i] = (unsigned char *)p;
+	}
+	printf("memhog: filled size_mb=%lu ms=%llu\n", size_mb,
+	       (unsigned long long)(mono_ms() - t0));
+	if (o.hold_s)
+		sleep_ms(o.hold_s * 1000);
+	/* Free in ten steps per second, whole chunks, so the sawtooth is smooth. */
+	for (i = 0; i < nchunks;) {
+		sleep_ms(100);
+		budget += (double)o.free_mb_per_s / 10.0;
+		while (i < nchunks && budget >= (double)chunk_mb(&o, size_mb, nchunks, i)) {
+			budget -= (double)chunk_mb(&o, size_mb, nchunks, i);
+			(void)munmap(chunks[i], chunk_mb(&o, size_mb, nchunks, i) * MIB);
+			chunks[i] = NULL;
+			i++;
+		}
+	}
+	printf("memhog: done size_mb=%lu total_ms=%llu\n", size_mb,
+	       (unsigned long long)(mono_ms() - t0));
+	err = 0;
+cleanup:
+	if (chunks) {
+		for (i = 0; i < nchunks; i++) {
+			if (chunks[i])
+				(void)munmap(chunks[i], chunk_mb(&o, size_mb, nchunks, i) * MIB);
+		}
+	}
+	free(chunks);
+	return err;
+}

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The actuators: live balloon and vCPU count of a libvirt domain, with the
+ * safety rules every action goes through, in this order:
+ *   1. the request is validated (name, reason, numbers);
+ *   2. rate limit per VM and per kind (opts.min_interval_ms): a request
+ *      sooner than that after the previous attempt is "rate-limited";
+ *   3. the domain must exist and run; its maximum memory / maximum vCPUs are
+ *      read from libvirt at that moment;
+ *   4. the target is clamped: memory into [floor, maximum] with
+ *      floor = max(min, guest used + reserve, opts.hard_min_kib), vCPUs into
+ *      [1, maximum];
+ *   5. dry-run stops here with result "dry-run" (the decision is logged and
+ *      counts for the rate limit);
+ *   6. the action runs; its outcome is the result.
+ * Every request, refused or not, becomes one struct act_record, appended to
+ * the action log file (JSON lines, see README) and to an in-memory ring.
+ *
+ * vCPUs: scaling up hot-adds with virDomainSetVcpusFlags(LIVE) when QEMU has
+ * fewer than the target, then asks the agent (callback) to online the CPUs;
+ * scaling down offlines CPUs through the agent. Hypervisor hot-remove only
+ * with opts.allow_hv_unplug, and a second hot-remove is refused until
+ * libvirt's count confirms the first one.
+ *
+ * Thread safety: one thread acts; actuate__recent() may be called from any
+ * thread (the ring has its own lock).
+ */
+#ifndef KVMPILOT_ACTUATE_H
+#define KVMPILOT_ACTUATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libvirt/libvirt.h>
+
+#include "vm.h"
+
+enum act_kind {
+	ACT_MEMORY,
+	ACT_VCPUS,
+	ACT_KIND_NR,
+};
+
+#define ACT_REASON_MAX 128
+#define ACT_RESULT_MAX 192
+
+/* Default minimum interval between two actions of one kind on one VM. */
+#define ACT_DEFAULT_MEMORY_INTERVAL_MS 5000
+#define ACT_DEFAULT_VCPUS_INTERVAL_MS  10000
+/* Never balloon a guest below this, whatever the caller says. */
+#define ACT_DEFAULT_HARD_MIN_KIB (128ull * 1024)
+
+struct act_record {
+	uint64_t time_ns; /* CLOCK_REALTIME */
+	char vm[VM_NAME_MAX];
+	enum act_kind kind;
+	uint64_t from;	    /* KiB or vCPUs before; 0 when unknown */
+	uint64_t to;	    /* KiB or vCPUs after clamping (what was / would be set) */
+	uint64_t requested; /* what the caller asked for */
+	char clamp[16];	    /* "", "floor", "ceiling", "min" or "max" */
+	char reason[ACT_REASON_MAX];
+	/*
+	 * "ok", "dry-run", "unchanged", "rate-limited", "refused: ...",
+	 * "error: ...", optionally followed by ": detail" (for vCPUs the steps)
+	 */
+	char result[ACT_RESULT_MAX];
+	int err; /* 0 or -errno, what the actuate__*() call returned */
+	bool dry_run;
+};
+
+struct actuate_opts {
+	bool dry_run;
+	/* per kind; 0: the default above */
+	unsigned int min_interval_ms[ACT_KIND_NR];
+	uint64_t hard_min_kib;	/* 0: ACT_DEFAULT_HARD_MIN_KIB */
+	bool allow_hv_unplug;	/* hypervisor vCPU hot-remove (broken under TCG/QEMU 7.2) */
+	const char *log_path;	/* action log (JSON lines, appended), NULL: none */
+	unsigned int ring_size; /* records kept in memory, 0: 256 */
+	/* online exactly `online` CPUs in the guest; 0 or -errno. NULL: no agent */
+	int (*agent_set_cpus)(void *ctx, const char *vm, int online);
+	void *agent_ctx;
+	/* fault injection for tests: called right before libvirt is asked to act */
+	void (*before_act)(void *ctx, const char *vm, enum act_kind kind);
+	void *hook_ctx;
+};
+
+struct act_mem_req {
+	uint64_t target_kib;	 /* the balloon size wanted */
+	uint64_t min_kib;	 /* configured minimum for this VM */
+	uint64_t guest_used_kib; /* what the guest uses now (0: unknown) */
+	uint64_t reserve_kib;	 /* headroom kept above guest used */
+};
+
+struct actuate;
+
+/* NULL on bad options or when the log cannot be opened (errno set). */
+struct actuate *actuate__new(const struct actuate_opts *opts);
+void actuate__free(struct actuate *a);
+
+/*
+ * Set the live balloon of domain vm. rec (optional) receives the record.
+ * Returns 0 (ok, dry-run, unchanged), -EAGAIN (rate-limited), -EINVAL (bad
+ * request), -ENOTCONN (conn NULL), -ENOENT (no such running domain, also
+ * when it vanished mid-action), -EIO (libvirt refused or failed).
+ */
+int actuate__memory(struct actuate *a, virConnectPtr conn, const char *vm,
+		    const struct act_mem_req *req, const char *reason, struct act_record *rec);
+
+/*
+ * Make target vCPUs online in domain vm. online_now is what the guest has
+ * online (from the agent), -1 when unknown (then libvirt's count is used).
+ * Returns as actuate__memory(), plus -ENOTSUP (needs the agent and there is
+ * none), -EPERM (hot-remove refused: the previous one is not confirmed) and
+ * -EPROTO (libvirt acted but the agent failed: partial).
+ */
+int actuate__vcpus(struct actuate *a, virConnectPtr conn, const char *vm, int target,
+		   int online_now, const char *reason, struct act_record *rec);
+
+/* Copy up to max most recent records, oldest first; returns how many. */
+int actuate__recent(struct actuate *a, struct act_record *out, int max);
+
+/* Records written to the log file, and failed writes. */
+void actuate__log_counts(const struct actuate *a, unsigned long *written, unsigned long *failed);
+
+const char *act_kind__str(enum act_kind kind);
+
+/* One record as one action-log line (JSON, no newline); -E2BIG when buf is short. */
+int act_record__json(const struct act_record *r, char *buf, size_t size);
+
+/* The same as a json-c object (for the HTTP API); NULL when out of memory. */
+struct json_object;
+struct json_object *act_record__to_json(const struct act_record *r);
+
+#endif /* KVMPILOT_ACTUATE_H */

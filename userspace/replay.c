@@ -1,0 +1,313 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Trace parsing and the replay simulator; the semantics are in replay.h. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "replay.h"
+#include "util.h"
+
+#define TRACE_HEADER "time_s,mem_used_mb,cpu_demand_vcpus"
+
+void replay_trace__free(struct replay_trace *t)
+{
+	if (!t)
+		return;
+	free(t->mem);
+	free(t->cpu);
+	free(t);
+}
+
+static int trace_grow(struct replay_trace *t, size_t *cap)
+{
+	size_t ncap = *cap ? *cap * 2 : 1024;
+	double *m, *c;
+
+	if (ncap > REPLAY_ROWS_MAX)
+		ncap = REPLAY_ROWS_MAX;
+	m = realloc(t->mem, ncap * sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	t->mem = m;
+	c = realloc(t->cpu, ncap * sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	t->cpu = c;
+	*cap = ncap;
+	return 0;
+}
+
+static int field_error(char *err, size_t errlen, const char *name, unsigned long line,
+		       const char *col, const char *val, int rc)
+{
+	if (val[0] == '-')
+		snprintf(err, errlen, "%s:%lu: negative %s '%s'", name, line, col, val);
+	else if (rc == -ERANGE)
+		snprintf(err, errlen, "%s:%lu: %s '%s' out of range", name, line, col, val);
+	else
+		snprintf(err, errlen, "%s:%lu: %s '%s' is not a number", name, line, col, val);
+	return -EINVAL;
+}
+
+int replay_trace__parse(FILE *f, const char *name, struct replay_trace **out, char *err,
+			size_t errlen)
+{
+	char line[REPLAY_LINE_MAX + 2];
+	struct replay_trace *t = NULL;
+	unsigned long lineno = 0;
+	size_t cap = 0;
+	int rc = -EINVAL;
+
+	*out = NULL;
+	err[0] = '\0';
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		rc = -ENOMEM;
+		goto cleanup;
+	}
+	for (;;) {
+		char *fields[4], *p = line, *comma;
+		size_t len = 0;
+		uint64_t time_s;
+		int nf = 0, r, c;
+
+		/* A bounded line reader: NUL bytes and over-long lines are errors. */
+		while ((c = getc(f)) != EOF && c != '\n') {
+			if (c == '\0') {
+				snprintf(err, errlen, "%s:%lu: NUL byte", name, lineno + 1);
+				goto cleanup;
+			}
+			if (len >= REPLAY_LINE_MAX) {
+				snprintf(err, errlen, "%s:%lu: line longer than %d bytes", name,
+					 lineno + 1, REPLAY_LINE_MAX);
+				goto cleanup;
+			}
+			line[len++] = (char)c;
+		}
+		if (c == EOF && len == 0)
+			break;
+		line[len] = '\0';
+		lineno++;
+		if (len && line[len - 1] == '\r')
+			line[--len] = '\0';
+		if (lineno == 1) {
+			if (strcmp(line, TRACE_HEADER)) {
+				snprintf(err, errlen, "%s:1: bad header, expected '%s'", name,
+					 TRACE_HEADER);
+				goto cleanup;
+			}
+			continue;
+		}
+		while (nf < 4) {
+			fields[nf++] = p;
+			comma = strchr(p, ',');
+			if (!comma)
+				break;
+			*comma = '\0';
+			p = comma + 1;
+		}
+		if (nf != 3) {
+			snprintf(err, errlen, "%s:%lu: expected 3 columns (%s), got %s", name,
+				 lineno, TRACE_HEADER, nf < 3 ? "fewer" : "more");
+			goto cleanup;
+		}
+		if (t->n >= REPLAY_ROWS_MAX) {
+			snprintf(err, errlen, "%s:%lu: more than %u rows", name, lineno,
+				 REPLAY_ROWS_MAX);
+			goto cleanup;
+		}
+		if (t->n == cap && trace_grow(t, &cap)) {
+			snprintf(err, errlen, "%s:%lu: out of memory", name, lineno);
+			rc = -ENOMEM;
+			goto cleanup;
+		}
+		r = parse_u64(fields[0], 0, UINT32_MAX, &time_s);
+		if (r) {
+			rc = field_error(err, errlen, name, lineno, "time_s", fields[0], r);
+			goto cleanup;
+		}
+		if (t->n == 0) {
+			t->t0 = time_s;
+		} else if (time_s != t->t0 + t->n) {
+			snprintf(err, errlen, "%s:%lu: time_s %llu, expected %llu (one row per second)",
+				 name, lineno, (unsigned long long)time_s,
+				 (unsigned long long)(t->t0 + t->n));
+			goto cleanup;
+		}
+		r = parse_double(fields[1], 0, REPLAY_MEM_MB_MAX, &t->mem[t->n]);
+		if (r) {
+			rc = field_error(err, errlen, name, lineno, "mem_used_mb", fields[1], r);
+			goto cleanup;
+		}
+		r = parse_double(fields[2], 0, REPLAY_CPU_MAX, &t->cpu[t->n]);
+		if (r) {
+			rc = field_error(err, errlen, name, lineno, "cpu_demand_vcpus", fields[2], r);
+			goto cleanup;
+		}
+		t->n++;
+	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s: read error", name);
+		rc = -EIO;
+		goto cleanup;
+	}
+	if (lineno == 0) {
+		snprintf(err, errlen, "%s:1: empty file, expected the header '%s'", name,
+			 TRACE_HEADER);
+		goto cleanup;
+	}
+	if (t->n == 0) {
+		snprintf(err, errlen, "%s:%lu: no rows after the header", name, lineno);
+		goto cleanup;
+	}
+	*out = t;
+	t = NULL;
+	rc = 0;
+cleanup:
+	replay_trace__free(t);
+	return rc;
+}
+
+int replay_trace__load(const char *path, struct replay_trace **out, char *err, size_t errlen)
+{
+	FILE *f = NULL;
+	int rc = -EINVAL;
+
+	*out = NULL;
+	f = fopen(path, "r");
+	if (!f) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		goto cleanup;
+	}
+	rc = replay_trace__parse(f, path, out, err, errlen);
+cleanup:
+	if (f)
+		(void)fclose(f);
+	return rc;
+}
+
+static void score_tick(struct replay_score *s, double mem, double cpu, uint64_t alloc,
+		       unsigned int vcpus, double *slack_sum, double *idle_sum)
+{
+	if (mem > 0.95 * (double)alloc)
+		s->mem_pressure_s++;
+	*slack_sum += fmax(0.0, (double)alloc - mem);
+	if (cpu > (double)vcpus)
+		s->cpu_pressure_s++;
+	*idle_sum += fmax(0.0, (double)vcpus - cpu);
+}
+
+int replay__run(const struct policy_config *cfg, const struct replay_start *start,
+		const struct replay_trace *t, struct replay_score *score, replay_tick_fn cb,
+		void *ctx)
+{
+	struct policy_state *st = NULL;
+	double slack_sum = 0, idle_sum = 0;
+	uint64_t alloc = start->mem_mib;
+	unsigned int vcpus = start->vcpus;
+	int err = -EINVAL;
+
+	memset(score, 0, sizeof(*score));
+	if (policy_config__validate(cfg) || alloc < cfg->mem_min_mib || alloc > cfg->mem_max_mib ||
+	    vcpus < cfg->vcpu_min || vcpus > cfg->vcpu_max)
+		goto cleanup;
+	st = malloc(sizeof(*st));
+	if (!st) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	policy_state__init(st);
+	for (size_t i = 0; i < t->n; i++) {
+		struct policy_input in = { 0 };
+		struct policy_decision d;
+		double used = fmin(t->mem[i], (double)alloc);
+
+		score_tick(score, t->mem[i], t->cpu[i], alloc, vcpus, &slack_sum, &idle_sum);
+
+		in.mem_total_mib = (double)alloc;
+		in.mem_used_mib = used;
+		in.mem_avail_mib = (double)alloc - used;
+		in.psi_valid = false;
+		in.balloon_cur_mib = (double)alloc;
+		in.balloon_max_mib = (double)cfg->mem_max_mib;
+		in.data_age_s = 0;
+		in.source = POLICY_SRC_AGENT;
+		in.vcpu_busy = fmin(t->cpu[i], (double)vcpus);
+		in.runq_wait = 0;
+		in.guest_cpu_pct = in.vcpu_busy / vcpus * 100.0;
+		in.vcpus_online = vcpus;
+		in.vcpus_present = cfg->vcpu_max;
+		err = policy__decide(cfg, st, &in, &d);
+		if (err)
+			goto cleanup;
+		if (cb)
+			cb(ctx, t->t0 + i, alloc, vcpus, &d);
+		/* Takes effect at t+1: a change there is an action of tick t+1. */
+		if (i + 1 < t->n && (d.target_mem_mib != alloc || d.target_vcpus != vcpus))
+			score->actions++;
+		alloc = d.target_mem_mib;
+		vcpus = d.target_vcpus;
+	}
+	score->ticks = t->n;
+	score->mean_slack_mb = t->n ? slack_sum / (double)t->n : 0;
+	score->mean_idle_vcpus = t->n ? idle_sum / (double)t->n : 0;
+	err = 0;
+cleanup:
+	free(st);
+	return err;
+}
+
+int replay__oracle(const struct policy_config *cfg, const struct replay_trace *t,
+		   struct replay_score *score)
+{
+	double slack_sum = 0, idle_sum = 0;
+	uint64_t prev_alloc = 0;
+	unsigned int prev_vcpus = 0;
+
+	memset(score, 0, sizeof(*score));
+	if (policy_config__validate(cfg))
+		return -EINVAL;
+	for (size_t i = 0; i < t->n; i++) {
+		double a = fmax(ceil(t->mem[i] / 0.95), ceil(t->mem[i] + (double)cfg->mem_reserve_mib));
+		double v = ceil(t->cpu[i] - 1e-9);
+		uint64_t alloc;
+		unsigned int vcpus;
+
+		/* 0.95 x ceil(m / 0.95) may round just below m: step up until it holds. */
+		while (t->mem[i] > 0.95 * a)
+			a += 1;
+		a = fmin(fmax(a, (double)cfg->mem_min_mib), (double)cfg->mem_max_mib);
+		v = fmin(fmax(v, (double)cfg->vcpu_min), (double)cfg->vcpu_max);
+		alloc = (uint64_t)a;
+		vcpus = (unsigned int)v;
+		score_tick(score, t->mem[i], t->cpu[i], alloc, vcpus, &slack_sum, &idle_sum);
+		if (i > 0 && (alloc != prev_alloc || vcpus != prev_vcpus))
+			score->actions++;
+		prev_alloc = alloc;
+		prev_vcpus = vcpus;
+	}
+	score->ticks = t->n;
+	score->mean_slack_mb = t->n ? slack_sum / (double)t->n : 0;
+	score->mean_idle_vcpus = t->n ? idle_sum / (double)t->n : 0;
+	return 0;
+}
+
+void replay_score__add(struct replay_score *sum, const struct replay_score *s)
+{
+	uint64_t n = sum->ticks + s->ticks;
+
+	if (n) {
+		sum->mean_slack_mb = (sum->mean_slack_mb * (double)sum->ticks +
+				      s->mean_slack_mb * (double)s->ticks) /
+				     (double)n;
+		sum->mean_idle_vcpus = (sum->mean_idle_vcpus * (double)sum->ticks +
+					s->mean_idle_vcpus * (double)s->ticks) /
+				       (double)n;
+	}
+	sum->ticks = n;
+	sum->mem_pressure_s += s->mem_pressure_s;
+	sum->cpu_pressure_s += s->cpu_pressure_s;
+	sum->actions += s->actions;
+}
