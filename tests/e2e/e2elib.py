@@ -462,15 +462,32 @@ def stat_json(interval=2, count=3, pids=(), timeout=None):
 class Service:
     """kvmpilot run on a private port and data folder; killed at cleanup."""
 
-    def __init__(self, port=None, config=None, extra=()):
+    def __init__(self, vms=(), port=None, config=None, extra=(), global_opts=None):
+        """vms: the only VMs this service may act on (others on this shared
+        host are left alone: [global] enabled = false)."""
         self.port = port or (19477 + os.getpid() % 1000)
         self.data = os.path.join(TEST_OUT, "data")
         self.config = config
+        if config is None:
+            self.config = os.path.join(TEST_OUT, "kvmpilot.ini")
+            with open(self.config, "w") as f:
+                f.write("[global]\nenabled = false\n")
+                for k, v in (global_opts or {}).items():
+                    f.write("%s = %s\n" % (k, v))
+                for name in vms:
+                    f.write("\n[vm %s]\nenabled = true\n" % name)
         self.extra = list(extra)
         self.proc = None
         self.logf = None
         self.starts = 0
+        # Private BPF pins: other kvmpilots on this host keep theirs.
+        self.pin_root = "/sys/fs/bpf/kp-e2e-%d" % os.getpid()
+        cleanup.push("unpin " + self.pin_root, self._unpin)
         cleanup.push("stop kvmpilot run", self.stop)
+
+    def _unpin(self):
+        if os.path.exists(self.pin_root):
+            run([KVMPILOT, "unpin", "--pin-root", self.pin_root, "--force"], check=False)
 
     @property
     def base(self):
@@ -485,18 +502,25 @@ class Service:
         self.starts += 1
         self.logf = open(os.path.join(TEST_OUT, "service.%d.log" % self.starts), "w")
         log("$ " + " ".join(cmd))
-        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT)
+        env = dict(os.environ, KVMPILOT_PIN_ROOT=self.pin_root)
+        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT, env=env)
         wait_until(lambda: self.healthy(), 60, "kvmpilot run /healthz")
         return self
+
+    def health(self):
+        try:
+            return self.get("/healthz")
+        except urllib.error.HTTPError as e:  # 503 while degraded, still JSON
+            return json.loads(e.read())
 
     def healthy(self):
         if self.proc.poll() is not None:
             raise AssertionError("kvmpilot run exited with %d (see %s)" % (
                 self.proc.returncode, self.logf.name))
         try:
-            self.get("/healthz")
+            self.health()
             return True
-        except (urllib.error.URLError, ConnectionError, OSError):
+        except (urllib.error.URLError, ConnectionError, OSError, ValueError):
             return False
 
     def get(self, path, raw=False):
@@ -520,6 +544,20 @@ class Service:
 
     def metrics(self):
         return self.get("/metrics", raw=True).decode()
+
+    def metric(self, name, **labels):
+        """Sum of the samples of one metric whose labels include these."""
+        total, found = 0.0, False
+        rx = re.compile(r'^%s\{([^}]*)\} (\S+)$|^%s (\S+)$' % (re.escape(name), re.escape(name)))
+        for line in self.metrics().splitlines():
+            m = rx.match(line)
+            if not m:
+                continue
+            have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(1) or ""))
+            if all(have.get(k) == v for k, v in labels.items()):
+                total += float(m.group(2) or m.group(3))
+                found = True
+        return total if found else None
 
     def kill(self, sig=signal.SIGKILL):
         self.proc.send_signal(sig)
@@ -554,12 +592,22 @@ def within(a, b, rel):
 #   kvmpilot.e2e_ping=ADDR       ping ADDR with 1000-byte payloads every 0.1 s
 #   kvmpilot.e2e_garbage=on      write hostile lines to the agent port every
 #                                0.2 s (boot with kvmpilot.agent=off)
+#   kvmpilot.e2e_memhog=MIN,MAX,HOLD,PAUSE[,FIRST]
+#                                loop: pause PAUSE s (FIRST s the first time),
+#                                memory_hog MIN..MAX MiB,
+#                                hold HOLD s, free 100 MiB/s (boot with
+#                                kvmpilot.workload=idle)
+#   kvmpilot.e2e_agent_stop=AFTER,FOR
+#                                SIGSTOP the agent after AFTER s, SIGCONT it
+#                                FOR s later (a silent agent)
 E2E_SCRIPT = r'''#!/bin/busybox sh
 B=/bin/busybox
 while ! $B test -r /proc/cmdline; do $B sleep 0.2; done
-disk= ping= garbage=
+disk= ping= garbage= memhog= agent_stop=
 for opt in $($B cat /proc/cmdline); do
 	case "$opt" in
+	kvmpilot.e2e_memhog=*) memhog=${opt#*=} ;;
+	kvmpilot.e2e_agent_stop=*) agent_stop=${opt#*=} ;;
 	kvmpilot.e2e_disk=*) disk=${opt#*=} ;;
 	kvmpilot.e2e_ping=*) ping=${opt#*=} ;;
 	kvmpilot.e2e_garbage=*) garbage=${opt#*=} ;;
@@ -587,6 +635,29 @@ if [ -n "$ping" ]; then
 			$B ping -q -s 1000 -i 0.1 "$ping" >/dev/null 2>&1
 			$B sleep 1
 		done
+	) &
+fi
+if [ -n "$memhog" ]; then
+	(
+		set -- $(echo "$memhog" | $B tr ',' ' ')
+		pause=${5:-$4}
+		while :; do
+			echo "kvmpilot-e2e: memhog pause $pause s"
+			$B sleep "$pause"
+			pause=$4
+			echo "kvmpilot-e2e: memhog start"
+			/bin/memory_hog --min-mb "$1" --max-mb "$2" --hold-s "$3" --free-mb-per-s 100
+			echo "kvmpilot-e2e: memhog done status=$?"
+		done
+	) &
+fi
+if [ -n "$agent_stop" ]; then
+	(
+		set -- $(echo "$agent_stop" | $B tr ',' ' ')
+		$B sleep "$1"
+		$B killall -STOP kvmpilot-agent && echo "kvmpilot-e2e: agent stopped"
+		$B sleep "$2"
+		$B killall -CONT kvmpilot-agent && echo "kvmpilot-e2e: agent continued"
 	) &
 fi
 if [ -n "$garbage" ]; then
