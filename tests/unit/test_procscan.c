@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <net/if.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -389,7 +390,7 @@ static void test_if_nametoindex(void **state)
 	assert_int_equal(procscan__scan(proc, (int[]){ 100 }, 1, &l), 0);
 	assert_int_equal(l.n, 1);
 	check_vm1(&l.vms[0]);
-	assert_int_equal(l.vms[0].taps[0].ifindex, 0);
+	assert_int_equal(l.vms[0].taps[0].ifindex, (int)if_nametoindex("tap-vm1"));
 	vm_list__free(&l);
 }
 
