@@ -190,8 +190,8 @@ import json, sys
 d = json.load(sys.stdin)
 vms = d["vms"] if isinstance(d, dict) else d
 v = [x for x in vms if x.get("name") == sys.argv[1]]
-src = str(v[0].get("source", v[0].get("data_source", ""))) if v else ""
-sys.exit(0 if v and src.startswith("agent") else 1)' "$vm"
+src = (v[0].get("memory") or {}).get("source") if v else None
+sys.exit(0 if src == "agent" else 1)' "$vm"
 	else
 		python3 - "$state_dir/channels/$vm.agent.sock" <<'EOF'
 import socket, sys
