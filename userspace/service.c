@@ -474,10 +474,10 @@ static void merge_trace(struct service *svc, struct vm_sample *s)
 	/* per-disk attribution where the tracer has it, else one "all" disk */
 	if (tv->ndisks > 0 && tv->ndisks <= s->ndisks) {
 		for (int i = 0; i < tv->ndisks; i++) {
-			s->disks[i].rd_ops = tv->disks[i].read_ops;
-			s->disks[i].wr_ops = tv->disks[i].write_ops;
-			s->disks[i].rd_bytes = tv->disks[i].read_bytes;
-			s->disks[i].wr_bytes = tv->disks[i].write_bytes;
+			s->disks[i].rd_ops = tv->disks[i].io.read_ops;
+			s->disks[i].wr_ops = tv->disks[i].io.write_ops;
+			s->disks[i].rd_bytes = tv->disks[i].io.read_bytes;
+			s->disks[i].wr_bytes = tv->disks[i].io.write_bytes;
 		}
 		s->ndisks = tv->ndisks;
 	} else {
