@@ -22,6 +22,7 @@
 #include "vm.h"
 
 #include "actuate.h"
+#include "channel.h"
 #include "exitreason.h"
 #include "policy.h"
 #include "procscan.h"
@@ -43,6 +44,7 @@ struct vmstate {
 	uint64_t actions[2][3];
 	uint64_t mem_time_ns;	  /* wall clock of the guest memory data */
 	struct policy_state *pol; /* what the policy remembers about this VM */
+	struct channel *ch;	  /* the guest agent's channel, when the VM has one */
 	char pol_kind[CONFIG_POLICY_MAX];
 };
 
@@ -169,6 +171,7 @@ static void vm_drop_unseen(struct service *svc)
 		log_info("VM '%s' is gone", svc->vms[i].name);
 		history__put(svc->vms[i].hist);
 		free(svc->vms[i].pol);
+		channel__free(svc->vms[i].ch);
 		svc->vms[i] = svc->vms[--svc->nvms];
 	}
 }
@@ -547,6 +550,94 @@ static void merge_virt(struct service *svc, const struct vm_desc *d, struct vmst
 		s->vcpus_online = s->vcpus_current;
 }
 
+/*
+ * The guest agent: memory, swap, PSI, CPU and online CPUs as the guest sees
+ * them. The channel parses with bounds and rejects hostile lines; a silent
+ * agent (agent_timeout_s) leaves the memory to the balloon statistics.
+ */
+static void merge_agent(struct service *svc, const struct vm_desc *d, struct vmstate *st,
+			struct vm_sample *s, uint64_t now_ns)
+{
+	struct channel_opts co = { .silent_after_ns = svc->cfg->agent_timeout_s * 1000000000ull };
+	uint64_t mono = now_mono_ns(), recv_ns;
+	struct agent_sample a;
+	int r;
+
+	if (!d->channel_path[0]) {
+		channel__free(st->ch);
+		st->ch = NULL;
+		return;
+	}
+	if (st->ch && strcmp(channel__path(st->ch), d->channel_path)) {
+		channel__free(st->ch);
+		st->ch = NULL;
+	}
+	if (!st->ch) {
+		st->ch = channel__new(d->channel_path, &co);
+		if (!st->ch)
+			return;
+	}
+	r = channel__poll(st->ch, mono);
+	if (r < 0)
+		log_debug("agent channel of '%s': %s", s->name, strerror(-r));
+	if (channel__silent(st->ch, mono) || channel__latest(st->ch, &a, &recv_ns))
+		return;
+	if (!a.mem_total_kb || a.mem_avail_kb > a.mem_total_kb)
+		return; /* parsed within bounds, but inconsistent: not acted upon */
+	s->mem_source = MEM_SOURCE_AGENT;
+	s->mem_total_kib = a.mem_total_kb;
+	s->mem_avail_kib = a.mem_avail_kb;
+	s->mem_used_kib = a.mem_total_kb - a.mem_avail_kb;
+	s->mem_age_s = (double)channel__age_ns(st->ch, mono) / 1e9;
+	st->mem_time_ns = now_ns - (uint64_t)(s->mem_age_s * 1e9);
+	if (a.present & AGENT_HAS_SWAP) {
+		s->swap_used_kib = a.swap_used_kb;
+		s->swap_in_per_s = (double)a.swapin_ps * 4; /* pages of 4 KiB */
+		s->swap_out_per_s = (double)a.swapout_ps * 4;
+	}
+	if (a.present & AGENT_HAS_PSI_MEM)
+		s->psi_mem_some = a.psi_mem_some / 100.0;
+	if (a.present & AGENT_HAS_PSI_CPU)
+		s->psi_cpu_some = a.psi_cpu_some / 100.0;
+	if (a.present & AGENT_HAS_CPU)
+		s->guest_cpu_pct = a.cpu_busy / 100.0;
+	if (a.cpus_online)
+		s->vcpus_online = (int)a.cpus_online;
+}
+
+/* actuate.c's hook: online exactly n CPUs in the guest, waiting (bounded) for the ack. */
+static int agent_set_cpus(void *ctx, const char *vm, int n)
+{
+	struct service *svc = ctx;
+	struct vmstate *st = vm_find(svc, vm);
+	uint64_t end = now_mono_ns() + 3000000000ull;
+	struct agent_ack ack;
+	uint32_t id;
+	int r;
+
+	if (!st || !st->ch || !channel__connected(st->ch))
+		return -ENOTCONN;
+	if (n < 1)
+		return -EINVAL;
+	r = channel__send(st->ch, AGENT_OP_SET_CPUS, (uint32_t)n, now_mono_ns(), &id);
+	if (r)
+		return r;
+	for (;;) {
+		uint64_t now = now_mono_ns();
+		struct pollfd pfd = { .fd = channel__fd(st->ch),
+				      .events = channel__events(st->ch) };
+
+		(void)channel__poll(st->ch, now);
+		r = channel__result(st->ch, id, now, &ack);
+		if (r != -EINPROGRESS)
+			return r ? r : ack.rc;
+		if (now >= end)
+			return -ETIMEDOUT;
+		if (pfd.fd >= 0)
+			(void)poll(&pfd, 1, 100);
+	}
+}
+
 static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *st,
 		  struct vm_sample *s, uint64_t now_ns, double interval_s)
 {
@@ -583,6 +674,7 @@ static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *
 	merge_trace(svc, s);
 	if (!s->have_cpu)
 		cpu_from_schedstat(s);
+	merge_agent(svc, d, st, s, now_ns);
 	merge_virt(svc, d, st, s, now_ns);
 	if (s->mem_source == MEM_SOURCE_NONE && st->mem_time_ns)
 		s->mem_age_s = (double)(now_ns - st->mem_time_ns) / 1e9;
@@ -791,6 +883,8 @@ static struct snapshot *build_snapshot(struct service *svc, const struct vm_samp
 			(void)str_copy(h->libvirt_error, "not connected", sizeof(h->libvirt_error));
 	}
 	h->bpf_loaded = svc->bpf_loaded;
+	for (int i = 0; i < svc->nvms; i++)
+		h->agent |= samples[i].mem_source == MEM_SOURCE_AGENT;
 	h->policy = true;
 	(void)str_copy(h->bpf_error, svc->bpf_error, sizeof(h->bpf_error));
 	h->procscan = svc->cfg->procscan;
@@ -920,7 +1014,9 @@ static int open_sources(struct service *svc)
 {
 	struct virt_opts vo = { .uri = svc->cfg->uri,
 				.backoff_max_ms = svc->cfg->libvirt_retry_max_s * 1000 };
-	struct actuate_opts ao = { .dry_run = svc->cfg->defaults.dry_run };
+	struct actuate_opts ao = { .dry_run = svc->cfg->defaults.dry_run,
+				   .agent_set_cpus = agent_set_cpus,
+				   .agent_ctx = svc };
 	char log_path[VM_PATH_MAX + 16];
 
 	svc->rl_virt = (struct ratelimit)RATELIMIT_INIT(60ull * 1000000000, 3);
@@ -1083,6 +1179,7 @@ void service__free(struct service *svc)
 	for (int i = 0; i < svc->nvms; i++) {
 		history__put(svc->vms[i].hist);
 		free(svc->vms[i].pol);
+		channel__free(svc->vms[i].ch);
 	}
 	free(svc->vms);
 	vm_list__free(&svc->list);
