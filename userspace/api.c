@@ -114,6 +114,16 @@ static struct json_object *vm_json(const struct snapshot_vm *sv)
 	    s->mem_source == MEM_SOURCE_AGENT ? jnum(s->swap_out_per_s) : NULL);
 	ADD(m, "psi_some_avg10", s->psi_mem_some >= 0 ? jnum(s->psi_mem_some) : NULL);
 	ADD(o, "memory", m);
+	if (s->agent_channel) {
+		struct json_object *ag = json_object_new_object();
+
+		ADD(ag, "connected", json_object_new_boolean(s->agent_connected));
+		ADD(ag, "samples", jint((int64_t)s->agent_samples));
+		ADD(ag, "rejected_lines", jint((int64_t)s->agent_rejected));
+		ADD(o, "agent", ag);
+	} else {
+		ADD(o, "agent", NULL);
+	}
 
 	a = json_object_new_object();
 	ADD(a, "memory_mib", s->balloon_kib ? jnum(MIB(s->balloon_kib)) : NULL);

@@ -110,6 +110,11 @@ struct vm_sample {
 	double psi_mem_some, psi_cpu_some; /* avg10, -1 when unknown */
 	double guest_cpu_pct;		   /* guest-reported, -1 when unknown */
 
+	/* the guest agent's channel (counters since the service started) */
+	bool agent_channel; /* the VM has one */
+	bool agent_connected;
+	uint64_t agent_samples, agent_rejected;
+
 	/* vCPUs */
 	int vcpus_online; /* in the guest (agent), else libvirt's count */
 	int vcpus_current;

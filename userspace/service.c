@@ -45,6 +45,7 @@ struct vmstate {
 	uint64_t mem_time_ns;	  /* wall clock of the guest memory data */
 	struct policy_state *pol; /* what the policy remembers about this VM */
 	struct channel *ch;	  /* the guest agent's channel, when the VM has one */
+	uint64_t agent_rejected_logged;
 	char pol_kind[CONFIG_POLICY_MAX];
 };
 
@@ -76,6 +77,7 @@ struct service {
 	struct actuate *act;
 	struct virt_stats_list stats;
 	struct ratelimit rl_virt;
+	struct ratelimit rl_agent;
 };
 
 static void apply_overrides(struct service *svc, struct config *cfg)
@@ -580,6 +582,19 @@ static void merge_agent(struct service *svc, const struct vm_desc *d, struct vms
 	r = channel__poll(st->ch, mono);
 	if (r < 0)
 		log_debug("agent channel of '%s': %s", s->name, strerror(-r));
+	s->agent_channel = true;
+	s->agent_connected = channel__connected(st->ch);
+	s->agent_samples = channel__stats(st->ch)->samples;
+	s->agent_rejected = channel__stats(st->ch)->rejected;
+	if (s->agent_rejected > st->agent_rejected_logged &&
+	    ratelimit__allow(&svc->rl_agent, now_mono_ns())) {
+		const struct channel_reject *lr = &channel__stats(st->ch)->last_reject;
+
+		log_warn("agent of '%s': %llu line(s) rejected, last: %s ('%s')", s->name,
+			 (unsigned long long)(s->agent_rejected - st->agent_rejected_logged),
+			 agentproto__reject_name(lr->why), lr->excerpt);
+		st->agent_rejected_logged = s->agent_rejected;
+	}
 	if (channel__silent(st->ch, mono) || channel__latest(st->ch, &a, &recv_ns))
 		return;
 	if (!a.mem_total_kb || a.mem_avail_kb > a.mem_total_kb)
@@ -1020,6 +1035,7 @@ static int open_sources(struct service *svc)
 	char log_path[VM_PATH_MAX + 16];
 
 	svc->rl_virt = (struct ratelimit)RATELIMIT_INIT(60ull * 1000000000, 3);
+	svc->rl_agent = (struct ratelimit)RATELIMIT_INIT(10ull * 1000000000, 5);
 	svc->virt = virt__open(&vo);
 	if (!svc->virt)
 		return -errno;

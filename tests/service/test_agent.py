@@ -89,6 +89,11 @@ try:
     v = svc.vms()["svc-agent"]
     check(svc.alive() and state["garbage"] >= 2 and v["memory"]["source"] == "agent",
           "%d hostile lines ignored, the agent stays the source" % state["garbage"])
+    check(v["agent"]["connected"] and v["agent"]["rejected_lines"] >= 2 and v["agent"]["samples"] >= 3,
+          "API counts the agent's samples (%d) and rejected lines (%d)" % (v["agent"]["samples"], v["agent"]["rejected_lines"]))
+    body = svc.get("/metrics")[2].decode()
+    check('kvmpilot_agent_rejected_lines_total{domain="svc-agent"}' in body, "/metrics counts rejected agent lines")
+    check("line(s) rejected" in svc.logtext(), "rejected lines are logged (rate-limited)")
     code, h = svc.get_json("/healthz")
     check(h["agent"] is True, "/healthz: an agent speaks")
     # the policy sees 768 MiB used of 1024 with PSI: no shrink below used + reserve
