@@ -385,12 +385,14 @@ static int do_actions(const struct snapshot *snap, http_arg_fn arg, void *cls,
 	arr = json_object_new_array();
 	for (int i = 0; i < snap->nactions; i++) {
 		const struct action_rec *a = &snap->actions[i];
+		/* milliseconds, exactly as printed, so since=T never repeats an action */
+		double t = (double)(a->time_ns / 1000000) / 1e3;
 		struct json_object *ao;
 
-		if ((double)a->time_ns / 1e9 <= since || (vm && strcmp(vm, a->vm)))
+		if (t <= since || (vm && strcmp(vm, a->vm)))
 			continue;
 		ao = json_object_new_object();
-		ADD(ao, "time", jtime((double)a->time_ns / 1e9));
+		ADD(ao, "time", jtime(t));
 		ADD(ao, "vm", json_object_new_string(a->vm));
 		ADD(ao, "what", json_object_new_string(a->what));
 		ADD(ao, "from", jint(a->from));
