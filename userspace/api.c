@@ -230,7 +230,7 @@ static struct json_object *vm_json(const struct snapshot_vm *sv)
 	return o;
 }
 
-static char *render_vms(const struct snapshot *snap, size_t *len)
+char *api__render_vms(const struct snapshot *snap, size_t *len)
 {
 	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
 	const char *s;
@@ -486,7 +486,7 @@ int api__handle(struct snapshot_slot *slot, const char *url, http_arg_fn arg, vo
 	if (!snap)
 		return api__error(resp, 503, "starting: no tick has completed yet");
 	if (!strcmp(url, "/api/v1/vms") || !strcmp(url, "/api/v1/vms/")) {
-		err = cached_reply(snap, SNAP_CACHE_VMS, render_vms, "application/json", resp);
+		err = cached_reply(snap, SNAP_CACHE_VMS, api__render_vms, "application/json", resp);
 	} else if (!strncmp(url, "/api/v1/vms/", 12)) {
 		char name[VM_NAME_MAX + 1];
 		const char *slash;

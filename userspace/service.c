@@ -987,8 +987,20 @@ int service__tick(struct service *svc)
 	svc->phase_ms[4] = (double)(now_mono_ns() - t_phase) / 1e6;
 	t_phase = now_mono_ns();
 	snap = build_snapshot(svc, samples, (double)now_ns / 1e9);
-	if (snap)
+	if (snap) {
+		struct snapshot *old = snapshot_slot__get(svc->slot);
+
+		/*
+		 * Someone polls (the dashboard, every second): render for them now,
+		 * in the tick, so their request is a copy. Nobody polls: no cost.
+		 */
+		if (old && atomic_load(&old->cache[SNAP_CACHE_VMS]))
+			(void)snapshot__cached(snap, SNAP_CACHE_VMS, api__render_vms);
+		if (old && atomic_load(&old->cache[SNAP_CACHE_METRICS]))
+			(void)snapshot__cached(snap, SNAP_CACHE_METRICS, metrics__render);
+		snapshot__put(old);
 		snapshot_slot__publish(svc->slot, snap);
+	}
 	svc->phase_ms[5] = (double)(now_mono_ns() - t_phase) / 1e6;
 	svc->last_tick_ms = (double)(now_mono_ns() - t0) / 1e6;
 cleanup:
