@@ -255,7 +255,10 @@ static int cached_reply(struct snapshot *snap, enum snapshot_cache which,
 			char *(*render)(const struct snapshot *, size_t *), const char *type,
 			struct http_response *resp)
 {
-	const struct snapshot_blob *b = snapshot__cached(snap, which, render);
+	const struct snapshot_blob *b;
+
+	atomic_store_explicit(&snap->asked[which], true, memory_order_relaxed);
+	b = snapshot__cached(snap, which, render);
 
 	if (!b || !(resp->body = malloc(b->len + 1)))
 		return api__error(resp, 500, "out of memory");

@@ -994,9 +994,9 @@ int service__tick(struct service *svc)
 		 * Someone polls (the dashboard, every second): render for them now,
 		 * in the tick, so their request is a copy. Nobody polls: no cost.
 		 */
-		if (old && atomic_load(&old->cache[SNAP_CACHE_VMS]))
+		if (old && atomic_load(&old->asked[SNAP_CACHE_VMS]))
 			(void)snapshot__cached(snap, SNAP_CACHE_VMS, api__render_vms);
-		if (old && atomic_load(&old->cache[SNAP_CACHE_METRICS]))
+		if (old && atomic_load(&old->asked[SNAP_CACHE_METRICS]))
 			(void)snapshot__cached(snap, SNAP_CACHE_METRICS, metrics__render);
 		snapshot__put(old);
 		snapshot_slot__publish(svc->slot, snap);

@@ -60,6 +60,7 @@ enum snapshot_cache {
 struct snapshot {
 	_Atomic int refs;
 	_Atomic(struct snapshot_blob *) cache[SNAP_CACHE_NR];
+	_Atomic bool asked[SNAP_CACHE_NR]; /* a client asked for it (not the pre-render) */
 	uint64_t seq;
 	double time; /* unix seconds of the tick */
 	struct snapshot_health health;
