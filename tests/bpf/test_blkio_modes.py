@@ -31,7 +31,7 @@ def run(mode, rw, disk, iops, bs):
     stat = Stat("--pid", str(fake.pid), "--interval", "1", tag="blk-%s-%s" % (mode, rw))
     stat.line()
     r0 = fake.report()
-    lines = [stat.line() for _ in range(2)]
+    lines = [stat.line() for _ in range(3)]
     r1 = fake.report()
     stat.stop()
     fake.stop()
