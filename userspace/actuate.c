@@ -169,7 +169,9 @@ int act_record__json(const struct act_record *r, char *buf, size_t size)
 	if (!o)
 		return err;
 	if ((size_t)snprintf(buf, size, "%s",
-			     json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN)) >= size)
+			     json_object_to_json_string_ext(
+				     o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) >=
+	    size)
 		err = -E2BIG;
 	else
 		err = 0;

@@ -100,8 +100,18 @@ int do_domains(int argc, char **argv)
 	if (!v || !virt__connected(v)) {
 		const char *msg = v ? virt__last_error(v) : strerror(errno);
 
-		if (json)
-			printf("{\"error\": \"%s\"}\n", "cannot connect to libvirt");
+		if (json) {
+			struct json_object *e = json_object_new_object();
+			char text[512];
+
+			snprintf(text, sizeof(text), "cannot connect to '%s': %s",
+				 opts.uri ? opts.uri : VIRT_DEFAULT_URI, msg);
+			json_object_object_add(e, "error", json_object_new_string(text));
+			printf("%s\n",
+			       json_object_to_json_string_ext(
+				       e, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+			json_object_put(e);
+		}
 		log_error("cannot connect to '%s': %s", opts.uri ? opts.uri : VIRT_DEFAULT_URI,
 			  msg);
 		goto cleanup;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libvirt/virterror.h>
@@ -39,8 +40,12 @@ struct virt {
 	uint64_t backoff_min_ns, backoff_max_ns;
 	int stats_period;
 
+	uint64_t connect_timeout_ns;
+	struct conn_job *job; /* a connection attempt under way */
+	uint64_t job_start_ns;
+
 	virConnectPtr conn;
-	int cb_lifecycle, cb_dev_added, cb_dev_removed;
+	int cb_lifecycle, cb_dev_added, cb_dev_removed, cb_tunable;
 	atomic_int lost; /* set by the close callback (event thread) */
 	uint64_t next_connect_ns;
 	uint64_t backoff_ns;
@@ -498,6 +503,20 @@ static void on_device(virConnectPtr conn, virDomainPtr dom, const char *alias, v
 	push_event(opaque, VIRT_EV_OTHER, virDomainGetName(dom), -1);
 }
 
+/*
+ * A cputune change (pinning, ...) may come with new vCPU threads. Plain vCPU
+ * hotplug sends no event at all in libvirt 9.0 (checked with virsh event
+ * --all): the periodic re-list or virt__refresh() picks it up.
+ */
+static void on_tunable(virConnectPtr conn, virDomainPtr dom, virTypedParameterPtr params,
+		       int nparams, void *opaque)
+{
+	(void)conn;
+	(void)params;
+	(void)nparams;
+	push_event(opaque, VIRT_EV_OTHER, virDomainGetName(dom), -1);
+}
+
 static void on_close(virConnectPtr conn, int reason, void *opaque)
 {
 	struct virt *v = opaque;
@@ -517,13 +536,22 @@ static void drop_conn(struct virt *v)
 		(void)virConnectDomainEventDeregisterAny(v->conn, v->cb_dev_added);
 	if (v->cb_dev_removed >= 0)
 		(void)virConnectDomainEventDeregisterAny(v->conn, v->cb_dev_removed);
-	v->cb_lifecycle = v->cb_dev_added = v->cb_dev_removed = -1;
+	if (v->cb_tunable >= 0)
+		(void)virConnectDomainEventDeregisterAny(v->conn, v->cb_tunable);
+	v->cb_lifecycle = v->cb_dev_added = v->cb_dev_removed = v->cb_tunable = -1;
 	(void)virConnectUnregisterCloseCallback(v->conn, on_close);
 	/* > 0 would mean a leaked reference (a domain not freed) */
 	if (virConnectClose(v->conn) > 0)
 		(void)str_copy(v->err, "leaked libvirt connection reference", sizeof(v->err));
 	virResetLastError();
 	v->conn = NULL;
+}
+
+static void schedule_retry(struct virt *v, uint64_t now)
+{
+	v->next_connect_ns = now + v->backoff_ns;
+	v->backoff_ns =
+		v->backoff_ns * 2 > v->backoff_max_ns ? v->backoff_max_ns : v->backoff_ns * 2;
 }
 
 static void lost_conn(struct virt *v, uint64_t now)
@@ -535,15 +563,133 @@ static void lost_conn(struct virt *v, uint64_t now)
 
 static int full_refresh(struct virt *v);
 
-static int try_connect(struct virt *v, uint64_t now)
+/*
+ * virConnectOpen() has no timeout, and a hung libvirtd accepts the socket but
+ * never answers (keepalive only starts once the connection is open). So it
+ * runs in a short-lived thread; virt__poll() picks the result up and never
+ * waits for it. A job that outlives its struct virt closes its own result.
+ */
+struct conn_job {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done, abandoned;
+	virConnectPtr conn;
+	char err[256];
+	char uri[VM_PATH_MAX];
+};
+
+static void conn_job__free(struct conn_job *j)
+{
+	pthread_cond_destroy(&j->cond);
+	pthread_mutex_destroy(&j->lock);
+	free(j);
+}
+
+static void *connect_main(void *arg)
+{
+	struct conn_job *j = arg;
+	virConnectPtr c = virConnectOpen(j->uri);
+	const char *msg = c ? "" : virGetLastErrorMessage();
+	bool abandoned;
+
+	pthread_mutex_lock(&j->lock);
+	j->conn = c;
+	(void)str_copy(j->err, msg ? msg : "unknown libvirt error", sizeof(j->err));
+	j->done = true;
+	abandoned = j->abandoned;
+	pthread_cond_signal(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+	virResetLastError();
+	if (abandoned) {
+		if (c)
+			(void)virConnectClose(c);
+		conn_job__free(j);
+	}
+	return NULL;
+}
+
+static int start_connect(struct virt *v)
+{
+	struct conn_job *j = calloc(1, sizeof(*j));
+	pthread_attr_t attr;
+	pthread_t t;
+	int err;
+
+	if (!j)
+		return -ENOMEM;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->cond, NULL);
+	(void)str_copy(j->uri, v->uri, sizeof(j->uri));
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	err = -pthread_create(&t, &attr, connect_main, j);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		conn_job__free(j);
+		return err;
+	}
+	v->job = j;
+	v->job_start_ns = now_mono_ns();
+	return 0;
+}
+
+/* Take the job's result when it is there, waiting at most wait_ns. */
+static bool take_job(struct virt *v, uint64_t wait_ns, virConnectPtr *conn)
+{
+	struct conn_job *j = v->job;
+	struct timespec ts;
+	bool done;
+
+	pthread_mutex_lock(&j->lock);
+	if (!j->done && wait_ns) {
+		(void)clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(wait_ns / 1000000000ull);
+		ts.tv_nsec += (long)(wait_ns % 1000000000ull);
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		while (!j->done && pthread_cond_timedwait(&j->cond, &j->lock, &ts) == 0)
+			;
+	}
+	done = j->done;
+	pthread_mutex_unlock(&j->lock);
+	if (!done)
+		return false;
+	*conn = j->conn;
+	if (!j->conn) {
+		(void)str_copy(v->err, j->err, sizeof(v->err));
+		v->cnt.errors++;
+	}
+	conn_job__free(j);
+	v->job = NULL;
+	return true;
+}
+
+static void abandon_job(struct virt *v)
+{
+	struct conn_job *j = v->job;
+	bool done;
+
+	if (!j)
+		return;
+	pthread_mutex_lock(&j->lock);
+	done = j->done;
+	j->abandoned = true;
+	pthread_mutex_unlock(&j->lock);
+	if (done) {
+		if (j->conn)
+			(void)virConnectClose(j->conn);
+		conn_job__free(j);
+	}
+	v->job = NULL;
+}
+
+/* Set up a freshly opened connection: keepalive, callbacks, first listing. */
+static int setup_conn(struct virt *v, uint64_t now)
 {
 	int err = -ENOTCONN;
 
-	v->conn = virConnectOpen(v->uri);
-	if (!v->conn) {
-		note_err(v);
-		goto fail;
-	}
 	if (virConnectSetKeepAlive(v->conn, v->keepalive_interval, v->keepalive_count) < 0)
 		virResetLastError(); /* local drivers (test:///) have no keepalive */
 	atomic_store(&v->lost, 0);
@@ -562,10 +708,14 @@ static int try_connect(struct virt *v, uint64_t now)
 	v->cb_dev_removed =
 		virConnectDomainEventRegisterAny(v->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
 						 VIR_DOMAIN_EVENT_CALLBACK(on_device), v, NULL);
-	if (v->cb_dev_added < 0 || v->cb_dev_removed < 0)
+	v->cb_tunable =
+		virConnectDomainEventRegisterAny(v->conn, NULL, VIR_DOMAIN_EVENT_ID_TUNABLE,
+						 VIR_DOMAIN_EVENT_CALLBACK(on_tunable), v, NULL);
+	if (v->cb_dev_added < 0 || v->cb_dev_removed < 0 || v->cb_tunable < 0)
 		virResetLastError(); /* nice to have: the periodic re-list covers it */
 	v->cnt.connects++;
 	v->backoff_ns = v->backoff_min_ns;
+	v->err[0] = '\0';
 	/* events queued for the old connection are stale: the re-list replaces them */
 	pthread_mutex_lock(&v->lock);
 	v->evq_len = 0;
@@ -577,10 +727,31 @@ static int try_connect(struct virt *v, uint64_t now)
 	return err;
 fail:
 	drop_conn(v);
-	v->next_connect_ns = now + v->backoff_ns;
-	v->backoff_ns =
-		v->backoff_ns * 2 > v->backoff_max_ns ? v->backoff_max_ns : v->backoff_ns * 2;
+	schedule_retry(v, now);
 	return err;
+}
+
+/* Start or finish a connection attempt; wait_ns bounds the wait for it. */
+static int try_connect(struct virt *v, uint64_t now, uint64_t wait_ns)
+{
+	virConnectPtr conn = NULL;
+	int err;
+
+	if (!v->job) {
+		err = start_connect(v);
+		if (err) {
+			schedule_retry(v, now);
+			return err;
+		}
+	}
+	if (!take_job(v, wait_ns, &conn))
+		return -ENOTCONN; /* still connecting: looked at again next poll */
+	if (!conn) {
+		schedule_retry(v, now_mono_ns());
+		return -ENOTCONN;
+	}
+	v->conn = conn;
+	return setup_conn(v, now);
 }
 
 /* After a failed call: is the connection gone? */
@@ -803,9 +974,11 @@ struct virt *virt__open(const struct virt_opts *opts)
 	v->backoff_max_ns = (opts && opts->backoff_max_ms ? opts->backoff_max_ms : 30000) * MS;
 	if (v->backoff_max_ns < v->backoff_min_ns)
 		v->backoff_max_ns = v->backoff_min_ns;
+	v->connect_timeout_ns =
+		(opts && opts->connect_timeout_ms ? opts->connect_timeout_ms : 10000) * MS;
 	v->stats_period = opts && opts->stats_period ? opts->stats_period : 1;
 	v->backoff_ns = v->backoff_min_ns;
-	v->cb_lifecycle = v->cb_dev_added = v->cb_dev_removed = -1;
+	v->cb_lifecycle = v->cb_dev_added = v->cb_dev_removed = v->cb_tunable = -1;
 	pthread_mutex_init(&v->lock, NULL);
 	err = loop_get();
 	if (err) {
@@ -814,7 +987,7 @@ struct virt *virt__open(const struct virt_opts *opts)
 		errno = -err;
 		return NULL;
 	}
-	(void)try_connect(v, now_mono_ns());
+	(void)try_connect(v, now_mono_ns(), v->connect_timeout_ns);
 	return v;
 }
 
@@ -822,6 +995,7 @@ void virt__close(struct virt *v)
 {
 	if (!v)
 		return;
+	abandon_job(v);
 	drop_conn(v);
 	loop_put();
 	pthread_mutex_destroy(&v->lock);
@@ -850,7 +1024,7 @@ int virt__poll(struct virt *v)
 	if (!v->conn) {
 		if (now < v->next_connect_ns)
 			return -ENOTCONN;
-		return try_connect(v, now);
+		return try_connect(v, now, 0);
 	}
 	for (;;) {
 		pthread_mutex_lock(&v->lock);
@@ -867,8 +1041,7 @@ int virt__poll(struct virt *v)
 
 		v->cnt.events++;
 		add_out(v, &ev);
-		if (ev.kind == VIRT_EV_STOPPED || ev.kind == VIRT_EV_CRASHED ||
-		    ev.kind == VIRT_EV_UNDEFINED) {
+		if (ev.kind == VIRT_EV_STOPPED || ev.kind == VIRT_EV_UNDEFINED) {
 			struct dom_entry *e = dom_find(v, ev.name);
 
 			if (e) {
@@ -892,6 +1065,15 @@ int virt__poll(struct virt *v)
 		changes += r;
 	}
 	return changes;
+}
+
+int virt__refresh(struct virt *v, const char *name)
+{
+	if (!name || !*name)
+		return -EINVAL;
+	if (!virt__conn(v))
+		return -ENOTCONN;
+	return refresh_one(v, name);
 }
 
 bool virt__connected(const struct virt *v)

@@ -11,8 +11,9 @@
  * is not thread safe: use it from one thread (the service's main loop).
  *
  * Where things come from (see README, section libvirt):
- * - domain list: virConnectListAllDomains(ACTIVE), refreshed on lifecycle and
- *   device events, and fully every opts.refresh_ms;
+ * - domain list: virConnectListAllDomains(ACTIVE), refreshed on lifecycle,
+ *   device and tunable events, and fully every opts.refresh_ms; vCPU hotplug
+ *   sends no event, so the actuator's caller calls virt__refresh() after one;
  * - name, uuid, taps (<interface><target dev>), disks (<disk><source>,
  *   <target dev>), agent channel (<channel type='unix'> whose target name is
  *   VIRT_AGENT_CHANNEL), memory and vCPU sizes: the live domain XML;
@@ -24,7 +25,11 @@
  * libvirtd restarts: a close callback (and a failing call) marks the
  * connection lost; virt__poll() reconnects with exponential backoff while the
  * domains already gathered stay readable (virt__list() keeps returning them,
- * virt__connected() says false). Keepalive is set on remote connections.
+ * virt__connected() says false). Keepalive is set on remote connections,
+ * so a hung libvirtd drops the connection after interval * (count + 1) s.
+ * virConnectOpen() itself has no timeout, so it runs in a helper thread:
+ * virt__poll() never waits for a connection attempt, and virt__open() waits
+ * at most opts.connect_timeout_ms (then keeps trying in virt__poll()).
  */
 #ifndef KVMPILOT_VIRT_H
 #define KVMPILOT_VIRT_H
@@ -45,14 +50,15 @@
 #define VIRT_MAX_BLOCK_STATS VM_MAX_DISKS
 
 struct virt_opts {
-	const char *uri;	      /* NULL: VIRT_DEFAULT_URI */
-	const char *run_dir;	      /* NULL: VIRT_DEFAULT_RUN_DIR (pid and status XML files) */
-	int keepalive_interval;	      /* seconds, 0: 5 */
-	unsigned int keepalive_count; /* 0: 3; the connection drops after interval*(count+1) */
-	unsigned int refresh_ms;      /* full re-list period, 0: 10000 */
-	unsigned int backoff_min_ms;  /* first reconnect delay, 0: 500 */
-	unsigned int backoff_max_ms;  /* cap of the doubling delay, 0: 30000 */
-	int stats_period;	      /* balloon stats period set when a domain has none, 0: 1 s,
+	const char *uri;		 /* NULL: VIRT_DEFAULT_URI */
+	const char *run_dir;		 /* NULL: VIRT_DEFAULT_RUN_DIR (pid and status XML files) */
+	int keepalive_interval;		 /* seconds, 0: 5 */
+	unsigned int keepalive_count;	 /* 0: 3; the connection drops after interval*(count+1) */
+	unsigned int refresh_ms;	 /* full re-list period, 0: 10000 */
+	unsigned int backoff_min_ms;	 /* first reconnect delay, 0: 500 */
+	unsigned int backoff_max_ms;	 /* cap of the doubling delay, 0: 30000 */
+	unsigned int connect_timeout_ms; /* how long virt__open() waits for libvirt, 0: 10000 */
+	int stats_period;		 /* balloon stats period set when a domain has none, 0: 1 s,
 				       * <0: never set it */
 };
 
@@ -174,6 +180,12 @@ void virt__close(struct virt *v);
  * -ENOTCONN when disconnected (the next attempt is already scheduled).
  */
 int virt__poll(struct virt *v);
+
+/*
+ * Re-read one domain now (after an actuation, say: QEMU's new vCPU threads).
+ * Returns 1 when it changed, 0 when not, -ENOTCONN or -EIO.
+ */
+int virt__refresh(struct virt *v, const char *name);
 
 bool virt__connected(const struct virt *v);
 const char *virt__uri(const struct virt *v);

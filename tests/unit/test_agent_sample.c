@@ -10,7 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "sample.h"
+#include "../../guest/agent/sample.h" /* not userspace/sample.h */
 
 static char proc1[512], proc2[512], sys1[512];
 

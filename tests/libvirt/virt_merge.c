@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Test helper (not a test by itself): the tracer's input, built the way the
+ * service builds it: libvirt's view merged with a /proc scan of the same
+ * host. Prints one line per VM:
+ *   vm NAME pid=P source=S vcpus=IDX:TID,... taps=NAME:IFINDEX,... disks=PATH:FD,...
+ * Usage: virt_merge URI
+ */
+#include <stdio.h>
+
+#include "procscan.h"
+#include "virt.h"
+
+int main(int argc, char **argv)
+{
+	struct virt_opts o = { 0 };
+	struct vm_list lv = { 0 }, proc = { 0 }, out = { 0 };
+	struct virt *v;
+	int ret = 1, err;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: virt_merge URI\n");
+		return 2;
+	}
+	o.uri = argv[1];
+	v = virt__open(&o);
+	if (!v || !virt__connected(v)) {
+		fprintf(stderr, "cannot connect to '%s'\n", argv[1]);
+		goto cleanup;
+	}
+	if (virt__list(v, &lv) < 0)
+		goto cleanup;
+	err = procscan__scan("/proc", NULL, 0, &proc);
+	if (err < 0) {
+		fprintf(stderr, "procscan: %d\n", err);
+		goto cleanup;
+	}
+	if (virt__merge(&out, &lv, &proc) < 0)
+		goto cleanup;
+	for (int i = 0; i < out.n; i++) {
+		const struct vm_desc *vm = &out.vms[i];
+
+		printf("vm %s pid=%d source=%u vcpus=", vm->name[0] ? vm->name : "-", vm->pid,
+		       vm->source);
+		for (int k = 0; k < vm->nvcpus; k++)
+			printf("%s%d:%d", k ? "," : "", vm->vcpus[k].index, vm->vcpus[k].tid);
+		printf(" taps=");
+		for (int k = 0; k < vm->ntaps; k++)
+			printf("%s%s:%d", k ? "," : "", vm->taps[k].ifname, vm->taps[k].ifindex);
+		printf(" disks=");
+		for (int k = 0; k < vm->ndisks; k++)
+			printf("%s%s:%d", k ? "," : "", vm->disks[k].path, vm->disks[k].fd);
+		printf(" channel=%s\n", vm->channel_path[0] ? vm->channel_path : "-");
+	}
+	ret = 0;
+cleanup:
+	vm_list__free(&lv);
+	vm_list__free(&proc);
+	vm_list__free(&out);
+	virt__close(v);
+	return ret;
+}
