@@ -223,8 +223,11 @@ echo "hung libvirtd ok"
 virsh -c $uri destroy $name >/dev/null || fail "cannot destroy the test domain"
 wait_for "connected=1 .*names=(.*,)?$name(,| )" 15 absent || fail "the destroyed domain did not disappear"
 kill "$watch_pid"
-wait "$watch_pid" 2>/dev/null
+wait "$watch_pid"
+rc=$?
 watch_pid=
+[ $rc -eq 0 ] || { cat "$out/watch.log"; fail "the watcher exited with $rc"; }
+grep -q '^done ' "$out/watch.log" || fail "the watcher did not stop cleanly"
 cat "$out/watch.log"
 maxpoll=$(awk -F'poll_ms=' '/^watch/ {split($2, a, " "); if (a[1] > m) m = a[1]} END {print m + 0}' "$out/watch.log")
 echo "measured: longest virt__poll() during the test: ${maxpoll} ms"
