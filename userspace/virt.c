@@ -1252,6 +1252,12 @@ int virt_dom_stats__parse(struct virt_dom_stats *st, const char *name,
 		F("balloon.usable", balloon_usable_kib),
 		F("balloon.unused", balloon_unused_kib),
 		F("balloon.rss", balloon_rss_kib),
+		F("balloon.disk_caches", balloon_disk_caches_kib),
+		F("balloon.swap_in", balloon_swap_in_kib),
+		F("balloon.swap_out", balloon_swap_out_kib),
+		F("balloon.major_fault", balloon_major_fault),
+		F("balloon.minor_fault", balloon_minor_fault),
+		F("balloon.last-update", balloon_last_update),
 #undef F
 	};
 	static const struct {
@@ -1275,6 +1281,9 @@ int virt_dom_stats__parse(struct virt_dom_stats *st, const char *name,
 	(void)str_copy(st->name, name ? name : "", sizeof(st->name));
 	st->balloon_available_kib = st->balloon_usable_kib = UINT64_MAX;
 	st->balloon_unused_kib = st->balloon_rss_kib = UINT64_MAX;
+	st->balloon_disk_caches_kib = st->balloon_swap_in_kib = st->balloon_swap_out_kib =
+		UINT64_MAX;
+	st->balloon_major_fault = st->balloon_minor_fault = st->balloon_last_update = UINT64_MAX;
 	st->nparams = nparams > 0 ? (unsigned int)nparams : 0;
 	for (int i = 0; i < nparams; i++) {
 		const virTypedParameter *p = &params[i];

@@ -186,6 +186,22 @@ assert f["taps"] == f"{tap}:{d['taps'][0]['ifindex']}", f["taps"]
 print("merge ok:", " ".join(line[0]))
 PY
 
+# the domain stats that cross-check BPF, from the live QEMU (one NOWAIT call)
+"$build/tests/libvirt/virt_merge" $uri --stats >"$out/stats.jsonl" || fail "virt__stats failed"
+python3 - "$out/stats.jsonl" "$name" "$tap" <<'PY' || exit 1
+import json, sys
+path, name, tap = sys.argv[1:]
+st = [s for s in map(json.loads, open(path)) if s["name"] == name]
+assert len(st) == 1, open(path).read()
+st = st[0]
+assert st["state"] == 1 and st["cpu_time_ns"] > 0, st
+assert st["balloon_maximum_kib"] == 256 * 1024, st
+assert len(st["vcpus"]) == 2 and all(c["time_ns"] > 0 for c in st["vcpus"][:1]), st["vcpus"]
+assert [n["name"] for n in st["net"]] == [tap], st["net"]
+print("stats ok: cpu %.2f s, vcpu0 %.2f s, delay %.3f s" % (
+    st["cpu_time_ns"] / 1e9, st["vcpus"][0]["time_ns"] / 1e9, st["vcpus"][0]["delay_ns"] / 1e9))
+PY
+
 # libvirtd goes away: the watcher keeps what it knew and reconnects when it is back
 old=$(cat /run/libvirtd.pid)
 kill "$old"

@@ -384,6 +384,9 @@ static void test_stats_parse(void **state)
 	assert_int_equal(virTypedParamsAddULLong(&p, &n, &max, "balloon.current", 524288), 0);
 	assert_int_equal(virTypedParamsAddULLong(&p, &n, &max, "balloon.maximum", 1048576), 0);
 	assert_int_equal(virTypedParamsAddULLong(&p, &n, &max, "balloon.usable", 300000), 0);
+	assert_int_equal(virTypedParamsAddULLong(&p, &n, &max, "balloon.last-update", 1700000000),
+			 0);
+	assert_int_equal(virTypedParamsAddULLong(&p, &n, &max, "balloon.swap_in", 12), 0);
 	assert_int_equal(virTypedParamsAddUInt(&p, &n, &max, "vcpu.current", 2), 0);
 	assert_int_equal(virTypedParamsAddUInt(&p, &n, &max, "vcpu.maximum", 4), 0);
 	assert_int_equal(virTypedParamsAddInt(&p, &n, &max, "vcpu.0.state", 1), 0);
@@ -414,6 +417,9 @@ static void test_stats_parse(void **state)
 	assert_int_equal(st.balloon_maximum_kib, 1048576);
 	assert_int_equal(st.balloon_usable_kib, 300000);
 	assert_true(st.balloon_available_kib == UINT64_MAX);
+	assert_int_equal(st.balloon_last_update, 1700000000);
+	assert_int_equal(st.balloon_swap_in_kib, 12);
+	assert_true(st.balloon_swap_out_kib == UINT64_MAX);
 	assert_int_equal(st.vcpu_current, 2);
 	assert_int_equal(st.vcpu_maximum, 4);
 	assert_int_equal(st.nvcpus, 2);
