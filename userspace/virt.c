@@ -1511,10 +1511,17 @@ int virt__merge(struct vm_list *out, const struct vm_list *lv, const struct vm_l
 			continue;
 		vm->source |= p->source;
 		vm->start_time = p->start_time;
-		/* libvirt knows the vCPU numbering; the scan sees threads libvirt may lack */
-		if (!vm->nvcpus) {
-			vm->nvcpus = p->nvcpus;
-			memcpy(vm->vcpus, p->vcpus, sizeof(vm->vcpus));
+		/*
+		 * libvirt's vCPU threads first; the scan adds threads libvirt does
+		 * not list (yet): a hot-added vCPU before the status XML is re-read
+		 */
+		for (int k = 0; k < p->nvcpus && vm->nvcpus < VM_MAX_VCPUS; k++) {
+			bool known = false;
+
+			for (int t = 0; t < vm->nvcpus; t++)
+				known |= vm->vcpus[t].tid == p->vcpus[k].tid;
+			if (!known)
+				vm->vcpus[vm->nvcpus++] = p->vcpus[k];
 		}
 		for (int t = 0; t < vm->ntaps; t++) {
 			for (int k = 0; !vm->taps[t].ifindex && k < p->ntaps; k++) {

@@ -259,7 +259,8 @@ int virt__parse_status_vcpus(const char *xml, struct vm_desc *vm);
 /*
  * Merge the libvirt view with a /proc scan into *out (replaced): every
  * libvirt domain, enriched by the scan entry with the same pid (threads and
- * disk fds the scan found, start_time, source bits or'ed), then every scanned
+ * disk fds and vCPU threads the scan found that libvirt lacks, start_time,
+ * source bits or'ed), then every scanned
  * QEMU that libvirt does not know. Returns out->n or -ENOMEM.
  */
 int virt__merge(struct vm_list *out, const struct vm_list *lv, const struct vm_list *proc);

@@ -522,6 +522,20 @@ static void test_merge(void **state)
 	assert_int_equal(m->start_time, 777);
 	assert_int_equal(m->nvcpus, 1);
 	assert_int_equal(m->vcpus[0].tid, 101);
+
+	/* libvirt lists vCPU 0; the scan also sees a hot-added vCPU 1: both, once */
+	lv.vms[0].nvcpus = 1;
+	lv.vms[0].vcpus[0].index = 0;
+	lv.vms[0].vcpus[0].tid = 101;
+	proc.vms[0].nvcpus = 2;
+	proc.vms[0].vcpus[1].index = 1;
+	proc.vms[0].vcpus[1].tid = 102;
+	assert_int_equal(virt__merge(&out, &lv, &proc), 3);
+	m = vm_list__find_pid(&out, 100);
+	assert_int_equal(m->nvcpus, 2);
+	assert_int_equal(m->vcpus[0].tid, 101);
+	assert_int_equal(m->vcpus[1].tid, 102);
+	assert_int_equal(m->vcpus[1].index, 1);
 	assert_int_equal(m->ntaps, 2);
 	assert_int_equal(m->taps[0].ifindex, 9);
 	assert_string_equal(m->taps[1].ifname, "tapx");
