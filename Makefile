@@ -45,6 +45,7 @@ TEST_BINS := $(patsubst tests/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
 
 # Extra rules per area (guest image, dashboard assets, benchmarks, ...).
 EXTRA_TARGETS :=
+.DEFAULT_GOAL := all
 -include mk/*.mk
 
 .PHONY: all

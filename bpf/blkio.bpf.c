@@ -87,7 +87,7 @@ static __always_inline int sys_enter_account(__u64 id, __s64 fd, __u32 op, __u64
 	struct disk_fd *d;
 	__u32 tid = (__u32)id;
 
-	if (!bpf_map_lookup_elem(&vms, &key.tgid))
+	if (!kp_tgid_tracked(key.tgid))
 		return 0;
 	d = bpf_map_lookup_elem(&disk_fds, &key);
 	if (!d)
@@ -103,6 +103,8 @@ static __always_inline int sys_exit_account(__u64 id, __s64 ret, __u64 now)
 	struct sys_inflight *in;
 	__u32 tid = (__u32)id;
 
+	if (!kp_tgid_tracked(id >> 32))
+		return 0;
 	in = bpf_map_lookup_elem(&sys_inflight, &tid);
 	if (!in)
 		return 0;
@@ -144,7 +146,7 @@ int BPF_PROG(on_block_io_start, struct request *rq)
 	__u32 tid = (__u32)id, op;
 	__u64 key = (__u64)rq;
 
-	if (!bpf_map_lookup_elem(&vms, &in.tgid))
+	if (!kp_tgid_tracked(in.tgid))
 		return 0;
 	/* Issued by a tracked read/write syscall: that one counts it. */
 	if (bpf_map_lookup_elem(&sys_inflight, &tid))
@@ -154,7 +156,12 @@ int BPF_PROG(on_block_io_start, struct request *rq)
 		return 0;
 	in.op = op;
 	dkey.tgid = in.tgid;
-	dkey.dev = rq->part ? rq->part->bd_dev : 0;
+	/*
+	 * The device the bio was sent to (a partition or the whole disk).
+	 * Not rq->part: blk_account_io_start() sets it only after this
+	 * tracepoint fires.
+	 */
+	dkey.dev = rq->bio && rq->bio->bi_bdev ? rq->bio->bi_bdev->bd_dev : 0;
 	d = bpf_map_lookup_elem(&disk_devs, &dkey);
 	if (d)
 		in.disk = d->disk;

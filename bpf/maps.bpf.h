@@ -8,6 +8,31 @@
 
 #include "track.h"
 
+/*
+ * The untracked fast path: a bit per tgid in an array (lookups of array
+ * maps are inlined by the verifier, no hashing). Userspace maps it and sets
+ * the bits of tracked VMs; vms holds the rest.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KP_TGID_WORDS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} tgids SEC(".maps");
+
+static __always_inline bool kp_tgid_tracked(__u32 tgid)
+{
+	__u32 word = tgid >> 6;
+	__u64 *bits;
+
+	if (word >= KP_TGID_WORDS)
+		return false;
+	bits = bpf_map_lookup_elem(&tgids, &word);
+	return bits && ((*bits >> (tgid & 63)) & 1);
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, KP_MAX_VMS);

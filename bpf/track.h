@@ -16,6 +16,9 @@
 #define KP_MAX_THREADS	32768
 #define KP_HIST_SLOTS	32
 #define KP_DISK_UNKNOWN 0xffffffffu
+/* tgids: one bit per possible tgid (PID_MAX_LIMIT = 4M), 64 per word. */
+#define KP_TGID_LIMIT (4u << 20)
+#define KP_TGID_WORDS (KP_TGID_LIMIT / 64)
 
 /* vms: QEMU tgid -> VM; also the VM's emulator (non-vCPU threads) time. */
 struct vm_track {
@@ -26,7 +29,11 @@ struct vm_track {
 	__u64 emu_switches; /* their switch-ins */
 };
 
-/* vcpus: vCPU thread id -> its VM and counters. */
+/*
+ * vcpus: vCPU thread id -> its VM and counters, and the scheduler state of
+ * the thread (on_ns, wake_ns), kept here so a tracked switch costs one
+ * lookup per side. trace__open() clears the state of a reused map.
+ */
 struct vcpu_track {
 	__u32 tgid;
 	__u32 index;	/* vCPU number in the guest */
@@ -35,6 +42,8 @@ struct vcpu_track {
 	__u64 switches; /* switch-ins */
 	__u64 exits;	/* KVM exits handled (exit followed by entry) */
 	__u64 exit_ns;	/* sum of exit-to-entry times */
+	__u64 on_ns;	/* state: switch-in time while on CPU, else 0 */
+	__u64 wake_ns;	/* state: when it became runnable while waiting, else 0 */
 };
 
 /* taps: ifindex -> VM and counters, named from the guest's point of view. */

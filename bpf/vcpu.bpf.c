@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * vCPU run time and run-queue wait, emulator run time. The untracked path is
- * one hash lookup per task (two for sched_switch); state lives in a private
- * LRU map so a restarted kvmpilot never settles a stale timestamp.
+ * vCPU run time and run-queue wait, emulator run time. The untracked path
+ * is one inlined array read per task (the tgids bitmap); a vCPU thread then
+ * costs one hash lookup (its vcpus entry holds counters and state). Other
+ * QEMU threads keep their state in a private LRU map, so a restarted
+ * kvmpilot never settles a stale timestamp.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -20,90 +22,88 @@ struct {
 	__type(value, struct sched_ts);
 } sched_ts SEC(".maps");
 
-static __always_inline void switch_out(struct vm_track *vm, __u32 tgid, __u32 tid, bool runnable,
-				       __u64 now)
+static __always_inline void switch_out(__u32 tgid, __u32 tid, bool runnable, __u64 now)
 {
-	struct sched_ts *ts = bpf_map_lookup_elem(&sched_ts, &tid);
-	struct vcpu_track *vc;
-	__u64 delta;
+	struct vcpu_track *vc = bpf_map_lookup_elem(&vcpus, &tid);
+	struct vm_track *vm;
+	struct sched_ts *ts;
+	__u64 on;
 
+	if (vc && vc->tgid == tgid) {
+		/* Only this thread's own switches write its entry. */
+		on = vc->on_ns;
+		if (on && now > on)
+			vc->run_ns += now - on;
+		vc->on_ns = 0;
+		vc->wake_ns = runnable ? now : 0;
+		return;
+	}
+	ts = bpf_map_lookup_elem(&sched_ts, &tid);
 	if (!ts)
 		return;
-	delta = ts->on_ns && now > ts->on_ns ? now - ts->on_ns : 0;
+	on = ts->on_ns;
 	ts->on_ns = 0;
-	ts->wake_ns = runnable ? now : 0;
-	if (!delta)
+	if (!on || now <= on)
 		return;
-	vc = bpf_map_lookup_elem(&vcpus, &tid);
-	if (vc && vc->tgid == tgid)
-		vc->run_ns += delta; /* only this thread's switches write it */
-	else
-		__sync_fetch_and_add(&vm->emu_run_ns, delta);
+	vm = bpf_map_lookup_elem(&vms, &tgid);
+	if (vm)
+		__sync_fetch_and_add(&vm->emu_run_ns, now - on);
 }
 
-static __always_inline void switch_in(struct vm_track *vm, __u32 tgid, __u32 tid, __u64 now)
+static __always_inline void switch_in(__u32 tgid, __u32 tid, __u64 now)
 {
-	struct sched_ts *ts = bpf_map_lookup_elem(&sched_ts, &tid);
+	struct vcpu_track *vc = bpf_map_lookup_elem(&vcpus, &tid);
 	struct sched_ts init = { .on_ns = now };
-	struct vcpu_track *vc;
+	struct vm_track *vm;
+	struct sched_ts *ts;
 
-	vc = bpf_map_lookup_elem(&vcpus, &tid);
-	if (vc && vc->tgid != tgid)
-		vc = NULL;
-	if (!ts) {
-		bpf_map_update_elem(&sched_ts, &tid, &init, BPF_ANY);
-	} else {
-		if (ts->wake_ns && now > ts->wake_ns && vc)
-			vc->wait_ns += now - ts->wake_ns;
-		ts->on_ns = now;
-		ts->wake_ns = 0;
-	}
-	if (vc)
+	if (vc && vc->tgid == tgid) {
+		if (vc->wake_ns && now > vc->wake_ns)
+			vc->wait_ns += now - vc->wake_ns;
+		vc->wake_ns = 0;
+		vc->on_ns = now;
 		vc->switches++;
+		return;
+	}
+	ts = bpf_map_lookup_elem(&sched_ts, &tid);
+	if (ts)
+		ts->on_ns = now;
 	else
+		bpf_map_update_elem(&sched_ts, &tid, &init, BPF_ANY);
+	vm = bpf_map_lookup_elem(&vms, &tgid);
+	if (vm)
 		__sync_fetch_and_add(&vm->emu_switches, 1);
 }
 
 /*
- * Entry points take plain ids and a time (0: read the clock) so a test
- * program can drive them too.
+ * Entry points take plain ids and a time (0: read the clock, only once the
+ * task is known to be tracked) so a test program can drive them too.
  */
 static __always_inline int sched_switch_account(__u32 prev_tgid, __u32 prev_tid, bool runnable,
 						__u32 next_tgid, __u32 next_tid, __u64 now)
 {
-	struct vm_track *pvm = NULL, *nvm = NULL;
-
-	/* The idle task (tgid 0) is never a VM: skip its lookup. */
-	if (prev_tgid)
-		pvm = bpf_map_lookup_elem(&vms, &prev_tgid);
-	if (next_tgid)
-		nvm = bpf_map_lookup_elem(&vms, &next_tgid);
-	/* Read the clock only for tracked tasks (now == 0: not read yet). */
-	if (pvm) {
+	if (kp_tgid_tracked(prev_tgid)) {
 		now = now ?: bpf_ktime_get_ns();
-		switch_out(pvm, prev_tgid, prev_tid, runnable, now);
+		switch_out(prev_tgid, prev_tid, runnable, now);
 	}
-	if (nvm) {
+	if (kp_tgid_tracked(next_tgid)) {
 		now = now ?: bpf_ktime_get_ns();
-		switch_in(nvm, next_tgid, next_tid, now);
+		switch_in(next_tgid, next_tid, now);
 	}
 	return 0;
 }
 
+/* Run-queue wait is kept for vCPU threads only. */
 static __always_inline int sched_wakeup_account(__u32 tgid, __u32 tid, __u64 now)
 {
-	struct sched_ts init = { 0 };
-	struct sched_ts *ts;
+	struct vcpu_track *vc;
 
-	if (!tgid || !bpf_map_lookup_elem(&vms, &tgid))
+	if (!kp_tgid_tracked(tgid))
 		return 0;
-	now = now ?: bpf_ktime_get_ns();
-	init.wake_ns = now;
-	ts = bpf_map_lookup_elem(&sched_ts, &tid);
-	if (!ts)
-		bpf_map_update_elem(&sched_ts, &tid, &init, BPF_ANY);
-	else if (!ts->wake_ns && !ts->on_ns)
-		ts->wake_ns = now;
+	vc = bpf_map_lookup_elem(&vcpus, &tid);
+	if (!vc || vc->tgid != tgid || vc->on_ns || vc->wake_ns)
+		return 0;
+	vc->wake_ns = now ?: bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -125,6 +125,20 @@ SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(on_sched_wakeup_new, struct task_struct *p)
 {
 	return sched_wakeup_account(p->tgid, p->pid, 0);
+}
+
+/* Test entry, never attached: see enum vcpu_test_op. */
+SEC("raw_tp")
+int test_sched_event(__u64 *ctx)
+{
+	__u64 op = ctx[0], tgid_a = ctx[1], tid_a = ctx[2], runnable = ctx[3];
+	__u64 tgid_b = ctx[4], tid_b = ctx[5], now = ctx[6];
+
+	if (op == VCPU_TEST_SWITCH)
+		return sched_switch_account(tgid_a, tid_a, runnable, tgid_b, tid_b, now);
+	if (op == VCPU_TEST_WAKEUP)
+		return sched_wakeup_account(tgid_a, tid_a, now);
+	return 1;
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -3,10 +3,23 @@
 #ifndef KVMPILOT_VCPU_H
 #define KVMPILOT_VCPU_H
 
-/* sched_ts: per tracked thread, when it went on CPU / became runnable. */
+/*
+ * sched_ts: per tracked non-vCPU thread (emulator), when it went on CPU.
+ * vCPU threads keep this state in their vcpus entry (track.h).
+ */
 struct sched_ts {
-	__u64 on_ns;   /* switch-in time while on CPU, else 0 */
-	__u64 wake_ns; /* time it became runnable while waiting, else 0 */
+	__u64 on_ns; /* switch-in time while on CPU, else 0 */
+	__u64 pad;
+};
+
+/*
+ * test_sched_event (raw_tp ctx, BPF_PROG_TEST_RUN): { op, tgid_a, tid_a,
+ * runnable, tgid_b, tid_b, time_ns }. SWITCH: a switches out (runnable or
+ * not), b switches in; WAKEUP: a becomes runnable.
+ */
+enum vcpu_test_op {
+	VCPU_TEST_SWITCH = 1,
+	VCPU_TEST_WAKEUP = 2,
 };
 
 #endif /* KVMPILOT_VCPU_H */

@@ -57,3 +57,9 @@ guest: $(GUEST_BINS)
 
 -include $(wildcard $(GUEST_OUT)/obj/*/*/*.d $(GUEST_OUT)/obj/*/*.d $(OUTPUT)/agentobj/*/*/*.d \
 	$(OUTPUT)/agentobj/*/*.d)
+
+# Benchmark of the agent wire format and the host channel.
+.PHONY: bench-agent
+bench-agent: $(OUTPUT)/tests/bench/bench_agent
+	$<
+bench: bench-agent

@@ -1,8 +1,12 @@
+# (Included before the main rules: keep `make` meaning `make all`.)
+.DEFAULT_GOAL := all
+
 # The policy benchmark: every policy on every trace, the totals, the oracle
 # and the issue-4 goals, on the committed traces and on held-out ones.
 GENTRACE := $(OUTPUT)/tests/tools/gentrace
 POLICY_TRACES := $(wildcard tests/data/traces/*.csv)
 HELDOUT_DIR := $(OUTPUT)/traces-heldout
+STRESS_DIR := $(OUTPUT)/traces-stress
 
 # Regenerate the committed traces (deterministic: same seeds, same files).
 .PHONY: policy-traces
@@ -17,6 +21,22 @@ bench-policy: $(OUTPUT)/kvmpilot $(GENTRACE)
 	@echo
 	@echo "== held-out traces (never tuned on; $(HELDOUT_DIR))"
 	@$(OUTPUT)/kvmpilot replay --compare $(HELDOUT_DIR)/*.csv
+	@./scripts/policy-traces.sh $(GENTRACE) stress $(STRESS_DIR)
+	@echo
+	@echo "== stress traces (never tuned on; $(STRESS_DIR))"
+	@$(OUTPUT)/kvmpilot replay --compare $(STRESS_DIR)/*.csv
 
 .PHONY: bench
 bench: bench-policy
+
+# Replay speed: every committed trace through the predictive policy, 20 times.
+.PHONY: bench-replay-speed
+bench-replay-speed: $(OUTPUT)/kvmpilot
+	@set -e; n=0; for f in $(POLICY_TRACES); do n=$$((n + $$(wc -l < $$f) - 1)); done; \
+	start=$$(date +%s%N); \
+	for i in $$(seq 20); do $(OUTPUT)/kvmpilot replay --policy predictive $(POLICY_TRACES) >/dev/null; done; \
+	end=$$(date +%s%N); \
+	echo "replay speed: $$((n * 20)) ticks in $$(((end - start) / 1000000)) ms" \
+	     "($$((n * 20 * 1000000 / (end - start + 1))) ticks/ms with parsing and process start-up)"
+
+bench-policy: bench-replay-speed

@@ -3,6 +3,7 @@
 #   SET=train    the committed set in tests/data/traces (the policy was tuned on it)
 #   SET=heldout  other seeds, amplitudes, periods and one shape (gc) the policy
 #                was never tuned on: the generalization check of `make bench-policy`
+#   SET=stress   harder, 3600 s: instant allocations, huge rare bursts, fast leaks
 set -eu
 gen=$1 set=$2 out=$3
 mkdir -p "$out"
@@ -36,8 +37,21 @@ heldout)
 		"gc_110 gc 110 rate=100"
 	)
 	;;
+stress)
+	len=3600
+	specs=(
+		"memhog_instant memhog 201 fill_lo=3000 fill_hi=3000"
+		"memhog_small memhog 202 lo=200 hi=600 fill_lo=100 fill_hi=200 free=50"
+		"bursts_big bursts 203 amp=3000 every=200 dur=100"
+		"diurnal_noisy diurnal 204 period=7200 noise=40"
+		"leak_fast leak 205 rate=5 limit=3700"
+		"steps_slow steps 206 hold_lo=60 hold_hi=600"
+		"gc_small gc 207 rate=20 lo=600 hi=1200"
+		"bursts_small bursts 208 amp=500 every=10 dur=8"
+	)
+	;;
 *)
-	echo "usage: $0 GENTRACE train|heldout OUTDIR" >&2
+	echo "usage: $0 GENTRACE train|heldout|stress OUTDIR" >&2
 	exit 2
 	;;
 esac

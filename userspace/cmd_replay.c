@@ -33,6 +33,7 @@ static void usage(FILE *f)
 		"  --json             scores as JSON\n"
 		"  --compare          every policy and the perfect-foresight oracle, with totals\n"
 		"  --oracle           add the oracle's scores\n"
+		"  --verbose          print every tick's decision and reason (one policy)\n"
 		"  --mem-min MIB      memory floor (default 256)\n"
 		"  --mem-max MIB      memory ceiling (default 4096)\n"
 		"  --mem-start MIB    starting allocation (default 1024)\n"
@@ -45,6 +46,7 @@ static void usage(FILE *f)
 struct log_ctx {
 	FILE *f;
 	int err;
+	bool verbose;
 };
 
 static void log_tick(void *ctx, uint64_t time_s, uint64_t alloc, unsigned int vcpus,
@@ -52,9 +54,13 @@ static void log_tick(void *ctx, uint64_t time_s, uint64_t alloc, unsigned int vc
 {
 	struct log_ctx *lc = ctx;
 
-	(void)d;
-	if (fprintf(lc->f, "%llu,%llu,%u\n", (unsigned long long)time_s, (unsigned long long)alloc,
-		    vcpus) < 0)
+	if (lc->verbose)
+		printf("%llu alloc=%llu vcpus=%u forecast=%.0f hi=%.0f -> %llu/%u: %s\n",
+		       (unsigned long long)time_s, (unsigned long long)alloc, vcpus,
+		       d->forecast_mem_mib, d->forecast_mem_hi_mib,
+		       (unsigned long long)d->target_mem_mib, d->target_vcpus, d->reason);
+	if (lc->f && fprintf(lc->f, "%llu,%llu,%u\n", (unsigned long long)time_s,
+			     (unsigned long long)alloc, vcpus) < 0)
 		lc->err = -EIO;
 }
 
@@ -121,12 +127,12 @@ static bool print_goals(const struct replay_score *tot, bool json, struct json_o
 		const char *what;
 		double value, limit;
 	} g[] = {
-		{ "mem_pressure_s / threshold's", ratio((double)pr->mem_pressure_s,
-							 (double)th->mem_pressure_s),
-		  0.10 },
+		{ "mem_pressure_s / threshold's",
+		  ratio((double)pr->mem_pressure_s, (double)th->mem_pressure_s), 0.10 },
 		{ "mem_pressure_s / window's",
 		  ratio((double)pr->mem_pressure_s, (double)wi->mem_pressure_s), 1.0 },
-		{ "mean_slack_mb / threshold's", ratio(pr->mean_slack_mb, th->mean_slack_mb), 0.60 },
+		{ "mean_slack_mb / threshold's", ratio(pr->mean_slack_mb, th->mean_slack_mb),
+		  0.60 },
 		{ "mean_slack_mb / window's", ratio(pr->mean_slack_mb, wi->mean_slack_mb), 0.60 },
 		{ "cpu_pressure_s / threshold's",
 		  ratio((double)pr->cpu_pressure_s, (double)th->cpu_pressure_s), 1.0 },
@@ -172,6 +178,7 @@ int do_replay(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "compare", no_argument, NULL, 'c' },
 		{ "oracle", no_argument, NULL, 'o' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "mem-min", required_argument, NULL, 1 },
 		{ "mem-max", required_argument, NULL, 2 },
 		{ "mem-start", required_argument, NULL, 3 },
@@ -191,6 +198,7 @@ int do_replay(int argc, char **argv)
 	int kind = POLICY_PREDICTIVE, c, rc = 1, err;
 	char msg[REPLAY_ERR_MAX + 64];
 	struct log_ctx lc = { 0 };
+	uint64_t sim_ns = 0, sim_ticks = 0;
 
 	memset(tot, 0, sizeof(tot));
 	optind = 1;
@@ -220,6 +228,9 @@ int do_replay(int argc, char **argv)
 			break;
 		case 'o':
 			oracle = true;
+			break;
+		case 'v':
+			lc.verbose = true;
 			break;
 		case 1:
 			num = &mem_min;
@@ -263,6 +274,8 @@ int do_replay(int argc, char **argv)
 		usage(stderr);
 		return fail(json, "no trace given");
 	}
+	if (lc.verbose && compare)
+		return fail(json, "--verbose takes one policy (no --compare)");
 	if (log_path && (compare || argc - optind != 1))
 		return fail(json, "--log takes exactly one trace and one policy (no --compare)");
 
@@ -324,11 +337,13 @@ int do_replay(int argc, char **argv)
 
 			if (!compare && !(is_oracle ? oracle : k == kind))
 				continue;
+			uint64_t t_start = now_mono_ns();
+
 			if (is_oracle)
 				err = replay__oracle(&cfg[0], t, &s);
 			else
-				err = replay__run(&cfg[k], &start, t, &s, lc.f ? log_tick : NULL,
-						  &lc);
+				err = replay__run(&cfg[k], &start, t, &s,
+						  lc.f || lc.verbose ? log_tick : NULL, &lc);
 			if (err) {
 				replay_trace__free(t);
 				snprintf(msg, sizeof(msg), "replay of '%s' failed: %s", argv[i],
@@ -336,15 +351,20 @@ int do_replay(int argc, char **argv)
 				rc = fail(json, msg);
 				goto cleanup;
 			}
+			if (!is_oracle) {
+				sim_ns += now_mono_ns() - t_start;
+				sim_ticks += s.ticks;
+			}
 			replay_score__add(&tot[k], &s);
 			if (json && !compare && !is_oracle)
 				json_object_object_add(jt, "scores", score_json(&s));
 			else if (json)
-				json_object_object_add(jt, is_oracle ? "oracle" : policy_kind__name(k),
+				json_object_object_add(jt,
+						       is_oracle ? "oracle" : policy_kind__name(k),
 						       score_json(&s));
 			else
-				print_row(base(argv[i]), is_oracle ? "oracle" : policy_kind__name(k),
-					  &s);
+				print_row(base(argv[i]),
+					  is_oracle ? "oracle" : policy_kind__name(k), &s);
 		}
 		replay_trace__free(t);
 	}
@@ -367,8 +387,9 @@ int do_replay(int argc, char **argv)
 		json_object_object_add(root, "total", jtot);
 		if (compare)
 			goals_ok = print_goals(tot, true, root);
-		printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-									    JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n",
+		       json_object_to_json_string_ext(
+			       root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	} else if (argc - optind > 1 || compare) {
 		printf("\n");
 		for (int k = 0; k <= NKINDS; k++) {
@@ -378,6 +399,10 @@ int do_replay(int argc, char **argv)
 		}
 		if (compare)
 			goals_ok = print_goals(tot, false, NULL);
+		if (compare)
+			printf("\nsimulated %llu policy ticks in %.1f ms (%.0f ticks/ms)\n",
+			       (unsigned long long)sim_ticks, (double)sim_ns / 1e6,
+			       sim_ns ? (double)sim_ticks / ((double)sim_ns / 1e6) : 0.0);
 	}
 	(void)goals_ok;
 	rc = 0;

@@ -136,6 +136,22 @@ struct json_object *stat__vm_json(const struct trace_vm *d, double interval_s)
 	json_object_object_add(blk, "read_ops", json_object_new_uint64(d->blk.read_ops));
 	json_object_object_add(blk, "write_ops", json_object_new_uint64(d->blk.write_ops));
 	json_object_object_add(blk, "latency_ns", latency_json(d->blk.hist));
+	arr = json_object_new_array();
+	for (int i = 0; i < d->ndisks; i++) {
+		const struct trace_disk *k = &d->disks[i];
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "path", json_object_new_string(k->path));
+		json_object_object_add(o, "target",
+				       k->target[0] ? json_object_new_string(k->target) : NULL);
+		json_object_object_add(o, "read_bytes", json_object_new_uint64(k->io.read_bytes));
+		json_object_object_add(o, "write_bytes", json_object_new_uint64(k->io.write_bytes));
+		json_object_object_add(o, "read_ops", json_object_new_uint64(k->io.read_ops));
+		json_object_object_add(o, "write_ops", json_object_new_uint64(k->io.write_ops));
+		json_object_object_add(o, "latency_ns", latency_json(k->io.hist));
+		json_object_array_add(arr, o);
+	}
+	json_object_object_add(blk, "disks", arr);
 	json_object_object_add(vm, "block", blk);
 	(void)interval_s;
 	return vm;
@@ -484,7 +500,7 @@ int do_stat(int argc, char **argv)
 	struct trace_vm *gone = NULL;
 	struct sigaction sa = { 0 };
 	struct trace *tr = NULL;
-	uint64_t reports = 0, t_next, t_scan;
+	uint64_t reports = 0, t_next, t_scan, interval_ns;
 	int status = 1, err, bad, ngone = 0;
 	char private_root[64] = "";
 
@@ -530,6 +546,9 @@ int do_stat(int argc, char **argv)
 					       : "");
 		goto cleanup;
 	}
+	if (trace__pins_replaced(tr))
+		log_warn("replaced the maps pinned under '%s' by another kvmpilot version",
+			 trace__pin_root(tr));
 	err = trace__sync(tr, &list);
 	if (!err)
 		err = trace__read(tr, &prev);
@@ -544,20 +563,53 @@ int do_stat(int argc, char **argv)
 	(void)sigaction(SIGTERM, &sa, NULL);
 	(void)signal(SIGPIPE, SIG_IGN);
 
-	t_next = prev.mono_ns + (uint64_t)(o.interval_s * 1e9);
+	interval_ns = (uint64_t)(o.interval_s * 1e9);
+	t_next = prev.mono_ns + interval_ns;
 	t_scan = prev.mono_ns + RESCAN_NS;
 	while (!stop) {
-		uint64_t wake = t_scan < t_next ? t_scan : t_next;
+		bool reported = false;
+		uint64_t now;
 
-		err = sleep_until(wake);
+		err = sleep_until(t_scan < t_next ? t_scan : t_next);
 		if (err == -EINTR)
 			continue;
-		if (now_mono_ns() >= t_scan && t_scan < t_next) {
-			/* Rescan: remember the VMs that left, then follow the new list. */
-			err = trace__read(tr, &tick);
+		now = now_mono_ns();
+		if (now >= t_next) {
+			struct trace_snapshot tmp;
+
+			err = trace__read(tr, &cur);
+			if (!err)
+				err = emit(&o, &cur, &prev, gone, ngone);
+			if (err) {
+				status =
+					fail(&o, 1, "cannot read the counters: %s", strerror(-err));
+				goto cleanup;
+			}
+			free(gone);
+			gone = NULL;
+			ngone = 0;
+			if (o.count && ++reports >= o.count)
+				break;
+			/* The next interval starts from these counters. */
+			tmp = prev;
+			prev = cur;
+			cur = tmp;
+			t_next += interval_ns;
+			if (t_next <= now) /* fell behind (suspend, overload): skip ahead */
+				t_next = now + interval_ns;
+			reported = true;
+		}
+		if (now >= t_scan) {
+			/*
+			 * Rescan about once a second; remember the last counters of
+			 * VMs that leave, they are reported once more. Right after a
+			 * report those were just printed.
+			 */
+			err = reported ? 0 : trace__read(tr, &tick);
 			if (!err) {
 				(void)scan(&o, &next, &bad);
-				err = stash_gone(&tick, &next, &gone, &ngone);
+				if (!reported)
+					err = stash_gone(&tick, &next, &gone, &ngone);
 			}
 			if (!err)
 				err = trace__sync(tr, &next);
@@ -565,37 +617,11 @@ int do_stat(int argc, char **argv)
 				status = fail(&o, 1, "rescan failed: %s", strerror(-err));
 				goto cleanup;
 			}
-			t_scan += RESCAN_NS;
-			continue;
+			t_scan = now + RESCAN_NS;
+			/* Keep scans and reports of 1 s intervals in step. */
+			if (t_scan > t_next && t_scan - t_next < RESCAN_NS / 4)
+				t_scan = t_next;
 		}
-		err = trace__read(tr, &cur);
-		if (!err)
-			err = emit(&o, &cur, &prev, gone, ngone);
-		if (err) {
-			status = fail(&o, 1, "cannot read the counters: %s", strerror(-err));
-			goto cleanup;
-		}
-		free(gone);
-		gone = NULL;
-		ngone = 0;
-		if (o.count && ++reports >= o.count)
-			break;
-		/* The next interval starts from these counters. */
-		{
-			struct trace_snapshot tmp = prev;
-
-			prev = cur;
-			cur = tmp;
-		}
-		/* Rescan at each report too, so the next interval sees new VMs. */
-		(void)scan(&o, &next, &bad);
-		err = trace__sync(tr, &next);
-		if (err) {
-			status = fail(&o, 1, "rescan failed: %s", strerror(-err));
-			goto cleanup;
-		}
-		t_next += (uint64_t)(o.interval_s * 1e9);
-		t_scan = now_mono_ns() + RESCAN_NS;
 	}
 	status = 0;
 cleanup:

@@ -620,6 +620,9 @@ static int vm_create(const char *name, const struct vm_opts *o)
 			continue;
 		}
 		log_error("cannot start domain '%s': %s", name, virt_errmsg());
+		/* A connection lost half-way may leave it running after all. */
+		if (virDomainIsActive(dom) == 1)
+			(void)virDomainDestroy(dom);
 		(void)virDomainUndefine(dom);
 		goto cleanup_vol;
 	}

@@ -10,5 +10,6 @@ int do_vm(int argc, char **argv);
 int do_unpin(int argc, char **argv);
 int do_domains(int argc, char **argv);
 int do_act(int argc, char **argv);
+int do_agent(int argc, char **argv);
 
 #endif /* KVMPILOT_CMDS_H */

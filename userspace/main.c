@@ -23,6 +23,7 @@ static const struct cmd cmds[] = {
 	{ "vm", do_vm, "create, list and destroy guests through libvirt" },
 	{ "domains", do_domains, "list the running libvirt domains as kvmpilot sees them" },
 	{ "act", do_act, "resize one domain (balloon, vCPUs) through the actuators" },
+	{ "agent", do_agent, "read a VM's guest agent samples or send it a command" },
 	{ "unpin", do_unpin, "remove the BPF maps pinned under /sys/fs/bpf/kvmpilot" },
 	{ "help", do_help, "this text" },
 };

@@ -24,8 +24,11 @@
 
 #include "policy.h"
 
-#define MIN_VISITS 8 /* ticks a state needs before its own rises are trusted */
+#define MIN_VISITS  8 /* ticks a state needs before its own rises are trusted */
 #define SHRINK_HOLD 2 /* consecutive ticks a shrink must be wanted */
+/* Whole numbers in reasons: cheaper to format than %.0f. */
+#define I(x)	  ((long long)llround(x))
+#define ACT_TICKS 120.0 /* smoothing of the action rate */
 
 static const char *const kind_names[] = {
 	[POLICY_THRESHOLD] = "threshold",
@@ -76,18 +79,20 @@ void policy_config__init(struct policy_config *cfg, enum policy_kind kind)
 
 	cfg->predictive.fill = 0.95;
 	cfg->predictive.grow_pad = 0.03;
+	cfg->predictive.ramp_pad_s = 1.0;
+	cfg->predictive.action_budget = 0.2;
 	cfg->predictive.deadband = 0.06;
 	cfg->predictive.deadband_min_mib = 32;
-	cfg->predictive.shrink_cap = 0.25;
+	cfg->predictive.shrink_cap = 0.5;
 	cfg->predictive.shrink_cap_min_mib = 256;
-	cfg->predictive.shrink_cooldown_s = 4.0;
-	cfg->predictive.pressure_grow = 0.25;
+	cfg->predictive.shrink_cooldown_s = 3.0;
+	cfg->predictive.pressure_grow = 0.5;
 	cfg->predictive.psi_some_max = 10.0;
 	cfg->predictive.psi_full_max = 1.0;
 	cfg->predictive.learn_halflife_s = 1800.0;
 	cfg->predictive.cpu_sat = 0.9;
-	cfg->predictive.cpu_down = 0.8;
-	cfg->predictive.cpu_idle_s = 3.0;
+	cfg->predictive.cpu_down = 0.75;
+	cfg->predictive.cpu_idle_s = 2.0;
 	cfg->predictive.cpu_window_s = 300.0;
 }
 
@@ -129,6 +134,8 @@ int policy_config__validate(const struct policy_config *cfg)
 	    !in_range(cfg->window.factor, 1, 10))
 		return -EINVAL;
 	if (!in_range(cfg->predictive.fill, 0.5, 1) || !in_range(cfg->predictive.grow_pad, 0, 1) ||
+	    !in_range(cfg->predictive.ramp_pad_s, 0, 3600) ||
+	    !in_range(cfg->predictive.action_budget, 0.001, 1) ||
 	    !in_range(cfg->predictive.deadband, 0, 0.9) ||
 	    cfg->predictive.deadband_min_mib > cfg->mem_max_mib ||
 	    !in_range(cfg->predictive.shrink_cap, 0, 1) ||
@@ -189,6 +196,14 @@ void policy_state__init(struct policy_state *st)
 	slmax_reset(&st->mem_peak);
 	slmax_reset(&st->cpu_peak);
 	slmax_reset(&st->cpu_recent);
+}
+
+void policy_input__init(struct policy_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->psi_valid = false;
+	in->guest_cpu_pct = -1;
+	in->source = POLICY_SRC_NONE;
 }
 
 static int check_input(const struct policy_input *in)
@@ -275,9 +290,9 @@ static void mem_ctx__fill(const struct policy_config *cfg, const struct policy_i
 			m->pressure_why = "available below reserve";
 		}
 	}
-	m->censored = !m->stale && (in->mem_avail_mib <= 0.02 * in->mem_total_mib ||
-				    in->swap_in_mibps > 0 ||
-				    (in->psi_valid && in->psi_full_avg10 > cfg->predictive.psi_full_max));
+	m->censored = !m->stale &&
+		      (in->mem_avail_mib <= 0.02 * in->mem_total_mib || in->swap_in_mibps > 0 ||
+		       (in->psi_valid && in->psi_full_avg10 > cfg->predictive.psi_full_max));
 }
 
 /* Safety: clamp a wanted target to the floor and ceiling, hold shrinks. */
@@ -317,6 +332,10 @@ static void learn_rise(const struct policy_config *cfg, struct policy_state *st,
 		st->rise[s] = (float)r;
 		st->rise_tick[s] = st->tick;
 	}
+	if (s >= 0 && r > decayed(cfg, st, st->rise_kind[s % 2], st->rise_kind_tick[s % 2])) {
+		st->rise_kind[s % 2] = (float)r;
+		st->rise_kind_tick[s % 2] = st->tick;
+	}
 	if (r > decayed(cfg, st, st->rise_all, st->rise_all_tick)) {
 		st->rise_all = (float)r;
 		st->rise_all_tick = st->tick;
@@ -339,9 +358,26 @@ static double expected_rise(const struct policy_config *cfg, const struct policy
 		visits += st->visits[i];
 		r = fmax(r, decayed(cfg, st, st->rise[i], st->rise_tick[i]));
 	}
-	if (visits < MIN_VISITS)
+	/* A level seen too rarely: what followed any rising (or any calm) tick,
+	 * else the largest rise seen at all. */
+	if (visits < MIN_VISITS && st->visits_kind[up] >= MIN_VISITS)
+		r = fmax(r, decayed(cfg, st, st->rise_kind[up], st->rise_kind_tick[up]));
+	else if (visits < MIN_VISITS)
 		r = fmax(r, decayed(cfg, st, st->rise_all, st->rise_all_tick));
 	return r;
+}
+
+/*
+ * Churn control: how far above its action budget the VM runs (smoothed
+ * changes per tick / budget, within [0.5, 4]). The grow pads stretch
+ * by it, so a VM that would change every tick changes less often; grows on
+ * pressure are never delayed by it.
+ */
+static double busy_factor(const struct policy_config *cfg, const struct policy_state *st)
+{
+	double f = st->act_rate / cfg->predictive.action_budget;
+
+	return fmin(4.0, fmax(0.5, f));
 }
 
 static void mem_threshold(const struct policy_config *cfg, const struct mem_ctx *m,
@@ -353,12 +389,12 @@ static void mem_threshold(const struct policy_config *cfg, const struct mem_ctx 
 	out->forecast_mem_hi_mib = m->alloc * cfg->threshold.grow_above;
 	if (m->used > cfg->threshold.grow_above * m->alloc) {
 		want = m->alloc + (double)cfg->threshold.grow_mib;
-		reason_add(out, "mem: used %.0f > %.0f%% of %.0f MiB", m->used,
-			   cfg->threshold.grow_above * 100, m->alloc);
+		reason_add(out, "mem: used %lld > %lld%% of %lld MiB", I(m->used),
+			   I(cfg->threshold.grow_above * 100), I(m->alloc));
 	} else if (m->used < cfg->threshold.shrink_below * m->alloc) {
 		want = m->alloc - (double)cfg->threshold.shrink_mib;
-		reason_add(out, "mem: used %.0f < %.0f%% of %.0f MiB", m->used,
-			   cfg->threshold.shrink_below * 100, m->alloc);
+		reason_add(out, "mem: used %lld < %lld%% of %lld MiB", I(m->used),
+			   I(cfg->threshold.shrink_below * 100), I(m->alloc));
 	}
 	out->target_mem_mib = mem_safe(m, want, out);
 }
@@ -374,9 +410,10 @@ static void mem_window(const struct policy_config *cfg, struct policy_state *st,
 	peak = fmax(slmax_get(&st->mem_peak), m->used);
 	out->forecast_mem_mib = m->used;
 	out->forecast_mem_hi_mib = peak * cfg->window.factor;
-	reason_add(out, "mem: peak %.0f MiB in %.0f s x %.2f", peak, cfg->window.window_s,
-		   cfg->window.factor);
 	out->target_mem_mib = mem_safe(m, peak * cfg->window.factor, out);
+	if ((double)out->target_mem_mib != m->alloc)
+		reason_add(out, "mem: peak %lld MiB in %lld s x %.2f", I(peak),
+			   I(cfg->window.window_s), cfg->window.factor);
 }
 
 static void mem_predictive(const struct policy_config *cfg, struct policy_state *st,
@@ -410,38 +447,54 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 			/* Demand is visible again: learn the rise it hid. */
 			double total = u - st->cens_from;
 
-			learn_rise(cfg, st, st->cens_bin,
-				   fmax(st->cens_first_rise, total / st->cens_ticks));
+			learn_rise(cfg, st, st->cens_bin, fmax(st->cens_first_rise, total));
 			st->censored = false;
 		} else if (st->have_prev && st->prev_bin >= 0) {
 			learn_rise(cfg, st, st->prev_bin, delta);
 		}
 		if (st->visits[s] < UINT32_MAX)
 			st->visits[s]++;
+		if (st->visits_kind[s % 2] < UINT32_MAX)
+			st->visits_kind[s % 2]++;
 	}
 
 	r = expected_rise(cfg, st, s);
-	if (rising)
-		r = fmax(r, delta); /* a ramp goes on at least as fast */
+	if (!m->stale)
+		st->trend = 0.5 * st->trend + 0.5 * delta;
+	if (rising && st->visits_kind[1] < MIN_VISITS)
+		r = fmax(r, delta); /* nothing learned yet: a ramp goes on as fast */
 	hi = u + r;
 	out->forecast_mem_mib = u + (rising ? delta : 0);
 	out->forecast_mem_hi_mib = hi;
-	need = hi / cfg->predictive.fill;
+	need = fmax(hi / cfg->predictive.fill, hi + (double)cfg->mem_reserve_mib);
 
-	if (m->pressure || m->censored) {
+	if (m->censored) {
 		double step = fmax(cfg->predictive.pressure_grow * m->alloc,
 				   decayed(cfg, st, st->rise_all, st->rise_all_tick));
 
 		want = fmax(need, m->alloc + step) * (1 + cfg->predictive.grow_pad);
 		out->flags |= POLICY_MEM_PRESSURE;
-		reason_add(out, "mem: %s (available %.0f MiB)",
+		reason_add(out, "mem: %s (available %lld MiB)",
 			   m->pressure_why ? m->pressure_why : "guest at its allocation",
-			   m->alloc - u);
+			   I(m->alloc - u));
+		st->low_mem_ticks = 0;
+	} else if (m->pressure) {
+		/* Softer pressure (PSI some, available below the reserve): cover the
+		 * band at once, the guest still had memory to show its demand. */
+		want = fmax(need, m->alloc + (double)cfg->mem_reserve_mib) *
+		       (1 + cfg->predictive.grow_pad);
+		out->flags |= POLICY_MEM_PRESSURE;
+		reason_add(out, "mem: %s (available %lld MiB)", m->pressure_why, I(m->alloc - u));
 		st->low_mem_ticks = 0;
 	} else if (need > m->alloc) {
-		want = need * (1 + cfg->predictive.grow_pad);
-		reason_add(out, "mem: forecast %.0f..%.0f MiB above %.0f%% of %.0f", u + fmax(0, delta),
-			   hi, cfg->predictive.fill * 100, m->alloc);
+		/* Growing along a ramp: room for a few more ticks of it, not one. */
+		double ramp = cfg->predictive.ramp_pad_s / cfg->tick_s * busy_factor(cfg, st);
+
+		want = need + fmax(cfg->predictive.grow_pad * need * fmax(1, busy_factor(cfg, st)),
+				   rising ? ramp * fmax(st->trend, 0) : 0);
+		reason_add(out, "mem: forecast %lld..%lld MiB above %lld%% of %lld",
+			   I(u + fmax(0, delta)), I(hi), I(cfg->predictive.fill * 100),
+			   I(m->alloc));
 		st->low_mem_ticks = 0;
 	} else {
 		double db = fmax((double)cfg->predictive.deadband_min_mib,
@@ -449,13 +502,13 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 		double cap = fmax((double)cfg->predictive.shrink_cap_min_mib,
 				  cfg->predictive.shrink_cap * m->alloc);
 
-		if (m->alloc - fmax(need, m->floor) > db) {
+		if (m->alloc - fmax(need, m->floor) > db && st->trend <= noise) {
 			st->low_mem_ticks++;
 			if (st->low_mem_ticks >= SHRINK_HOLD &&
 			    st->tick - st->last_mem_change >=
 				    ticks_of(cfg, cfg->predictive.shrink_cooldown_s)) {
 				want = fmax(need, m->alloc - cap);
-				reason_add(out, "mem: forecast band %.0f MiB, shrink%s", hi,
+				reason_add(out, "mem: forecast band %lld MiB, shrink%s", I(hi),
 					   want > need ? " (rate cap)" : "");
 			}
 		} else {
@@ -504,10 +557,12 @@ static void vcpu_decide(const struct policy_config *cfg, struct policy_state *st
 		out->forecast_vcpus = busy;
 		if (pct > cfg->threshold.cpu_up_pct) {
 			want = n + 1;
-			reason_add(out, "; cpu %.0f%% > %.0f%%", pct, cfg->threshold.cpu_up_pct);
+			reason_add(out, "; cpu %lld%% > %lld%%", I(pct),
+				   I(cfg->threshold.cpu_up_pct));
 		} else if (pct < cfg->threshold.cpu_down_pct) {
 			want = n - 1.0;
-			reason_add(out, "; cpu %.0f%% < %.0f%%", pct, cfg->threshold.cpu_down_pct);
+			reason_add(out, "; cpu %lld%% < %lld%%", I(pct),
+				   I(cfg->threshold.cpu_down_pct));
 		}
 	} else if (cfg->kind == POLICY_WINDOW) {
 		double peak;
@@ -532,23 +587,19 @@ static void vcpu_decide(const struct policy_config *cfg, struct policy_state *st
 		out->forecast_vcpus = busy;
 		if (busy >= sat * n) {
 			st->sat_ticks++;
-			if (st->sat_ticks >= 2) {
-				st->long_sat_tick = st->tick;
-				st->seen_long_sat = true;
-			}
-		} else {
+		} else if (st->sat_ticks) {
+			/* A saturated run ended: remember whether it lasted (the last ~10). */
+			st->sat_runs = 0.9f * st->sat_runs + 1;
+			st->sat_long = 0.9f * st->sat_long + (st->sat_ticks >= 2 ? 1 : 0);
 			st->sat_ticks = 0;
 		}
 		if (st->sat_ticks) {
-			st->idle_ticks = 0;
-			/* Saturated: sized to persist when it already has, or when such
-			 * loads lasted before (within the remembered window). */
-			bool persists = st->sat_ticks >= 2 ||
-					(st->seen_long_sat &&
-					 st->tick - st->long_sat_tick <=
-						 ticks_of(cfg, cfg->predictive.cpu_window_s));
+			/* Saturated: it persists when it already has, or when most recent
+			 * saturations lasted (a prior of one half before any). */
+			double p_last = (st->sat_long + 0.5) / (st->sat_runs + 1.0);
 
-			if (persists) {
+			st->idle_ticks = 0;
+			if (st->sat_ticks >= 2 || p_last >= 0.5) {
 				want = fmax(n + 1.0, floor(peak / sat) + 1);
 				if (st->sat_ticks >= 2)
 					want = fmax(want, 2.0 * n);
@@ -556,8 +607,11 @@ static void vcpu_decide(const struct policy_config *cfg, struct policy_state *st
 				reason_add(out, "; cpu saturated %.2f/%u vCPUs, peak %.2f", busy, n,
 					   peak);
 			} else {
-				reason_add(out, "; cpu saturated %.2f/%u, waiting to see it last", busy,
-					   n);
+				want = n + 1.0;
+				reason_add(
+					out,
+					"; cpu saturated %.2f/%u, one more vCPU: %.0f%% of recent saturations lasted",
+					busy, n, p_last * 100);
 			}
 		} else {
 			double enough = ceil(recent / cfg->predictive.cpu_down - 1e-9);
@@ -570,8 +624,8 @@ static void vcpu_decide(const struct policy_config *cfg, struct policy_state *st
 				st->idle_ticks++;
 				if (st->idle_ticks >= ticks_of(cfg, cfg->predictive.cpu_idle_s)) {
 					want = enough;
-					reason_add(out, "; cpu at most %.2f vCPUs for %.0f s", recent,
-						   cfg->predictive.cpu_idle_s);
+					reason_add(out, "; cpu at most %.2f vCPUs for %.0f s",
+						   recent, cfg->predictive.cpu_idle_s);
 				}
 			}
 		}
@@ -579,7 +633,8 @@ static void vcpu_decide(const struct policy_config *cfg, struct policy_state *st
 
 	if (want > n && contended) {
 		out->flags |= POLICY_HELD_CONTENDED;
-		reason_add(out, "; not adding vCPUs: host contended (run-queue wait %.0f%% > %.0f%%)",
+		reason_add(out,
+			   "; not adding vCPUs: host contended (run-queue wait %.0f%% > %.0f%%)",
 			   in->runq_wait * 100, cfg->runq_wait_max * 100);
 		want = n;
 	}
@@ -606,9 +661,9 @@ int policy__decide(const struct policy_config *cfg, struct policy_state *st,
 	}
 	if (err) {
 		out->target_mem_mib = isfinite(in->balloon_cur_mib) && in->balloon_cur_mib > 0 &&
-					      in->balloon_cur_mib < 1e15
-				      ? (uint64_t)in->balloon_cur_mib
-				      : 0;
+						      in->balloon_cur_mib < 1e15
+					      ? (uint64_t)in->balloon_cur_mib
+					      : 0;
 		out->target_vcpus = in->vcpus_online;
 		return err;
 	}
@@ -629,10 +684,12 @@ int policy__decide(const struct policy_config *cfg, struct policy_state *st,
 		break;
 	}
 	if (out->flags & POLICY_HELD_STALE)
-		reason_add(out, "%sheld: data %.0f s old", out->reason[0] ? ", " : "mem: ",
-			   in->data_age_s);
+		reason_add(out, "%sheld: data %lld s old",
+			   out->reason[0] ? ", " : "mem: ", I(in->data_age_s));
 	else if (out->flags & POLICY_HELD_SWAP)
 		reason_add(out, "%sheld: guest swapping", out->reason[0] ? ", " : "mem: ");
+
+	vcpu_decide(cfg, st, in, out);
 	if ((double)out->target_mem_mib > m.alloc)
 		out->flags |= POLICY_MEM_GROW;
 	else if ((double)out->target_mem_mib < m.alloc)
@@ -641,8 +698,6 @@ int policy__decide(const struct policy_config *cfg, struct policy_state *st,
 		st->last_mem_change = st->tick;
 		st->low_mem_ticks = 0;
 	}
-
-	vcpu_decide(cfg, st, in, out);
 	if (out->target_vcpus > in->vcpus_online)
 		out->flags |= POLICY_VCPU_UP;
 	else if (out->target_vcpus < in->vcpus_online)
@@ -651,9 +706,16 @@ int policy__decide(const struct policy_config *cfg, struct policy_state *st,
 		st->last_vcpu_change = st->tick;
 		st->idle_ticks = 0;
 	}
+	/* Changes per tick, smoothed over about ACT_TICKS ticks. */
+	st->act_rate += ((out->flags &
+			  (POLICY_MEM_GROW | POLICY_MEM_SHRINK | POLICY_VCPU_UP | POLICY_VCPU_DOWN))
+				 ? 1.0
+				 : 0.0) /
+				ACT_TICKS -
+			st->act_rate / ACT_TICKS;
 
 	if (!out->reason[0])
-		reason_add(out, "no change");
+		memcpy(out->reason, "no change", sizeof("no change"));
 	else if (out->reason[0] == ';')
 		memmove(out->reason, out->reason + 2, strlen(out->reason + 2) + 1);
 	st->tick++;

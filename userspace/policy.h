@@ -33,9 +33,9 @@
 
 #define POLICY_REASON_MAX 192
 /* Longest look-back (ticks) a policy keeps: the window policy's 5 minutes fit. */
-#define POLICY_HIST_MAX	  512
+#define POLICY_HIST_MAX 512
 /* Memory levels the predictive policy learns rises for (see policy.c). */
-#define POLICY_BINS	  64
+#define POLICY_BINS 64
 
 enum policy_kind {
 	POLICY_THRESHOLD = 0,
@@ -48,27 +48,27 @@ int policy_kind__parse(const char *name);
 const char *policy_kind__name(enum policy_kind kind);
 
 enum policy_source {
-	POLICY_SRC_NONE = 0, /* no guest data at all */
-	POLICY_SRC_AGENT = 1, /* kvmpilot-agent sample */
+	POLICY_SRC_NONE = 0,	/* no guest data at all */
+	POLICY_SRC_AGENT = 1,	/* kvmpilot-agent sample */
 	POLICY_SRC_BALLOON = 2, /* virDomainMemoryStats fallback */
 };
 
 /* What the caller knows about one VM at one tick. Memory in MiB. */
 struct policy_input {
-	double mem_total_mib; /* guest MemTotal */
-	double mem_used_mib; /* MemTotal - MemAvailable */
-	double mem_avail_mib; /* MemAvailable */
-	bool psi_valid; /* false: no /proc/pressure in the guest */
+	double mem_total_mib;  /* guest MemTotal */
+	double mem_used_mib;   /* MemTotal - MemAvailable */
+	double mem_avail_mib;  /* MemAvailable */
+	bool psi_valid;	       /* false: no /proc/pressure in the guest */
 	double psi_some_avg10; /* percent, 0..100 */
 	double psi_full_avg10;
 	double swap_in_mibps; /* guest swap-in / swap-out rates, MiB/s */
 	double swap_out_mibps;
 	double balloon_cur_mib; /* current allocation (balloon actual); 0: use mem_total */
 	double balloon_max_mib; /* domain maximum; 0: unknown, mem_max_mib alone */
-	double data_age_s; /* age of the guest memory data */
+	double data_age_s;	/* age of the guest memory data */
 	enum policy_source source;
-	double vcpu_busy; /* host-measured (BPF run time), in vCPUs */
-	double runq_wait; /* host run-queue wait, fraction 0..1 */
+	double vcpu_busy;     /* host-measured (BPF run time), in vCPUs */
+	double runq_wait;     /* host run-queue wait, fraction 0..1 */
 	double guest_cpu_pct; /* guest CPU busy % of online vCPUs; < 0: unknown */
 	unsigned int vcpus_online;
 	unsigned int vcpus_present; /* hot-pluggable maximum; 0: unknown */
@@ -79,8 +79,8 @@ struct policy_config {
 	double tick_s; /* seconds between calls (default 1) */
 
 	/* Bounds. */
-	uint64_t mem_min_mib; /* configured minimum */
-	uint64_t mem_max_mib; /* ceiling (also capped by balloon_max_mib) */
+	uint64_t mem_min_mib;	  /* configured minimum */
+	uint64_t mem_max_mib;	  /* ceiling (also capped by balloon_max_mib) */
 	uint64_t mem_reserve_mib; /* floor = max(min, used + reserve) */
 	unsigned int vcpu_min;
 	unsigned int vcpu_max;
@@ -90,34 +90,37 @@ struct policy_config {
 	double runq_wait_max; /* no vCPU scale-up above this wait fraction */
 
 	struct {
-		double grow_above; /* used/alloc fraction (0.8) */
+		double grow_above;   /* used/alloc fraction (0.8) */
 		double shrink_below; /* (0.2) */
-		uint64_t grow_mib; /* (100) */
+		uint64_t grow_mib;   /* (100) */
 		uint64_t shrink_mib; /* (500) */
-		double cpu_up_pct; /* (90) */
+		double cpu_up_pct;   /* (90) */
 		double cpu_down_pct; /* (30) */
 	} threshold;
 
 	struct {
 		double window_s; /* (300) */
-		double factor; /* (1.15) */
+		double factor;	 /* (1.15) */
 	} window;
 
 	struct {
-		double fill; /* size so that forecast band <= fill x alloc (0.94) */
-		double grow_pad; /* extra fraction added when growing (0.03) */
-		double deadband; /* no shrink unless alloc - target > this fraction (0.06) */
-		uint64_t deadband_min_mib; /* ... and more than this (32) */
-		double shrink_cap; /* at most this fraction of alloc per shrink (0.25) */
+		double fill;	      /* size so that forecast band <= fill x alloc (0.95) */
+		double grow_pad;      /* extra fraction added when growing (0.03) */
+		double ramp_pad_s;    /* ... or this many seconds of a rising trend (1) */
+		double action_budget; /* changes per tick above which the grow pads
+				       * stretch, up to 4x (0.2) */
+		double deadband;      /* no shrink unless alloc - target > this fraction (0.06) */
+		uint64_t deadband_min_mib;   /* ... and more than this (32) */
+		double shrink_cap;	     /* at most this fraction of alloc per shrink (0.5) */
 		uint64_t shrink_cap_min_mib; /* ... but always allowed this much (256) */
-		double shrink_cooldown_s; /* since the last memory change (4) */
-		double pressure_grow; /* fraction of alloc added on real pressure (0.25) */
-		double psi_some_max; /* memory PSI some avg10 % that is pressure (10) */
-		double psi_full_max; /* memory PSI full avg10 % that is pressure (1) */
+		double shrink_cooldown_s;    /* since the last memory change (3) */
+		double pressure_grow;	 /* fraction of alloc added when the guest ran out (0.5) */
+		double psi_some_max;	 /* memory PSI some avg10 % that is pressure (10) */
+		double psi_full_max;	 /* memory PSI full avg10 % that is pressure (1) */
 		double learn_halflife_s; /* how fast remembered rises fade (1800) */
-		double cpu_sat; /* busy >= cpu_sat x online is saturated (0.9) */
-		double cpu_down; /* scale down only to n with recent busy <= cpu_down x n (0.8) */
-		double cpu_idle_s; /* sustained low use before scaling down (3) */
+		double cpu_sat;		 /* busy >= cpu_sat x online is saturated (0.9) */
+		double cpu_down; /* scale down only to n with recent busy <= cpu_down x n (0.75) */
+		double cpu_idle_s;   /* sustained low use before scaling down (2) */
 		double cpu_window_s; /* busy peak remembered for scale-up size (300) */
 	} predictive;
 };
@@ -133,14 +136,14 @@ struct policy_config {
 #define POLICY_MEM_PRESSURE   (1u << 7) /* real pressure seen this tick */
 
 struct policy_decision {
-	uint64_t target_mem_mib; /* == current allocation when unchanged */
+	uint64_t target_mem_mib;   /* == current allocation when unchanged */
 	unsigned int target_vcpus; /* == online when unchanged */
 	unsigned int flags;
 	uint64_t floor_mib; /* the safety floor and ceiling used */
 	uint64_t ceiling_mib;
-	double forecast_mem_mib; /* predicted demand at the next tick */
-	double forecast_mem_hi_mib; /* upper band the allocation covers */
-	double forecast_vcpus; /* predicted vCPU demand */
+	double forecast_mem_mib;	/* predicted demand at the next tick */
+	double forecast_mem_hi_mib;	/* upper band the allocation covers */
+	double forecast_vcpus;		/* predicted vCPU demand */
 	char reason[POLICY_REASON_MAX]; /* human-readable, always terminated */
 };
 
@@ -162,14 +165,16 @@ struct policy_state {
 	bool have_prev;
 	double prev_used;
 	double prev_delta;
-	int prev_bin; /* state index of the previous tick, -1: none */
+	double trend;		  /* smoothed one-tick change of used */
+	double act_rate;	  /* smoothed changes per tick */
+	int prev_bin;		  /* state index of the previous tick, -1: none */
 	uint64_t last_mem_change; /* tick */
 	uint64_t last_vcpu_change;
 	uint32_t low_mem_ticks; /* consecutive ticks a shrink was wanted */
-	uint32_t idle_ticks; /* consecutive ticks fewer vCPUs were enough */
-	uint32_t sat_ticks; /* consecutive saturated ticks */
-	uint64_t long_sat_tick; /* last tick that ended a saturation of >= 2 ticks */
-	bool seen_long_sat;
+	uint32_t idle_ticks;	/* consecutive ticks fewer vCPUs were enough */
+	uint32_t sat_ticks;	/* consecutive saturated ticks */
+	float sat_runs;		/* saturated runs, decayed */
+	float sat_long;		/* ... of which lasted two ticks or more */
 	/* Censored episode: the guest used all it had, true demand unknown. */
 	bool censored;
 	int cens_bin;
@@ -183,8 +188,11 @@ struct policy_state {
 	uint32_t visits[2 * POLICY_BINS];
 	float rise_all;
 	uint64_t rise_all_tick;
-	struct policy_slmax mem_peak; /* used, over window_s */
-	struct policy_slmax cpu_peak; /* busy, over cpu_window_s or window_s */
+	float rise_kind[2]; /* per rising flag, any level */
+	uint64_t rise_kind_tick[2];
+	uint32_t visits_kind[2];
+	struct policy_slmax mem_peak;	/* used, over window_s */
+	struct policy_slmax cpu_peak;	/* busy, over cpu_window_s or window_s */
 	struct policy_slmax cpu_recent; /* busy, over cpu_idle_s */
 };
 
@@ -194,6 +202,12 @@ void policy_config__init(struct policy_config *cfg, enum policy_kind kind);
 int policy_config__validate(const struct policy_config *cfg);
 
 void policy_state__init(struct policy_state *st);
+
+/*
+ * An input with every optional measurement marked unknown: no PSI, guest
+ * CPU % unknown (-1), no source, no swap. The caller then fills what it has.
+ */
+void policy_input__init(struct policy_input *in);
 
 /*
  * One tick for one VM. Fills *out (always: on error it says "no change"

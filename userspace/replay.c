@@ -73,7 +73,7 @@ int replay_trace__parse(FILE *f, const char *name, struct replay_trace **out, ch
 		int nf = 0, r, c;
 
 		/* A bounded line reader: NUL bytes and over-long lines are errors. */
-		while ((c = getc(f)) != EOF && c != '\n') {
+		while ((c = getc_unlocked(f)) != EOF && c != '\n') {
 			if (c == '\0') {
 				snprintf(err, errlen, "%s:%lu: NUL byte", name, lineno + 1);
 				goto cleanup;
@@ -130,8 +130,9 @@ int replay_trace__parse(FILE *f, const char *name, struct replay_trace **out, ch
 		if (t->n == 0) {
 			t->t0 = time_s;
 		} else if (time_s != t->t0 + t->n) {
-			snprintf(err, errlen, "%s:%lu: time_s %llu, expected %llu (one row per second)",
-				 name, lineno, (unsigned long long)time_s,
+			snprintf(err, errlen,
+				 "%s:%lu: time_s %llu, expected %llu (one row per second)", name,
+				 lineno, (unsigned long long)time_s,
 				 (unsigned long long)(t->t0 + t->n));
 			goto cleanup;
 		}
@@ -142,7 +143,8 @@ int replay_trace__parse(FILE *f, const char *name, struct replay_trace **out, ch
 		}
 		r = parse_double(fields[2], 0, REPLAY_CPU_MAX, &t->cpu[t->n]);
 		if (r) {
-			rc = field_error(err, errlen, name, lineno, "cpu_demand_vcpus", fields[2], r);
+			rc = field_error(err, errlen, name, lineno, "cpu_demand_vcpus", fields[2],
+					 r);
 			goto cleanup;
 		}
 		t->n++;
@@ -270,7 +272,8 @@ int replay__oracle(const struct policy_config *cfg, const struct replay_trace *t
 	if (policy_config__validate(cfg))
 		return -EINVAL;
 	for (size_t i = 0; i < t->n; i++) {
-		double a = fmax(ceil(t->mem[i] / 0.95), ceil(t->mem[i] + (double)cfg->mem_reserve_mib));
+		double a = fmax(ceil(t->mem[i] / 0.95),
+				ceil(t->mem[i] + (double)cfg->mem_reserve_mib));
 		double v = ceil(t->cpu[i] - 1e-9);
 		uint64_t alloc;
 		unsigned int vcpus;

@@ -47,7 +47,7 @@ int replay_trace__load(const char *path, struct replay_trace **out, char *err, s
 void replay_trace__free(struct replay_trace *t);
 
 struct replay_start {
-	uint64_t mem_mib; /* default 1024 */
+	uint64_t mem_mib;   /* default 1024 */
 	unsigned int vcpus; /* default 1 */
 };
 
@@ -61,8 +61,8 @@ struct replay_score {
 };
 
 /* Called for every tick with the allocation in force and the decision made. */
-typedef void (*replay_tick_fn)(void *ctx, uint64_t time_s, uint64_t alloc_mib,
-			       unsigned int vcpus, const struct policy_decision *d);
+typedef void (*replay_tick_fn)(void *ctx, uint64_t time_s, uint64_t alloc_mib, unsigned int vcpus,
+			       const struct policy_decision *d);
 
 /*
  * Run one trace through cfg's policy with a fresh state. Returns 0, or

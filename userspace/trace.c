@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -40,8 +41,8 @@
 _Static_assert(TRACE_HIST_SLOTS == KP_HIST_SLOTS, "histogram sizes differ");
 
 /* The pinned maps, as trace__unpin removes them. */
-static const char *const pinned_maps[] = { "vms",	"vcpus", "taps", "disk_fds",
-					   "disk_devs", "blk",	 "exits" };
+static const char *const pinned_maps[] = { "tgids",    "vms",	    "vcpus", "taps",
+					   "disk_fds", "disk_devs", "blk",   "exits" };
 
 struct trace {
 	char pin_root[VM_PATH_MAX];
@@ -49,10 +50,12 @@ struct trace {
 	struct kvmexit_bpf *kvmexit;
 	struct tapio_bpf *tapio;
 	struct blkio_bpf *blkio;
-	int vms_fd, vcpus_fd, sched_ts_fd;
+	int vms_fd, vcpus_fd;
+	uint64_t *tgids; /* the tgids bitmap map, mmap()ed */
 	int taps_fd, disk_fds_fd, disk_devs_fd, blk_fd, exits_fd;
 	struct vm_list vms; /* copy of the last sync */
 	int lock_fd;	    /* the pin root, flock()ed: one tracer per pin root */
+	bool pins_replaced; /* incompatible pins were found and replaced */
 };
 
 const char *trace__default_pin_root(const char *opts_pin_root)
@@ -97,18 +100,34 @@ static bool tracepoint_exists(const char *cat, const char *name)
 	return access(path, F_OK) == 0;
 }
 
-void trace__close(struct trace *t)
+static void destroy_skels(struct trace *t)
 {
-	if (!t)
-		return;
 	blkio_bpf__destroy(t->blkio);
 	tapio_bpf__destroy(t->tapio);
 	kvmexit_bpf__destroy(t->kvmexit);
 	vcpu_bpf__destroy(t->vcpu);
+	t->blkio = NULL;
+	t->tapio = NULL;
+	t->kvmexit = NULL;
+	t->vcpu = NULL;
+}
+
+void trace__close(struct trace *t)
+{
+	if (!t)
+		return;
+	if (t->tgids)
+		munmap(t->tgids, KP_TGID_WORDS * sizeof(uint64_t));
+	destroy_skels(t);
 	vm_list__free(&t->vms);
 	if (t->lock_fd >= 0)
 		close(t->lock_fd);
 	free(t);
+}
+
+bool trace__pins_replaced(const struct trace *t)
+{
+	return t->pins_replaced;
 }
 
 const char *trace__pin_root(const struct trace *t)
@@ -124,9 +143,82 @@ static int attach_one(struct bpf_program *prog, struct bpf_link **link)
 	return *link ? 0 : -errno;
 }
 
+static int unlink_pins(const char *root)
+{
+	char path[VM_PATH_MAX + 32];
+	int err = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(pinned_maps); i++) {
+		snprintf(path, sizeof(path), "%s/%s", root, pinned_maps[i]);
+		if (unlink(path) && errno != ENOENT && !err)
+			err = -errno;
+	}
+	return err;
+}
+
+/* Open and load the four features against the pin root. 0 or -errno. */
+static int load_skels(struct trace *t, const struct trace_opts *opts)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = t->pin_root);
+	int err;
+
+	t->vcpu = vcpu_bpf__open_opts(&oo);
+	t->kvmexit = kvmexit_bpf__open_opts(&oo);
+	t->tapio = tapio_bpf__open_opts(&oo);
+	t->blkio = blkio_bpf__open_opts(&oo);
+	if (!t->vcpu || !t->kvmexit || !t->tapio || !t->blkio)
+		return -errno;
+	bpf_program__set_autoattach(t->kvmexit->progs.test_kvm_event, false);
+	bpf_program__set_autoattach(t->vcpu->progs.test_sched_event, false);
+	if (opts->no_kvm || !tracepoint_exists("kvm", "kvm_exit") ||
+	    !tracepoint_exists("kvm", "kvm_entry")) {
+		bpf_program__set_autoload(t->kvmexit->progs.on_kvm_exit, false);
+		bpf_program__set_autoload(t->kvmexit->progs.on_kvm_entry, false);
+	}
+	if (opts->no_net) {
+		bpf_program__set_autoload(t->tapio->progs.on_netif_receive_skb, false);
+		bpf_program__set_autoload(t->tapio->progs.on_net_dev_xmit, false);
+	}
+	if (opts->no_blk) {
+		struct bpf_program *prog;
+
+		bpf_object__for_each_program(prog, t->blkio->obj)
+			bpf_program__set_autoload(prog, false);
+	}
+
+	/* vcpu first: it creates (or finds) vms and vcpus for the others. */
+	err = vcpu_bpf__load(t->vcpu);
+	if (!err)
+		err = kvmexit_bpf__load(t->kvmexit);
+	if (!err)
+		err = tapio_bpf__load(t->tapio);
+	if (!err)
+		err = blkio_bpf__load(t->blkio);
+	return err;
+}
+
+/* Timestamps of a previous run would settle the time we were away. */
+static int reset_vcpu_state(int fd)
+{
+	__u32 key, *prev = NULL;
+	struct vcpu_track v;
+
+	while (bpf_map_get_next_key(fd, prev, &key) == 0) {
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &v))
+			continue;
+		if (!v.on_ns && !v.wake_ns)
+			continue;
+		v.on_ns = 0;
+		v.wake_ns = 0;
+		if (bpf_map_update_elem(fd, &key, &v, BPF_EXIST) && errno != ENOENT)
+			return -errno;
+	}
+	return 0;
+}
+
 struct trace *trace__open(const struct trace_opts *opts)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, oo);
 	static const struct trace_opts defaults;
 	struct trace *t = NULL;
 	int err = -ENOMEM;
@@ -157,41 +249,33 @@ struct trace *trace__open(const struct trace_opts *opts)
 		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
 		goto cleanup;
 	}
-	oo.pin_root_path = t->pin_root;
+	err = load_skels(t, opts);
+	if (err == -EINVAL) {
+		/*
+		 * Pins of another kvmpilot version (other map layouts): we hold
+		 * the pin root, so nobody uses them; their counters cannot
+		 * continue anyway. Replace them.
+		 */
+		destroy_skels(t);
+		unlink_pins(t->pin_root);
+		t->pins_replaced = true;
+		err = load_skels(t, opts);
+	}
+	if (err)
+		goto cleanup;
 
-	t->vcpu = vcpu_bpf__open_opts(&oo);
-	t->kvmexit = kvmexit_bpf__open_opts(&oo);
-	t->tapio = tapio_bpf__open_opts(&oo);
-	t->blkio = blkio_bpf__open_opts(&oo);
-	if (!t->vcpu || !t->kvmexit || !t->tapio || !t->blkio) {
+	t->vms_fd = bpf_map__fd(t->vcpu->maps.vms);
+	t->vcpus_fd = bpf_map__fd(t->vcpu->maps.vcpus);
+	t->tgids = mmap(NULL, KP_TGID_WORDS * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED,
+			bpf_map__fd(t->vcpu->maps.tgids), 0);
+	if (t->tgids == MAP_FAILED) {
+		t->tgids = NULL;
 		err = -errno;
 		goto cleanup;
 	}
-	bpf_program__set_autoattach(t->kvmexit->progs.test_kvm_event, false);
-	if (opts->no_kvm || !tracepoint_exists("kvm", "kvm_exit") ||
-	    !tracepoint_exists("kvm", "kvm_entry")) {
-		bpf_program__set_autoload(t->kvmexit->progs.on_kvm_exit, false);
-		bpf_program__set_autoload(t->kvmexit->progs.on_kvm_entry, false);
-	}
-	if (opts->no_net) {
-		bpf_program__set_autoload(t->tapio->progs.on_netif_receive_skb, false);
-		bpf_program__set_autoload(t->tapio->progs.on_net_dev_xmit, false);
-	}
-	if (opts->no_blk) {
-		struct bpf_program *prog;
-
-		bpf_object__for_each_program(prog, t->blkio->obj)
-			bpf_program__set_autoload(prog, false);
-	}
-
-	/* vcpu first: it creates (or finds) vms and vcpus for the others. */
-	err = vcpu_bpf__load(t->vcpu);
-	if (!err)
-		err = kvmexit_bpf__load(t->kvmexit);
-	if (!err)
-		err = tapio_bpf__load(t->tapio);
-	if (!err)
-		err = blkio_bpf__load(t->blkio);
+	/* Reused maps: nothing is tracked until the first sync, no stale state. */
+	memset(t->tgids, 0, KP_TGID_WORDS * sizeof(uint64_t));
+	err = reset_vcpu_state(t->vcpus_fd);
 	if (err)
 		goto cleanup;
 
@@ -207,9 +291,6 @@ struct trace *trace__open(const struct trace_opts *opts)
 	if (err)
 		goto cleanup;
 
-	t->vms_fd = bpf_map__fd(t->vcpu->maps.vms);
-	t->vcpus_fd = bpf_map__fd(t->vcpu->maps.vcpus);
-	t->sched_ts_fd = bpf_map__fd(t->vcpu->maps.sched_ts);
 	t->exits_fd = bpf_map__fd(t->kvmexit->maps.exits);
 	t->taps_fd = bpf_map__fd(t->tapio->maps.taps);
 	t->disk_fds_fd = bpf_map__fd(t->blkio->maps.disk_fds);
@@ -256,7 +337,6 @@ bool trace__prog_attached(const struct trace *t, const char *name)
 int trace__unpin(const char *pin_root, bool force)
 {
 	const char *root = trace__default_pin_root(pin_root);
-	char path[VM_PATH_MAX + 32];
 	int err = 0, fd;
 
 	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -267,11 +347,7 @@ int trace__unpin(const char *pin_root, bool force)
 		close(fd);
 		return err;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(pinned_maps); i++) {
-		snprintf(path, sizeof(path), "%s/%s", root, pinned_maps[i]);
-		if (unlink(path) && errno != ENOENT && !err)
-			err = -errno;
-	}
+	err = unlink_pins(root);
 	if (rmdir(root) && errno != ENOENT && !err)
 		err = -errno;
 	close(fd);
@@ -519,6 +595,21 @@ int trace__sync(struct trace *t, const struct vm_list *vms)
 		if (err)
 			return err;
 	}
+	/* Bits last: a set bit finds its vms/vcpus entries in place. */
+	for (int i = 0; i < t->vms.n; i++) {
+		__u32 pid = (__u32)t->vms.vms[i].pid;
+
+		if (!vm_list__find_pid(vms, (int)pid) && pid < KP_TGID_LIMIT)
+			__atomic_fetch_and(&t->tgids[pid >> 6], ~(1ULL << (pid & 63)),
+					   __ATOMIC_RELAXED);
+	}
+	for (int i = 0; i < vms->n; i++) {
+		__u32 pid = (__u32)vms->vms[i].pid;
+
+		if (pid < KP_TGID_LIMIT)
+			__atomic_fetch_or(&t->tgids[pid >> 6], 1ULL << (pid & 63),
+					  __ATOMIC_RELAXED);
+	}
 	return copy_list(&t->vms, vms);
 }
 
@@ -550,27 +641,24 @@ static void read_vcpu(struct trace *t, __u32 tgid, const struct vm_vcpu *in, str
 {
 	__u32 tid = (__u32)in->tid;
 	struct vcpu_track c;
-	struct sched_ts ts;
 	uint64_t now;
 
 	memset(out, 0, sizeof(*out));
 	out->index = in->index;
 	out->tid = in->tid;
-	/* Counters first, then the open stint: a race loses time, never doubles it. */
 	if (bpf_map_lookup_elem(t->vcpus_fd, &tid, &c) || c.tgid != tgid)
 		return;
+	now = mono_now();
 	out->run_ns = c.run_ns;
 	out->wait_ns = c.wait_ns;
 	out->switches = c.switches;
 	out->exits = c.exits;
 	out->exit_ns = c.exit_ns;
-	if (bpf_map_lookup_elem(t->sched_ts_fd, &tid, &ts))
-		return;
-	now = mono_now();
-	if (ts.on_ns && now > ts.on_ns)
-		out->run_ns += now - ts.on_ns;
-	else if (ts.wake_ns && now > ts.wake_ns)
-		out->wait_ns += now - ts.wake_ns;
+	/* Add the open stint, so a vCPU that never switches out still shows. */
+	if (c.on_ns && now > c.on_ns)
+		out->run_ns += now - c.on_ns;
+	else if (c.wake_ns && now > c.wake_ns)
+		out->wait_ns += now - c.wake_ns;
 }
 
 static void blk_add(struct trace_blk *dst, const struct blk_stats *s)
@@ -638,7 +726,7 @@ static void read_blk(struct trace *t, struct trace_snapshot *snap)
 			continue;
 		blk_add(&vm->blk, &st);
 		if (key.disk < (__u32)vm->ndisks)
-			blk_add(&vm->disks[key.disk], &st);
+			blk_add(&vm->disks[key.disk].io, &st);
 	}
 }
 
@@ -689,6 +777,12 @@ int trace__read(struct trace *t, struct trace_snapshot *snap)
 			tap->tx_packets = tp.tx_packets;
 		}
 		vm->ndisks = d->ndisks < VM_MAX_DISKS ? d->ndisks : VM_MAX_DISKS;
+		for (int j = 0; j < vm->ndisks; j++) {
+			(void)str_copy(vm->disks[j].target, d->disks[j].target,
+				       sizeof(vm->disks[j].target));
+			(void)str_copy(vm->disks[j].path, d->disks[j].path,
+				       sizeof(vm->disks[j].path));
+		}
 	}
 	read_exits(t, snap);
 	read_blk(t, snap);
@@ -779,7 +873,16 @@ void trace_vm__delta(const struct trace_vm *cur, const struct trace_vm *prev, st
 		}
 	}
 	blk_sub(&out->blk, &cur->blk, &prev->blk);
-	for (int i = 0; i < out->ndisks; i++)
-		blk_sub(&out->disks[i], &cur->disks[i],
-			i < prev->ndisks ? &prev->disks[i] : &zero.disks[0]);
+	for (int i = 0; i < out->ndisks; i++) {
+		const struct trace_blk *p = &zero.blk;
+
+		/* Disks are matched by path: the list may change between reads. */
+		for (int j = 0; j < prev->ndisks; j++) {
+			if (!strcmp(prev->disks[j].path, cur->disks[i].path)) {
+				p = &prev->disks[j].io;
+				break;
+			}
+		}
+		blk_sub(&out->disks[i].io, &cur->disks[i].io, p);
+	}
 }

@@ -72,6 +72,16 @@ struct trace_blk {
 	uint32_t hist[TRACE_HIST_SLOTS];
 };
 
+struct trace_disk {
+	char target[32];	/* guest-side name, "" when unknown */
+	char path[VM_PATH_MAX]; /* image file or block device */
+	/*
+	 * The part of the VM's I/O attributed to this disk: syscalls by fd,
+	 * block requests by device (images sharing one filesystem share it).
+	 */
+	struct trace_blk io;
+};
+
 struct trace_vm {
 	int pid;
 	char name[VM_NAME_MAX]; /* "" when unknown */
@@ -88,7 +98,7 @@ struct trace_vm {
 	struct trace_tap taps[VM_MAX_TAPS];
 	struct trace_blk blk; /* all of the VM's block I/O */
 	int ndisks;
-	struct trace_blk disks[VM_MAX_DISKS]; /* the part attributed to each disk */
+	struct trace_disk disks[VM_MAX_DISKS];
 };
 
 struct trace_snapshot {
@@ -106,6 +116,11 @@ struct trace_snapshot {
 struct trace *trace__open(const struct trace_opts *opts);
 void trace__close(struct trace *t);
 const char *trace__pin_root(const struct trace *t);
+/*
+ * True when trace__open() found pins of another kvmpilot version (other map
+ * layouts) and replaced them: counters restarted from zero.
+ */
+bool trace__pins_replaced(const struct trace *t);
 
 /* Make the tracking tables match vms (VMs, vCPU threads, taps, disks). */
 int trace__sync(struct trace *t, const struct vm_list *vms);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -450,18 +451,16 @@ static int parse_args(struct agent *a, int argc, char **argv)
 	return -1;
 }
 
+/* Never block on the entropy pool at boot: the id only has to differ between runs. */
 static uint32_t random_boot_id(void)
 {
 	uint32_t id = 0;
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	struct timespec ts;
 
-	if (fd >= 0) {
-		if (read(fd, &id, sizeof(id)) != sizeof(id))
-			id = 0;
-		(void)close(fd);
+	if (getrandom(&id, sizeof(id), GRND_NONBLOCK) != sizeof(id)) {
+		(void)clock_gettime(CLOCK_REALTIME, &ts);
+		id = (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec ^ ((uint32_t)getpid() << 16);
 	}
-	if (!id)
-		id = (uint32_t)(mono_ms() ^ ((uint64_t)getpid() << 16));
 	return id ? id : 1;
 }
 

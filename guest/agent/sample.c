@@ -435,19 +435,21 @@ int agent_sampler__take(struct agent_sampler *sp, uint64_t now_ms, struct agent_
 	if (!agent_read_psi(sp->proc_root, "cpu", &s->psi_cpu_some, &s->psi_cpu_full))
 		s->present |= AGENT_HAS_PSI_CPU;
 	if (!agent_read_cpu_times(sp->proc_root, &ct)) {
-		/* The first sample covers the time since boot. */
-		uint64_t busy = ct.busy, total = ct.total;
-
-		if (sp->have_prev && ct.total >= sp->prev_cpu.total &&
+		/*
+		 * Busy % needs two readings: the first sample leaves it out
+		 * (since-boot figures say 100% on a TCG guest that just booted).
+		 */
+		if (sp->have_prev && ct.total > sp->prev_cpu.total &&
 		    ct.busy >= sp->prev_cpu.busy) {
-			busy -= sp->prev_cpu.busy;
-			total -= sp->prev_cpu.total;
+			uint64_t busy = ct.busy - sp->prev_cpu.busy;
+			uint64_t total = ct.total - sp->prev_cpu.total;
+
+			s->cpu_busy = (uint32_t)(busy * 10000 / total);
+			if (s->cpu_busy > 10000)
+				s->cpu_busy = 10000;
+			s->present |= AGENT_HAS_CPU;
 		}
-		s->cpu_busy = total ? (uint32_t)(busy * 10000 / total) : 0;
-		if (s->cpu_busy > 10000)
-			s->cpu_busy = 10000;
 		sp->prev_cpu = ct;
-		s->present |= AGENT_HAS_CPU;
 	}
 	if (!agent_read_diskstats(sp->proc_root, &io)) {
 		s->disk_rd_bytes = io.rd_bytes;

@@ -152,6 +152,7 @@ static void test_real_programs_attached(void **state)
 	assert_true(trace__prog_attached(tr, "on_block_io_start"));
 	assert_true(trace__prog_attached(tr, "on_exit_pwritev"));
 	assert_false(trace__prog_attached(tr, "test_kvm_event"));
+	assert_false(trace__prog_attached(tr, "test_sched_event"));
 }
 
 int main(void)
@@ -176,6 +177,7 @@ int main(void)
 	tr = trace__open(&opts);
 	if (!tr) {
 		fprintf(stderr, "trace__open: %s\n", strerror(errno));
+		(void)trace__unpin(pin_root, true);
 		return 1;
 	}
 	test_fd = trace__prog_fd(tr, "test_kvm_event");

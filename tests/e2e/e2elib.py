@@ -124,6 +124,48 @@ def kp(*args, check=True, timeout=120, quiet=False):
     return run([KVMPILOT] + list(args), check=check, timeout=timeout, quiet=quiet)
 
 
+# Other users of this host's libvirtd may restart it at any moment (their own
+# fault-injection tests do): calls that fail only because it is away are
+# retried once it answers again.
+LIBVIRT_AWAY = ("failed to connect", "Failed to connect socket", "End of file while reading",
+                "client socket is closed", "Cannot recv data", "cannot connect to",
+                "Broken pipe", "Connection reset")
+
+
+def libvirt_away(text):
+    return any(s in text for s in LIBVIRT_AWAY)
+
+
+def wait_libvirtd(timeout=60):
+    """Wait for libvirtd to answer; start it if it stays away."""
+    deadline = time.monotonic() + timeout
+    started = False
+    while time.monotonic() < deadline:
+        if subprocess.run(["virsh", "-c", URI, "version"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0:
+            return
+        if not started and time.monotonic() > deadline - timeout / 2 and not _daemon_running(
+                "libvirtd"):
+            log("libvirtd stays away: starting it")
+            subprocess.run(["libvirtd", "-d"])
+            started = True
+        time.sleep(1)
+    raise AssertionError("libvirtd does not answer")
+
+
+def run_lv(cmd, check=True, timeout=120, quiet=False, tries=5):
+    """run() for commands talking to libvirtd, retried while it is away."""
+    for i in range(tries):
+        rc, out, err = run(cmd, check=False, timeout=timeout, quiet=quiet or i > 0)
+        if rc == 0 or not libvirt_away(out + err):
+            break
+        log("libvirtd away during '%s', retrying" % " ".join(cmd[:3]))
+        wait_libvirtd()
+    if check and rc != 0:
+        raise AssertionError("%s failed (%d): %s%s" % (" ".join(cmd), rc, out, err))
+    return rc, out, err
+
+
 def command_implemented(cmd):
     """False while the command is still the placeholder of another module."""
     p = subprocess.run([KVMPILOT, cmd, "--help"], stdout=subprocess.PIPE,
@@ -245,19 +287,35 @@ class Env:
         cleanup.push("remove pool " + self.pool, self._remove_pool)
         self.vms = []
 
+    def use_test_image(self):
+        """Boot the guest image with the e2e knobs (see test_image())."""
+        self.image_dir = test_image(os.path.join(self.state, "e2e-image"))
+        return self
+
     def common(self):
         return ["--pool", self.pool, "--pool-dir", self.state + "/pool", "--state-dir",
                 self.state, "--image-dir", self.image_dir]
 
     def _remove_pool(self):
-        kp("vm", "pool-delete", "--force", *self.common(), check=False)
+        run_lv([KVMPILOT, "vm", "pool-delete", "--force"] + self.common(), check=False)
 
-    def create(self, name, *opts, **kw):
+    def create(self, name, *opts):
         """kvmpilot vm create; the VM is destroyed at cleanup whatever happens."""
         assert name.startswith("kp-e2e-"), name
         vm = VM(self, name)
         cleanup.push("destroy " + name, vm.destroy_quiet)
-        kp("vm", "create", name, *self.common(), *opts, **kw)
+        cmd = [KVMPILOT, "vm", "create", name] + self.common() + list(opts)
+        for attempt in range(3):
+            rc, out, err = run(cmd, check=False)
+            if rc == 0:
+                break
+            if not libvirt_away(out + err) or attempt == 2:
+                raise AssertionError("%s failed (%d): %s%s" % (" ".join(cmd), rc, out, err))
+            # libvirtd went away half-way: undo whatever got made, then again.
+            log("libvirtd away while creating %s, retrying" % name)
+            wait_libvirtd()
+            vm.destroy_quiet()
+            vm.destroyed = False
         self.vms.append(vm)
         return vm
 
@@ -300,14 +358,18 @@ class VM:
 
     def destroy(self):
         self.save_console()
-        kp("vm", "destroy", self.name, *self.env.common())
+        run_lv([KVMPILOT, "vm", "destroy", self.name] + self.env.common())
         self.destroyed = True
 
     def destroy_quiet(self):
+        """Cleanup: insists while libvirtd is away; 'no VM' is fine."""
         if self.destroyed:
             return
         self.save_console()
-        kp("vm", "destroy", self.name, *self.env.common(), check=False)
+        rc, out, err = run_lv([KVMPILOT, "vm", "destroy", self.name] + self.env.common(),
+                              check=False, tries=10)
+        if rc != 0 and "no VM" not in err:
+            print("cleanup: destroy %s: %s" % (self.name, err), file=sys.stderr)
         self.destroyed = True
 
     def wait_console(self, pattern, timeout=90):
@@ -329,12 +391,12 @@ def dumpxml(name, inactive=False):
     cmd = ["virsh", "-c", URI, "dumpxml", name]
     if inactive:
         cmd.append("--inactive")
-    return run(cmd, quiet=True)[1]
+    return run_lv(cmd, quiet=True)[1]
 
 
 def domstats(name):
     """libvirt's own counters: {'vcpu.0.time': 123, 'net.0.rx.bytes': ...}."""
-    out = run(["virsh", "-c", URI, "domstats", "--raw", name], quiet=True)[1]
+    out = run_lv(["virsh", "-c", URI, "domstats", "--raw", name], quiet=True)[1]
     d = {}
     for line in out.splitlines():
         line = line.strip()
@@ -352,7 +414,7 @@ def domstats(name):
 
 
 def domain_exists(name):
-    return run(["virsh", "-c", URI, "domstate", name], check=False, quiet=True)[0] == 0
+    return run_lv(["virsh", "-c", URI, "domstate", name], check=False, quiet=True)[0] == 0
 
 
 def qemu_pid(name):
@@ -400,15 +462,32 @@ def stat_json(interval=2, count=3, pids=(), timeout=None):
 class Service:
     """kvmpilot run on a private port and data folder; killed at cleanup."""
 
-    def __init__(self, port=None, config=None, extra=()):
+    def __init__(self, vms=(), port=None, config=None, extra=(), global_opts=None):
+        """vms: the only VMs this service may act on (others on this shared
+        host are left alone: [global] enabled = false)."""
         self.port = port or (19477 + os.getpid() % 1000)
         self.data = os.path.join(TEST_OUT, "data")
         self.config = config
+        if config is None:
+            self.config = os.path.join(TEST_OUT, "kvmpilot.ini")
+            with open(self.config, "w") as f:
+                f.write("[global]\nenabled = false\n")
+                for k, v in (global_opts or {}).items():
+                    f.write("%s = %s\n" % (k, v))
+                for name in vms:
+                    f.write("\n[vm %s]\nenabled = true\n" % name)
         self.extra = list(extra)
         self.proc = None
         self.logf = None
         self.starts = 0
+        # Private BPF pins: other kvmpilots on this host keep theirs.
+        self.pin_root = "/sys/fs/bpf/kp-e2e-%d" % os.getpid()
+        cleanup.push("unpin " + self.pin_root, self._unpin)
         cleanup.push("stop kvmpilot run", self.stop)
+
+    def _unpin(self):
+        if os.path.exists(self.pin_root):
+            run([KVMPILOT, "unpin", "--pin-root", self.pin_root, "--force"], check=False)
 
     @property
     def base(self):
@@ -423,18 +502,25 @@ class Service:
         self.starts += 1
         self.logf = open(os.path.join(TEST_OUT, "service.%d.log" % self.starts), "w")
         log("$ " + " ".join(cmd))
-        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT)
+        env = dict(os.environ, KVMPILOT_PIN_ROOT=self.pin_root)
+        self.proc = subprocess.Popen(cmd, stdout=self.logf, stderr=subprocess.STDOUT, env=env)
         wait_until(lambda: self.healthy(), 60, "kvmpilot run /healthz")
         return self
+
+    def health(self):
+        try:
+            return self.get("/healthz")
+        except urllib.error.HTTPError as e:  # 503 while degraded, still JSON
+            return json.loads(e.read())
 
     def healthy(self):
         if self.proc.poll() is not None:
             raise AssertionError("kvmpilot run exited with %d (see %s)" % (
                 self.proc.returncode, self.logf.name))
         try:
-            self.get("/healthz")
+            self.health()
             return True
-        except (urllib.error.URLError, ConnectionError, OSError):
+        except (urllib.error.URLError, ConnectionError, OSError, ValueError):
             return False
 
     def get(self, path, raw=False):
@@ -459,6 +545,20 @@ class Service:
     def metrics(self):
         return self.get("/metrics", raw=True).decode()
 
+    def metric(self, name, **labels):
+        """Sum of the samples of one metric whose labels include these."""
+        total, found = 0.0, False
+        rx = re.compile(r'^%s\{([^}]*)\} (\S+)$|^%s (\S+)$' % (re.escape(name), re.escape(name)))
+        for line in self.metrics().splitlines():
+            m = rx.match(line)
+            if not m:
+                continue
+            have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(1) or ""))
+            if all(have.get(k) == v for k, v in labels.items()):
+                total += float(m.group(2) or m.group(3))
+                found = True
+        return total if found else None
+
     def kill(self, sig=signal.SIGKILL):
         self.proc.send_signal(sig)
         self.proc.wait(timeout=30)
@@ -480,3 +580,180 @@ def within(a, b, rel):
     """True when a and b differ by at most rel of the larger one."""
     m = max(abs(a), abs(b))
     return m == 0 or abs(a - b) <= rel * m
+
+
+# ---------------------------------------------------------------- test image
+# The guest image of 'make guest' plus a second cpio archive appended to its
+# initramfs (the kernel unpacks both, the later one wins): /init becomes a
+# wrapper that starts the test-only activities below and then runs the real
+# init, kept as /init.kvmpilot. Knobs on the kernel command line:
+#   kvmpilot.e2e_disk=MB         loop: write MB MiB with O_DIRECT to /dev/vda,
+#                                read them back with O_DIRECT, pause 1 s
+#   kvmpilot.e2e_ping=ADDR       ping ADDR with 1000-byte payloads every 0.1 s
+#   kvmpilot.e2e_garbage=on      write hostile lines to the agent port every
+#                                0.2 s (boot with kvmpilot.agent=off)
+#   kvmpilot.e2e_memhog=MIN,MAX,HOLD,PAUSE[,FIRST]
+#                                loop: pause PAUSE s (FIRST s the first time),
+#                                memory_hog MIN..MAX MiB,
+#                                hold HOLD s, free 100 MiB/s (boot with
+#                                kvmpilot.workload=idle)
+#   kvmpilot.e2e_agent_stop=AFTER,FOR
+#                                SIGSTOP the agent after AFTER s, SIGCONT it
+#                                FOR s later (a silent agent)
+E2E_SCRIPT = r'''#!/bin/busybox sh
+B=/bin/busybox
+while ! $B test -r /proc/cmdline; do $B sleep 0.2; done
+disk= ping= garbage= memhog= agent_stop=
+for opt in $($B cat /proc/cmdline); do
+	case "$opt" in
+	kvmpilot.e2e_memhog=*) memhog=${opt#*=} ;;
+	kvmpilot.e2e_agent_stop=*) agent_stop=${opt#*=} ;;
+	kvmpilot.e2e_disk=*) disk=${opt#*=} ;;
+	kvmpilot.e2e_ping=*) ping=${opt#*=} ;;
+	kvmpilot.e2e_garbage=*) garbage=${opt#*=} ;;
+	esac
+done
+# Let the real init load the drivers and configure eth0 first.
+$B sleep 4
+if [ -n "$disk" ]; then
+	(
+		while ! $B test -b /dev/vda; do $B sleep 0.5; done
+		echo "kvmpilot-e2e: disk loop ${disk} MiB"
+		while :; do
+			$B dd if=/dev/zero of=/dev/vda bs=1M count=$disk oflag=direct 2>/dev/null
+			$B dd if=/dev/vda of=/dev/null bs=1M count=$disk iflag=direct 2>/dev/null
+			echo "kvmpilot-e2e: disk pass"
+			$B sleep 1
+		done
+	) &
+fi
+if [ -n "$ping" ]; then
+	(
+		# Until the real init has configured eth0, ping fails at once: retry.
+		echo "kvmpilot-e2e: ping $ping"
+		while :; do
+			$B ping -q -s 1000 -i 0.1 "$ping" >/dev/null 2>&1
+			$B sleep 1
+		done
+	) &
+fi
+if [ -n "$memhog" ]; then
+	(
+		set -- $(echo "$memhog" | $B tr ',' ' ')
+		pause=${5:-$4}
+		while :; do
+			echo "kvmpilot-e2e: memhog pause $pause s"
+			$B sleep "$pause"
+			pause=$4
+			echo "kvmpilot-e2e: memhog start"
+			/bin/memory_hog --min-mb "$1" --max-mb "$2" --hold-s "$3" --free-mb-per-s 100
+			echo "kvmpilot-e2e: memhog done status=$?"
+		done
+	) &
+fi
+if [ -n "$agent_stop" ]; then
+	(
+		set -- $(echo "$agent_stop" | $B tr ',' ' ')
+		$B sleep "$1"
+		$B killall -STOP kvmpilot-agent && echo "kvmpilot-e2e: agent stopped"
+		$B sleep "$2"
+		$B killall -CONT kvmpilot-agent && echo "kvmpilot-e2e: agent continued"
+	) &
+fi
+if [ -n "$garbage" ]; then
+	(
+		port=
+		while [ -z "$port" ]; do
+			for p in /sys/class/virtio-ports/*; do
+				[ "$($B cat $p/name 2>/dev/null)" = org.kvmpilot.agent.0 ] &&
+					port=/dev/${p##*/}
+			done
+			$B sleep 0.5
+		done
+		echo "kvmpilot-e2e: garbage on $port"
+		exec 3>"$port"
+		long=$($B head -c 5000 /dev/zero | $B tr '\0' 'A')
+		n=0
+		while :; do
+			n=$((n + 1))
+			case $((n % 6)) in
+			0) echo "not the protocol at all $n" >&3 ;;
+			1) echo "KP1 sample seq=-5 mem_total_kb=99999999999999999999999" >&3 ;;
+			2) echo "KP1 sample seq=$n evil_key=1" >&3 ;;
+			3) echo "$long" >&3 ;;
+			4) $B printf 'KP1 sample seq=%d\000\001\377 mem\n' $n >&3 ;;
+			5) echo "KP9 sample seq=$n" >&3 ;;
+			esac
+			$B sleep 0.2
+		done
+	) &
+fi
+'''
+
+# A background job's stdin is /dev/null, which must exist before the real
+# init mounts devtmpfs over /dev.
+INIT_WRAPPER = '''#!/bin/busybox sh
+/bin/busybox mknod -m 666 /dev/null c 1 3 2>/dev/console
+/bin/busybox sh /kvmpilot-e2e.sh &
+exec /init.kvmpilot "$@"
+'''
+
+
+def _cpio_newc(files):
+    """files: [(name, mode, bytes)] -> a cpio newc archive with trailer."""
+    out = bytearray()
+    ino = 0x7e20000
+
+    def entry(name, mode, data):
+        nonlocal ino
+        ino += 1
+        nb = name.encode() + b"\0"
+        hdr = "070701" + "".join("%08x" % v for v in (
+            ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nb), 0))
+        out.extend(hdr.encode() + nb)
+        out.extend(b"\0" * ((4 - len(out) % 4) % 4))
+        out.extend(data)
+        out.extend(b"\0" * ((4 - len(out) % 4) % 4))
+
+    for name, mode, data in files:
+        entry(name, mode, data)
+    entry("TRAILER!!!", 0, b"")
+    return bytes(out)
+
+
+def _cpio_read(data, wanted):
+    """The content of one file of a cpio newc archive."""
+    off = 0
+    while off + 110 <= len(data):
+        hdr = data[off:off + 110]
+        if hdr[:6] not in (b"070701", b"070702"):
+            break
+        fsize = int(hdr[54:62], 16)
+        nsize = int(hdr[94:102], 16)
+        name = data[off + 110:off + 110 + nsize - 1].decode()
+        off = (off + 110 + nsize + 3) & ~3
+        if name == wanted:
+            return data[off:off + fsize]
+        if name == "TRAILER!!!":
+            break
+        off = (off + fsize + 3) & ~3
+    raise AssertionError("no %s in the guest initramfs" % wanted)
+
+
+def test_image(dest):
+    """A copy of the guest image with the e2e knobs; returns its folder."""
+    import gzip
+    src = guest_dir()
+    os.makedirs(dest, exist_ok=True)
+    shutil.copy(os.path.join(src, "vmlinuz"), os.path.join(dest, "vmlinuz"))
+    orig = open(os.path.join(src, "initramfs.gz"), "rb").read()
+    real_init = _cpio_read(gzip.decompress(orig), "init")
+    extra = _cpio_newc([
+        ("init", 0o100755, INIT_WRAPPER.encode()),
+        ("init.kvmpilot", 0o100755, real_init),
+        ("kvmpilot-e2e.sh", 0o100755, E2E_SCRIPT.encode()),
+    ])
+    with open(os.path.join(dest, "initramfs.gz"), "wb") as f:
+        f.write(orig)
+        f.write(gzip.compress(extra))
+    return dest

@@ -64,7 +64,7 @@ def test():
     assert re.search(r"<backingStore type='file'[^>]*>\s*<format type='qcow2'/>\s*"
                      r"<source file='%s/pool/kvmpilot-base.qcow2'/>" % re.escape(env.state),
                      live), live
-    _, vols, _ = E.run(["virsh", "-c", E.URI, "vol-list", env.pool], quiet=True)
+    _, vols, _ = E.run_lv(["virsh", "-c", E.URI, "vol-list", env.pool], quiet=True)
     assert "kvmpilot-base.qcow2" in vols and name + ".qcow2" in vols, vols
     _, info, _ = E.run(["qemu-img", "info", "-U", "--output=json",
                         "%s/pool/%s.qcow2" % (env.state, name)], quiet=True)
@@ -87,12 +87,12 @@ def test():
     # Creating it again is refused and leaves the running one alone.
     rc, _, err = E.kp("vm", "create", name, *env.common(), check=False)
     assert rc != 0 and "already exists" in err, err
-    assert E.run(["virsh", "-c", E.URI, "domstate", name], quiet=True)[1].strip() == "running"
+    assert E.run_lv(["virsh", "-c", E.URI, "domstate", name], quiet=True)[1].strip() == "running"
 
     # Destroy: nothing left (domain, overlay, socket, console, tap).
     vm.destroy()
     assert not E.domain_exists(name)
-    _, vols, _ = E.run(["virsh", "-c", E.URI, "vol-list", env.pool], quiet=True)
+    _, vols, _ = E.run_lv(["virsh", "-c", E.URI, "vol-list", env.pool], quiet=True)
     assert name + ".qcow2" not in vols and "kvmpilot-base.qcow2" in vols, vols
     assert not os.path.exists(vm.channel_path)
     assert not os.path.exists(vm.console_path)
@@ -111,9 +111,9 @@ def test():
     with open(bare_xml, "w") as f:
         f.write("<domain type='qemu'><name>%s</name><memory unit='MiB'>128</memory>"
                 "<os><type arch='x86_64'>hvm</type></os></domain>" % bare)
-    E.cleanup.push("undefine " + bare, E.run,
+    E.cleanup.push("undefine " + bare, E.run_lv,
                    ["virsh", "-c", E.URI, "undefine", bare], False)
-    E.run(["virsh", "-c", E.URI, "define", bare_xml])
+    E.run_lv(["virsh", "-c", E.URI, "define", bare_xml])
     rc, _, err = E.kp("vm", "destroy", bare, *env.common(), check=False)
     assert rc != 0 and "not created by kvmpilot" in err, err
     assert E.domain_exists(bare), "destroy removed a domain kvmpilot did not create"
@@ -127,11 +127,11 @@ def test():
     _, out, _ = E.kp("vm", "attach-agent", bare, *env.common())
     assert "already has" in out
     assert x.count("org.kvmpilot.agent.0") == 1
-    E.run(["virsh", "-c", E.URI, "undefine", bare])
+    E.run_lv(["virsh", "-c", E.URI, "undefine", bare])
 
     # The pool goes away with its base once empty.
     E.kp("vm", "pool-delete", *env.common())
-    assert E.run(["virsh", "-c", E.URI, "pool-info", env.pool], check=False,
+    assert E.run_lv(["virsh", "-c", E.URI, "pool-info", env.pool], check=False,
                  quiet=True)[0] != 0
     assert not os.path.exists(env.state + "/pool")
 

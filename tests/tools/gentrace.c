@@ -146,8 +146,7 @@ static void gen_diurnal(long n)
 	for (long t = 0; t < n; t++) {
 		double x = (1 + sin(2 * M_PI * (double)t / period + phase)) / 2;
 
-		emit(t, base + amp * x + gauss(param("noise", 8)),
-		     0.1 + cpu_amp * x + gauss(0.08));
+		emit(t, base + amp * x + gauss(param("noise", 8)), 0.1 + cpu_amp * x + gauss(0.08));
 	}
 }
 

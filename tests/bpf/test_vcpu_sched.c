@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vCPU run time, run-queue wait and emulator time through the real maps:
+ * synthetic sched_switch / sched_wakeup sequences go through
+ * test_sched_event (BPF_PROG_TEST_RUN), which shares its code with the
+ * tp_btf programs; trace__read must report exactly the expected times.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "track.h"
+#include "vcpu.h"
+#include "trace.h"
+
+#define VM  4000100 /* above pid_max: never a real process */
+#define VC0 4000101
+#define EMU 4000102
+#define VM2 4000300
+#define UT  4000200 /* an untracked process */
+#define UT1 4000201
+#define UT2 4000202
+
+static char pin_root[128];
+static struct trace *tr;
+static int test_fd;
+
+static void ev(__u64 op, __u64 tgid_a, __u64 tid_a, __u64 runnable, __u64 tgid_b, __u64 tid_b,
+	       __u64 t)
+{
+	__u64 args[7] = { op, tgid_a, tid_a, runnable, tgid_b, tid_b, t };
+	LIBBPF_OPTS(bpf_test_run_opts, topts, .ctx_in = args, .ctx_size_in = sizeof(args));
+
+	assert_int_equal(bpf_prog_test_run_opts(test_fd, &topts), 0);
+	assert_int_equal(topts.retval, 0);
+}
+
+#define SWITCH(a_tgid, a_tid, runnable, b_tgid, b_tid, t) \
+	ev(VCPU_TEST_SWITCH, a_tgid, a_tid, runnable, b_tgid, b_tid, t)
+#define WAKEUP(tgid, tid, t) ev(VCPU_TEST_WAKEUP, tgid, tid, 0, 0, 0, t)
+
+static void sync_vm(int with_vm)
+{
+	struct vm_list list = { 0 };
+	struct vm_desc *d;
+
+	if (with_vm) {
+		d = vm_list__add(&list);
+		assert_non_null(d);
+		d->pid = VM;
+		d->start_time = 1;
+		d->nvcpus = 1;
+		d->vcpus[0] = (struct vm_vcpu){ .index = 0, .tid = VC0 };
+		d = vm_list__add(&list);
+		assert_non_null(d);
+		d->pid = VM2;
+		d->start_time = 1;
+	}
+	assert_int_equal(trace__sync(tr, &list), 0);
+	vm_list__free(&list);
+}
+
+static const struct trace_vm *read_vm(struct trace_snapshot *snap, int pid)
+{
+	assert_int_equal(trace__read(tr, snap), 0);
+	return trace_snapshot__find(snap, pid);
+}
+
+static void test_run_wait_emulator(void **state)
+{
+	struct trace_snapshot snap = { 0 };
+	const struct trace_vm *vm;
+
+	(void)state;
+	sync_vm(1);
+	WAKEUP(VM, VC0, 1000);
+	SWITCH(UT, UT1, 0, VM, VC0, 1300);  /* waited 300 */
+	SWITCH(VM, VC0, 1, VM, EMU, 11300); /* ran 10000, preempted: runnable */
+	SWITCH(VM, EMU, 0, VM, VC0, 11800); /* emulator ran 500, vCPU waited 500 */
+	SWITCH(VM, VC0, 0, UT, UT1, 12800); /* ran 1000, sleeps */
+	WAKEUP(VM, VC0, 20000);
+	SWITCH(UT, UT1, 1, VM, VC0, 20100); /* waited 100 */
+	WAKEUP(VM, VC0, 20200);		    /* already running: no effect */
+	SWITCH(VM, VC0, 0, 0, 0, 20600);    /* ran 500, to idle */
+	/* Untracked tasks and idle leave no trace. */
+	SWITCH(UT, UT1, 1, UT, UT2, 30000);
+	WAKEUP(UT, UT1, 30100);
+	SWITCH(0, 0, 0, UT, UT1, 30200);
+
+	vm = read_vm(&snap, VM);
+	assert_non_null(vm);
+	assert_int_equal(vm->nvcpus, 1);
+	assert_int_equal(vm->vcpus[0].run_ns, 10000 + 1000 + 500);
+	assert_int_equal(vm->vcpus[0].wait_ns, 300 + 500 + 100);
+	assert_int_equal(vm->vcpus[0].switches, 3);
+	assert_int_equal(vm->emulator_run_ns, 500);
+	assert_int_equal(vm->emulator_switches, 1);
+
+	/* The vCPU's tid seen in another tracked process is not this vCPU. */
+	SWITCH(0, 0, 0, VM2, VC0, 40000);
+	SWITCH(VM2, VC0, 0, 0, 0, 41000);
+	vm = read_vm(&snap, VM);
+	assert_int_equal(vm->vcpus[0].run_ns, 11500);
+	vm = read_vm(&snap, VM2);
+	assert_int_equal(vm->emulator_run_ns, 1000);
+
+	/* Untracking the VM stops the counting; tracking it again restarts from zero. */
+	sync_vm(0);
+	SWITCH(0, 0, 0, VM, VC0, 50000);
+	SWITCH(VM, VC0, 0, 0, 0, 60000);
+	sync_vm(1);
+	vm = read_vm(&snap, VM);
+	assert_int_equal(vm->vcpus[0].run_ns, 0);
+	assert_int_equal(vm->vcpus[0].switches, 0);
+	assert_int_equal(vm->emulator_run_ns, 0);
+	trace_snapshot__free(&snap);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_run_wait_emulator),
+	};
+	struct trace_opts opts = { 0 };
+	int rc;
+
+	if (geteuid() != 0) {
+		printf("skip: needs root\n");
+		return 77;
+	}
+	snprintf(pin_root, sizeof(pin_root), "/sys/fs/bpf/kvmpilot-test-%d", getpid());
+	opts.pin_root = pin_root;
+	if (trace__ensure_fs()) {
+		fprintf(stderr, "cannot mount bpffs/tracefs\n");
+		return 1;
+	}
+	tr = trace__open(&opts);
+	if (!tr) {
+		fprintf(stderr, "trace__open: %s\n", strerror(errno));
+		(void)trace__unpin(pin_root, true);
+		return 1;
+	}
+	test_fd = trace__prog_fd(tr, "test_sched_event");
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	trace__close(tr);
+	(void)trace__unpin(pin_root, true);
+	return rc;
+}

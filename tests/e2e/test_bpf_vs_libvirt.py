@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: GPL-2.0
+"""BPF agrees with libvirt's own counters, on real guests.
+
+Three guests run at once, one per QEMU disk I/O mode (cache default with the
+thread pool; cache=none with io=native; cache=none with io=io_uring). Each
+writes and reads 16 MiB with O_DIRECT in a loop and pings the host with
+1000-byte payloads ten times a second; the first one also burns CPU in
+bursts. 'kvmpilot stat --json' runs over them, and at the end of every
+interval libvirt's domstats is read. Over the same intervals:
+  vCPU run time (BPF)   vs vcpu.N.time          within 10%
+  tap bytes (BPF)       vs net.0.rx/tx.bytes    within 5%
+  disk bytes (BPF)      vs block.0.rd/wr.bytes  within 5%, in each I/O mode
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import e2elib as E  # noqa: E402
+
+INTERVAL = 4
+COUNT = 6  # the first interval is dropped: the window is (COUNT-1)*INTERVAL s
+
+MODES = [
+    # name, create options, workload
+    ("kp-e2e-bv-thr", ["--disk-cache", "default", "--disk-io", "threads"], "cpuburst"),
+    ("kp-e2e-bv-nat", ["--disk-cache", "none", "--disk-io", "native"], "idle"),
+    ("kp-e2e-bv-uri", ["--disk-cache", "none", "--disk-io", "io_uring"], "idle"),
+]
+
+
+def all_domstats(names):
+    out = E.run_lv(["virsh", "-c", E.URI, "domstats", "--raw"] + names, quiet=True)[1]
+    res, cur = {}, None
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("Domain:"):
+            cur = line.split("'")[1]
+            res[cur] = {}
+        elif "=" in line and cur:
+            k, v = line.split("=", 1)
+            try:
+                res[cur][k] = int(v)
+            except ValueError:
+                pass
+    return res
+
+
+def test():
+    E.require_commands("stat")
+    env = E.Env("bv").use_test_image()
+    names = []
+    for i, (name, opts, workload) in enumerate(MODES):
+        net = "10.213.%d" % (20 + i)
+        env.create(name, "--workload", workload, "--ip", net + ".2/24", "--host-ip",
+                   net + ".1/24", "--workload-args",
+                   "kvmpilot.e2e_disk=16 kvmpilot.e2e_ping=%s.1 kvmpilot.cpuburst=1,3,3"
+                   % net, *opts)
+        names.append(name)
+    vms = {v.name: v for v in env.vms}
+    for v in env.vms:
+        v.wait_console(r"kvmpilot-e2e: disk pass", timeout=120)
+    E.wait_until(lambda: all(s.get("net.0.tx.bytes", 0) > 50000
+                             for s in all_domstats(names).values()), 60,
+                 "the guests' pings on their taps")
+    pids = {E.qemu_pid(n): n for n in names}
+    assert all(pids), pids
+
+    cmd = [E.KVMPILOT, "stat", "--json", "--interval", str(INTERVAL), "--count", str(COUNT)]
+    for p in pids:
+        cmd += ["--pid", str(p)]
+    E.log("$ " + " ".join(cmd))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    E.cleanup.push("stop stat", lambda: proc.poll() is None and proc.kill())
+    reports, snaps = [], []
+    for line in proc.stdout:
+        if not line.strip():
+            continue
+        # libvirt's view at the same moment the interval closed.
+        snaps.append(all_domstats(names))
+        reports.append(json.loads(line))
+    err = proc.stderr.read()
+    assert proc.wait(timeout=30) == 0, "stat failed: " + err
+    assert len(reports) == COUNT, "%d reports of %d: %s" % (len(reports), COUNT, err)
+    with open(os.path.join(E.TEST_OUT, "stat.ndjson"), "w") as f:
+        for r in reports:
+            f.write(json.dumps(r) + "\n")
+    with open(os.path.join(E.TEST_OUT, "domstats.json"), "w") as f:
+        json.dump(snaps, f, indent=1)
+
+    failures = []
+    table = []
+    for pid, name in pids.items():
+        bpf = {"vcpu": {}, "rx": 0, "tx": 0, "rd": 0, "wr": 0}
+        for r in reports[1:]:
+            for vm in r["vms"]:
+                if vm["pid"] != pid:
+                    continue
+                for vc in vm["vcpus"]:
+                    bpf["vcpu"][vc["index"]] = bpf["vcpu"].get(vc["index"], 0) + vc["run_ns"]
+                for n in vm["net"]:
+                    if n["ifname"] == vms[name].tap:
+                        bpf["rx"] += n["rx_bytes"]
+                        bpf["tx"] += n["tx_bytes"]
+                bpf["rd"] += vm["block"]["read_bytes"]
+                bpf["wr"] += vm["block"]["write_bytes"]
+        a, b = snaps[0][name], snaps[-1][name]
+        lv = {k: b.get(k, 0) - a.get(k, 0) for k in b}
+        checks = [("net rx bytes", bpf["rx"], lv["net.0.rx.bytes"], 0.05, 100000),
+                  ("net tx bytes", bpf["tx"], lv["net.0.tx.bytes"], 0.05, 100000),
+                  ("disk read bytes", bpf["rd"], lv["block.0.rd.bytes"], 0.05, 32 << 20),
+                  ("disk write bytes", bpf["wr"], lv["block.0.wr.bytes"], 0.05, 32 << 20)]
+        for idx in sorted(set(bpf["vcpu"]) | {0}):
+            checks.append(("vcpu %d run ns" % idx, bpf["vcpu"].get(idx, 0),
+                           lv.get("vcpu.%d.time" % idx, 0), 0.10, 2e8))
+        for what, got, want, tol, floor in checks:
+            ok = E.within(got, want, tol)
+            table.append("%-14s %-18s bpf %14d libvirt %14d  %+6.1f%%  %s" % (
+                name, what, got, want, 100.0 * (got - want) / want if want else 0,
+                "ok" if ok else "FAIL (tolerance %d%%)" % (tol * 100)))
+            if want < floor:
+                failures.append("%s %s: libvirt saw only %d (workload not running?)" % (
+                    name, what, want))
+            elif not ok:
+                failures.append("%s %s: bpf %d vs libvirt %d" % (name, what, got, want))
+    print("\n".join(table))
+    with open(os.path.join(E.TEST_OUT, "comparison.txt"), "w") as f:
+        f.write("\n".join(table) + "\n")
+    assert not failures, "\n".join(failures)
+
+
+if __name__ == "__main__":
+    E.main(test)

@@ -1,0 +1,162 @@
+"""Helpers for the service tests: start `kvmpilot run` on a free loopback port
+with its own data dir and BPF pin root, fake QEMU processes, HTTP getters."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+SRC = os.environ.get("KVMPILOT_SRC", os.path.abspath(os.path.join(os.path.dirname(__file__), "../..")))
+BUILD = os.environ.get("KVMPILOT_BUILD", os.path.join(SRC, "build"))
+KVMPILOT = os.environ.get("KVMPILOT", os.path.join(BUILD, "kvmpilot"))
+FAKEQEMU = os.path.join(BUILD, "tests/bpf/fakeqemu")
+NODE_XML = os.path.join(SRC, "tests/data/libvirt-node.xml")
+TEST_URI = "test://" + NODE_XML
+OUT = os.environ.get("TEST_OUT") or tempfile.mkdtemp(prefix="kvmpilot-svc-")
+
+
+def fail(msg):
+    print("FAIL: " + msg, flush=True)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+    print("ok: " + msg, flush=True)
+
+
+def skip(msg):
+    print(msg, flush=True)
+    sys.exit(77)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout, what, interval=0.2):
+    end = time.time() + timeout
+    last = None
+    while time.time() < end:
+        try:
+            last = pred()
+            if last:
+                return last
+        except (OSError, ValueError, KeyError, urllib.error.URLError):
+            pass
+        time.sleep(interval)
+    fail("timed out after %ss waiting for %s (last: %r)" % (timeout, what, last))
+
+
+class Service:
+    """kvmpilot run, stopped with SIGTERM by stop() (which checks the exit status)."""
+
+    def __init__(self, *args, uri=TEST_URI, name="svc", dry_run=True, config=None, env=None):
+        self.port = free_port()
+        self.dir = os.path.join(OUT, name)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        self.data = os.path.join(self.dir, "data")
+        self.pins = "/sys/fs/bpf/kvmpilot-test-%s-%d" % (name, os.getpid())
+        self.log_path = os.path.join(self.dir, "kvmpilot.log")
+        cmd = [KVMPILOT, "run", "--listen", "127.0.0.1:%d" % self.port, "--data-dir", self.data]
+        if uri:
+            cmd += ["--uri", uri]
+        if dry_run:
+            cmd.append("--dry-run")
+        if config:
+            cmd += ["--config", config]
+        cmd += list(args)
+        e = dict(os.environ)
+        e["KVMPILOT_PIN_ROOT"] = self.pins
+        e.update(env or {})
+        self.log = open(self.log_path, "w")
+        print("start: " + " ".join(cmd), flush=True)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=e)
+        self.base = "http://127.0.0.1:%d" % self.port
+        wait_for(lambda: self.proc.poll() is None and self.get_json("/healthz")[0] == 200, 20,
+                 "the service to answer /healthz")
+
+    def url(self, path):
+        return self.base + path
+
+    def get(self, path, method="GET", data=None, headers=None):
+        req = urllib.request.Request(self.url(path), method=method, data=data, headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.headers, e.read()
+
+    def get_json(self, path, **kw):
+        code, headers, body = self.get(path, **kw)
+        return code, json.loads(body) if body else None
+
+    def vms(self):
+        return {v["name"]: v for v in self.get_json("/api/v1/vms")[1]["vms"]}
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def logtext(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self, check_exit=True):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                fail("the service did not stop within 15 s of SIGTERM")
+        self.log.close()
+        rc = self.proc.returncode
+        pins_kept = os.path.isdir(self.pins)
+        shutil.rmtree(self.pins, ignore_errors=True)
+        if check_exit:
+            check(rc == 0, "SIGTERM stops the service cleanly (exit %s)" % rc)
+        return rc, pins_kept
+
+
+class FakeQemu:
+    """A process that looks like QEMU to the /proc scan and the tracer."""
+
+    def __init__(self, name, vcpus=2, duty="50", extra=()):
+        if not os.path.exists(FAKEQEMU):
+            fail("%s is missing: run 'make tests-build'" % FAKEQEMU)
+        self.name = name
+        ready = os.path.join(OUT, "fq-%s.ready" % name)
+        if os.path.exists(ready):
+            os.unlink(ready)
+        cmd = [FAKEQEMU, "-name", "guest=%s,debug-threads=on" % name, "--vcpus", str(vcpus),
+               "--duty", duty, "--ready", ready] + list(extra)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: os.path.exists(ready) or self.proc.poll() is not None, 15, "fakeqemu ready")
+        if self.proc.poll() is not None:
+            fail("fakeqemu %s exited with %s" % (name, self.proc.returncode))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def need_root():
+    if os.geteuid() != 0:
+        skip("needs root (BPF tracer, fake QEMU processes)")

@@ -1,0 +1,90 @@
+"""Configuration: a good file is applied, a bad one is refused with FILE:LINE,
+and SIGHUP with a bad file keeps the configuration that runs."""
+import os
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from svclib import KVMPILOT, OUT, TEST_URI, Service, check, need_root, wait_for  # noqa: E402
+
+need_root()
+os.makedirs(OUT, exist_ok=True)
+good = os.path.join(OUT, "good.ini")
+GOOD = """# kvmpilot test configuration
+[global]
+tick_ms = 1000
+policy = predictive
+mem_floor_mib = 300
+
+[vm web1]
+mem_floor_mib = 512
+mem_ceiling_mib = 1536
+vcpu_max = 2
+
+[vm db1]
+enabled = false
+"""
+with open(good, "w") as f:
+    f.write(GOOD)
+
+# bad files: each refused at start with FILE:LINE: reason and a non-zero exit
+bad_cases = [
+    ("[global]\ntick_ms = 1000\nmem_floor_mib = lots\n", ":3: 'mem_floor_mib' = 'lots' is not a number"),
+    ("[global]\npolicy = magic\n", ":2: unknown policy 'magic'"),
+    ("[global]\nfrobnicate = 1\n", ":2: unknown key 'frobnicate' in [global]"),
+    ("[global]\n\n[vms web1]\nvcpu_max = 2\n", ":4: unknown section '[vms web1]'"),
+    ("[global]\nthis line has no equals sign\n", ":2: syntax error"),
+    ("[vm a]\nvcpu_min = 4\nvcpu_max = 2\n", "'vcpu_max' 2 is below 'vcpu_min' 4"),
+    ("[global]\ntick_ms = 5\n", ":2: 'tick_ms' = '5' is out of range"),
+    ("[global]\nlisten = nowhere\n", ":2: 'listen' = 'nowhere' is not ADDR:PORT"),
+]
+for i, (text, want) in enumerate(bad_cases):
+    path = os.path.join(OUT, "bad%d.ini" % i)
+    with open(path, "w") as f:
+        f.write(text)
+    r = subprocess.run([KVMPILOT, "run", "--config", path, "--uri", TEST_URI, "--listen", "127.0.0.1:1",
+                        "--data-dir", os.path.join(OUT, "bad-data")], capture_output=True, text=True, timeout=20)
+    check(r.returncode != 0 and (path + want) in r.stderr if want.startswith(":") else
+          r.returncode != 0 and path in r.stderr and want in r.stderr,
+          "bad config %d refused: %s" % (i, r.stderr.strip()))
+r = subprocess.run([KVMPILOT, "run", "--config", os.path.join(OUT, "missing.ini")], capture_output=True, text=True)
+check(r.returncode != 0 and "missing.ini: No such file or directory" in r.stderr, "missing config file: " + r.stderr.strip())
+
+svc = Service(name="config", config=good)
+try:
+    vms = wait_for(lambda: (lambda v: v if "web1" in v and "db1" in v and "batch1" in v else None)(svc.vms()),
+                   15, "the test driver's domains")
+    b = vms["web1"]["bounds"]
+    check(b["mem_floor_mib"] == 512 and b["mem_ceiling_mib"] == 1536 and b["vcpu_max"] == 2,
+          "[vm web1] overrides: floor 512, ceiling 1536, vcpu_max 2")
+    check(vms["batch1"]["bounds"]["mem_floor_mib"] == 300, "[global] mem_floor_mib 300 for other VMs")
+    check(vms["db1"]["enabled"] is False and vms["db1"]["decision"]["decided"] is False,
+          "[vm db1] enabled = false: no decisions for db1")
+    code, h = svc.get_json("/healthz")
+    check(h["config"]["path"] == good and h["config"]["reloads"] == 0, "/healthz shows the config file")
+
+    # SIGHUP with a bad file: the old configuration keeps running
+    with open(good, "w") as f:
+        f.write(GOOD.replace("mem_floor_mib = 512", "mem_floor_mib = 512\nvcpu_max = many"))
+    svc.proc.send_signal(signal.SIGHUP)
+    h = wait_for(lambda: (lambda h: h if h["config"]["last_error"] else None)(svc.get_json("/healthz")[1]),
+                 10, "the reload error in /healthz")
+    check(h["config"]["last_error"].startswith(good + ":9: 'vcpu_max' = 'many'"),
+          "SIGHUP with a bad file: error '%s'" % h["config"]["last_error"])
+    check(svc.alive() and svc.vms()["web1"]["bounds"]["mem_floor_mib"] == 512 and h["config"]["reloads"] == 0,
+          "SIGHUP with a bad file keeps the old configuration running")
+    check("configuration not reloaded, keeping the old one" in svc.logtext(), "the bad reload is logged")
+
+    # SIGHUP with a good file: applied on the next tick
+    with open(good, "w") as f:
+        f.write(GOOD.replace("mem_floor_mib = 512", "mem_floor_mib = 640").replace("enabled = false", "enabled = true"))
+    svc.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: svc.vms()["web1"]["bounds"]["mem_floor_mib"] == 640, 10, "the new floor")
+    h = svc.get_json("/healthz")[1]
+    check(h["config"]["reloads"] == 1 and h["config"]["last_error"] is None, "SIGHUP with a good file reloads it")
+    wait_for(lambda: svc.vms()["db1"]["decision"]["decided"], 10, "db1 decisions after enabling it")
+    check(True, "db1 enabled again by the reload")
+finally:
+    svc.stop()
+print("all configuration checks passed")

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""The static kvmpilot-agent binary on the host, in TCP mode (the fallback for
+guests without the virtio-serial channel), reading fixture /proc and /sys
+trees: samples arrive and parse, commands are acked, a hostile host line is
+refused without harm, pause silences it, and a lost host is reconnected."""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+SRC = os.environ.get("KVMPILOT_SRC", os.path.abspath(os.path.join(os.path.dirname(__file__), "../..")))
+BUILD = os.environ.get("KVMPILOT_BUILD", os.path.join(SRC, "build"))
+AGENT = os.path.join(BUILD, "guest", "kvmpilot-agent")
+DATA = os.path.join(SRC, "tests", "data", "agent")
+
+
+def fail(msg):
+    print("FAIL: " + msg, flush=True)
+    sys.exit(1)
+
+
+def kv(line):
+    parts = line.split(" ")
+    if parts[0] != "KP1":
+        fail("bad magic in %r" % line)
+    return parts[1], dict(p.split("=", 1) for p in parts[2:])
+
+
+class Conn:
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+        sock.settimeout(5)
+
+    def line(self, timeout=5):
+        self.sock.settimeout(timeout)
+        while b"\n" not in self.buf:
+            d = self.sock.recv(4096)
+            if not d:
+                raise EOFError
+            self.buf += d
+        l, self.buf = self.buf.split(b"\n", 1)
+        return l.decode()
+
+    def send(self, s):
+        self.sock.sendall(s.encode())
+
+
+def main():
+    if not os.access(AGENT, os.X_OK):
+        fail("no agent binary at %s (run make)" % AGENT)
+    out = subprocess.run(["file", AGENT], capture_output=True, text=True).stdout if shutil.which("file") else ""
+    if out and "statically linked" not in out:
+        fail("the agent must be static: %s" % out)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(2)
+    port = srv.getsockname()[1]
+    sysroot = tempfile.mkdtemp(prefix="kvmpilot-agent-sys.")
+    shutil.copytree(os.path.join(DATA, "sys"), sysroot, dirs_exist_ok=True)
+    os.makedirs(os.path.join(sysroot, "devices/system/cpu/cpu1"))
+    with open(os.path.join(sysroot, "devices/system/cpu/cpu1/online"), "w") as f:
+        f.write("0\n")
+    p = subprocess.Popen([AGENT, "--tcp", "127.0.0.1:%d" % port, "--interval", "200",
+                          "--proc-root", os.path.join(DATA, "proc1"), "--sys-root", sysroot],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        srv.settimeout(10)
+        c = Conn(srv.accept()[0])
+        t, s1 = kv(c.line())
+        t2, s2 = kv(c.line())
+        if t != "sample" or t2 != "sample":
+            fail("expected samples, got %s %s" % (t, t2))
+        if s1["mem_total_kb"] != "337040" or s1["swap_used_kb"] != "20480" or s1["cpus_present"] != "2":
+            fail("sample does not match the fixtures: %s" % s1)
+        if int(s2["seq"]) != int(s1["seq"]) + 1 or s1["boot"] != s2["boot"]:
+            fail("sequence numbers: %s then %s" % (s1["seq"], s2["seq"]))
+        if s1["ver"] != "0.1.0" or s1["psi_cpu_some"] != "1234":
+            fail("version or PSI: %s" % s1)
+
+        # set-cpus through the fake sysfs tree.
+        c.send("KP1 cmd id=11 op=set-cpus arg=2\n")
+        for _ in range(5):
+            t, a = kv(c.line())
+            if t == "ack":
+                break
+        if a != {"id": "11", "op": "set-cpus", "rc": "0", "online": "2", "present": "2"}:
+            fail("set-cpus ack: %s" % a)
+        with open(os.path.join(sysroot, "devices/system/cpu/cpu1/online")) as f:
+            if f.read().strip() != "1":
+                fail("cpu1 was not brought online")
+
+        # A hostile host line is refused; the agent keeps going.
+        c.send("KP1 cmd id=12 op=set-cpus arg=99999999999999999999\n" + "X" * 5000 + "\n")
+        t, s = kv(c.line())
+        if t != "sample":
+            fail("expected a sample after junk, got %s %s" % (t, s))
+
+        # pause: no samples for 1 s, then they resume.
+        c.send("KP1 cmd id=13 op=pause arg=1\n")
+        while True:
+            t, a = kv(c.line())
+            if t == "ack":
+                break
+        if a.get("rc") != "0" or a.get("op") != "pause":
+            fail("pause ack: %s" % a)
+        start = time.monotonic()
+        t, s = kv(c.line(timeout=5))
+        gap = time.monotonic() - start
+        if t != "sample" or gap < 0.7:
+            fail("pause did not silence the agent (next sample after %.2f s)" % gap)
+
+        # report-now: the ack, then a sample right away.
+        c.send("KP1 cmd id=14 op=report-now\n")
+        start = time.monotonic()
+        t, a = kv(c.line())
+        while t != "ack":
+            t, a = kv(c.line())
+        t, s = kv(c.line())
+        if t != "sample" or time.monotonic() - start > 0.15:
+            fail("report-now did not send a sample at once")
+        last_seq = int(s["seq"])
+
+        # The host goes away: the agent reconnects and the run (boot id) continues.
+        c.sock.close()
+        srv.settimeout(10)
+        c = Conn(srv.accept()[0])
+        t, s = kv(c.line())
+        if t != "sample" or s["boot"] != s1["boot"] or int(s["seq"]) <= last_seq:
+            fail("after reconnect: %s %s" % (t, s))
+    finally:
+        p.terminate()
+        try:
+            _, err = p.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, err = p.communicate()
+        shutil.rmtree(sysroot, ignore_errors=True)
+    print(err)
+    if "rejected a host line" not in err:
+        fail("the hostile host line was not reported")
+    if p.returncode != 0:
+        fail("agent exit status %d" % p.returncode)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()

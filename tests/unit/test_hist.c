@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The p50/p99 columns of 'kvmpilot stat' come from log2 histograms. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "hist.h"
+
+#define N 32
+
+static void test_slots(void **state)
+{
+	(void)state;
+	assert_int_equal(hist__slot(0, N), 0);
+	assert_int_equal(hist__slot(1, N), 0);
+	assert_int_equal(hist__slot(2, N), 1);
+	assert_int_equal(hist__slot(3, N), 1);
+	assert_int_equal(hist__slot(1500, N), 10);
+	assert_int_equal(hist__slot(1024, N), 10);
+	assert_int_equal(hist__slot(1023, N), 9);
+	assert_int_equal(hist__slot(UINT64_MAX, N), N - 1);
+	assert_int_equal(hist__slot_low(10), 1024);
+	assert_int_equal(hist__slot_high(10), 2048);
+	assert_int_equal(hist__slot_low(0), 0);
+}
+
+static void test_empty(void **state)
+{
+	uint32_t h[N] = { 0 };
+
+	(void)state;
+	assert_int_equal(hist__total(h, N), 0);
+	assert_int_equal(hist__percentile(h, N, 50), 0);
+	assert_int_equal(hist__percentile(h, N, 99), 0);
+}
+
+static void test_single_slot(void **state)
+{
+	uint32_t h[N] = { 0 };
+	uint64_t p50, p99;
+
+	(void)state;
+	h[10] = 100; /* 100 values in [1024, 2048) */
+	p50 = hist__percentile(h, N, 50);
+	p99 = hist__percentile(h, N, 99);
+	assert_true(p50 >= 1024 && p50 < 2048);
+	assert_true(p99 >= p50 && p99 <= 2048);
+	/* Linear inside the slot: the median is in the middle. */
+	assert_int_equal(p50, 1024 + 512);
+}
+
+static void test_two_modes(void **state)
+{
+	uint32_t h[N] = { 0 };
+	uint64_t p50, p99;
+
+	(void)state;
+	h[10] = 90; /* fast: ~1.5 us */
+	h[20] = 10; /* slow: ~1.5 ms */
+	p50 = hist__percentile(h, N, 50);
+	p99 = hist__percentile(h, N, 99);
+	assert_true(p50 >= 1024 && p50 < 2048);
+	assert_true(p99 >= (1u << 20) && p99 <= (1u << 21));
+	/* p90 is the last fast one, p91 the first slow one. */
+	assert_true(hist__percentile(h, N, 90) <= 2048);
+	assert_true(hist__percentile(h, N, 91) >= (1u << 20));
+	assert_true(hist__percentile(h, N, 100) == (1u << 21));
+	/* Out-of-range p is clamped, never read past the array. */
+	assert_int_equal(hist__percentile(h, N, 1000), 1u << 21);
+	assert_int_equal(hist__percentile(h, N, 0), 0);
+}
+
+static void test_last_slot(void **state)
+{
+	uint32_t h[N] = { 0 };
+
+	(void)state;
+	h[N - 1] = 1;
+	assert_true(hist__percentile(h, N, 50) >= (1ull << (N - 1)));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_slots),	    cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_single_slot), cmocka_unit_test(test_two_modes),
+		cmocka_unit_test(test_last_slot),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

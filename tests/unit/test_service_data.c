@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The service's data path without a network: the INI config (FILE:LINE
+ * errors, per-VM overrides), the history ring (since, overwrite, coarse
+ * averages), CSV rotation, snapshots and the API/metrics rendering.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "history.h"
+#include "http.h"
+#include "snapshot.h"
+
+static void test_config_good(void **state)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	struct config *cfg;
+	struct vm_config v;
+
+	(void)state;
+	cfg = config__load_string(
+		"t.ini",
+		"; comment\n[global]\nlisten = [::1]:9000\ntick_ms = 500\n"
+		"dry_run = yes\n\n[vm a b]\nmem_floor_mib = 1024\npolicy = window\n",
+		err, sizeof(err));
+	assert_non_null(cfg);
+	assert_string_equal(cfg->listen, "[::1]:9000");
+	assert_int_equal(cfg->tick_ms, 500);
+	config__vm(cfg, "a b", &v);
+	assert_int_equal(v.mem_floor_mib, 1024);
+	assert_string_equal(v.policy, "window");
+	assert_true(v.dry_run); /* inherited from [global] */
+	config__vm(cfg, "other", &v);
+	assert_int_equal(v.mem_floor_mib, 256);
+	assert_string_equal(v.policy, "predictive");
+	config__free(cfg);
+}
+
+static void expect_error(const char *text, const char *want)
+{
+	char err[CONFIG_ERR_MAX] = "";
+	struct config *cfg = config__load_string("t.ini", text, err, sizeof(err));
+
+	assert_null(cfg);
+	if (!strstr(err, want))
+		fail_msg("error '%s' lacks '%s'", err, want);
+}
+
+static void test_config_bad(void **state)
+{
+	char longline[1200];
+
+	(void)state;
+	expect_error("[global]\ntick_ms = 10\n", "t.ini:2: 'tick_ms' = '10' is out of range");
+	expect_error("[global]\n\n\nbogus = 1\n", "t.ini:4: unknown key 'bogus'");
+	expect_error("tick_ms = 1000\n", "t.ini:1: key 'tick_ms' outside of a section");
+	expect_error("[global]\n[nope]\nx = 1\n", "t.ini:3: unknown section '[nope]'");
+	expect_error("[global]\nno equals here\n[vm x]\nbogus = 2\n", "t.ini:2: syntax error");
+	expect_error("[vm x]\nenabled = maybe\n", "t.ini:2: 'enabled' = 'maybe' is not a boolean");
+	expect_error("[global]\nmem_floor_mib = 2048\nmem_ceiling_mib = 1024\n",
+		     "'mem_ceiling_mib' is below 'mem_floor_mib'");
+	expect_error("[global]\ndata_dir = relative/path\n",
+		     "t.ini:2: 'data_dir' = 'relative/path'");
+	memset(longline, 'x', sizeof(longline));
+	memcpy(longline, "[global]\nuri = ", 15);
+	longline[sizeof(longline) - 1] = '\0';
+	expect_error(longline, "t.ini:2: line longer than");
+}
+
+static void test_listen(void **state)
+{
+	char addr[64];
+	unsigned int port;
+
+	(void)state;
+	assert_int_equal(config__parse_listen("127.0.0.1:9477", addr, sizeof(addr), &port), 0);
+	assert_string_equal(addr, "127.0.0.1");
+	assert_int_equal(port, 9477);
+	assert_int_equal(config__parse_listen("[::1]:80", addr, sizeof(addr), &port), 0);
+	assert_string_equal(addr, "::1");
+	assert_int_equal(config__parse_listen("host", addr, sizeof(addr), &port), -EINVAL);
+	assert_int_equal(config__parse_listen("h:70000", addr, sizeof(addr), &port), -EINVAL);
+	assert_int_equal(config__parse_listen(":80", addr, sizeof(addr), &port), -EINVAL);
+}
+
+static void sample_at(struct vm_sample *s, double t, double used_mib)
+{
+	memset(s, 0, sizeof(*s));
+	strcpy(s->name, "vm/1");
+	s->time_ns = (uint64_t)(t * 1e9);
+	s->mem_source = MEM_SOURCE_AGENT;
+	s->mem_used_kib = (uint64_t)(used_mib * 1024);
+	s->mem_total_kib = 4096 * 1024;
+	s->balloon_kib = 2048 * 1024;
+	s->psi_mem_some = s->psi_cpu_some = s->guest_cpu_pct = -1;
+	s->have_bpf = true;
+	s->nreasons = 1;
+	strcpy(s->reasons[0].name, "HLT");
+	s->reasons[0].per_s = 7;
+}
+
+static void test_history_ring(void **state)
+{
+	struct history *h = history__new("vm/1");
+	struct history_row *rows = calloc(HISTORY_FINE_ROWS + HISTORY_COARSE_ROWS, sizeof(*rows));
+	struct vm_sample s;
+	int n, col;
+
+	(void)state;
+	assert_non_null(h);
+	for (int i = 0; i < 1000; i++) {
+		sample_at(&s, 1000 + i, i);
+		assert_int_equal(history__append(h, &s), 0);
+	}
+	n = history__copy(h, 0, rows, HISTORY_FINE_ROWS + HISTORY_COARSE_ROWS);
+	/* the fine rows (820..999) plus the 10-tick averages before them (0..819) */
+	assert_int_equal(n, HISTORY_FINE_ROWS + (1000 - HISTORY_FINE_ROWS) / HISTORY_COARSE_STEP);
+	for (int i = 1; i < n; i++)
+		assert_true(rows[i].t > rows[i - 1].t);
+	assert_true(fabs(rows[0].v[HC_MEM_USED] - 4.5) < 1e-3); /* mean of 0..9 */
+	assert_true(fabs(rows[n - 1].v[HC_MEM_USED] - 999) < 1e-3);
+	assert_true(isnan(rows[n - 1].v[HC_FORECAST]));
+	/* since: only newer rows */
+	n = history__copy(h, 1995.5, rows, 100);
+	assert_int_equal(n, 4);
+	assert_true(fabs(rows[0].t - 1996) < 1e-6);
+	/* exit reasons get a named column */
+	col = history__col_find(h, "exits_per_s:HLT");
+	assert_int_equal(col, HC_REASON0);
+	assert_true(fabs(rows[0].v[col] - 7) < 1e-6);
+	assert_int_equal(history__col_find(h, "nope"), -ENOENT);
+	assert_int_equal(history__col_find(h, "mem_used_mib"), HC_MEM_USED);
+	history__put(h);
+	free(rows);
+}
+
+static void test_history_csv_rotation(void **state)
+{
+	char dir[] = "/tmp/kvmpilot-hist-XXXXXX", path[256];
+	struct history *h = history__new("vm/1");
+	struct vm_sample s;
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(history__open_csv(h, dir, 8192, 2), 0);
+	for (int i = 0; i < 200; i++) {
+		sample_at(&s, 1000 + i, i);
+		assert_int_equal(history__append(h, &s), 0);
+	}
+	/* the name is made file-safe, the files stay near the size bound */
+	snprintf(path, sizeof(path), "%s/vm_1.csv", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_size < 8192 + 2048);
+	snprintf(path, sizeof(path), "%s/vm_1.csv.1", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_size >= 8192);
+	snprintf(path, sizeof(path), "%s/vm_1.csv.2", dir);
+	assert_int_equal(stat(path, &st), 0);
+	snprintf(path, sizeof(path), "%s/vm_1.csv.3", dir);
+	assert_int_not_equal(stat(path, &st), 0);
+	history__put(h);
+	assert_int_equal(system(strcat(strcpy(path, "rm -rf "), dir)), 0);
+}
+
+static const char *no_args(void *cls, const char *key)
+{
+	(void)cls;
+	(void)key;
+	return NULL;
+}
+
+static void test_snapshot_api(void **state)
+{
+	struct snapshot_slot *slot = snapshot_slot__new();
+	struct snapshot *snap = snapshot__new(1, 0);
+	struct http_response r;
+	size_t len;
+	char *m;
+
+	(void)state;
+	/* before the first tick: 503 with a JSON error */
+	assert_int_equal(api__handle(slot, "/api/v1/vms", no_args, NULL, &r), 0);
+	assert_int_equal(r.status, 503);
+	assert_non_null(strstr(r.body, "\"error\""));
+	free(r.body);
+
+	sample_at(&snap->vms[0].s, 1000, 100);
+	strcpy(snap->vms[0].s.name, "we\"ird\\name");
+	snap->vms[0].hist = history__new("x");
+	snap->nvms = 1;
+	snapshot_slot__publish(slot, snap);
+	assert_int_equal(api__handle(slot, "/api/v1/vms", no_args, NULL, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "\"name\":\"we\\\"ird\\\\name\""));
+	free(r.body);
+	/* label values are escaped in the Prometheus text */
+	snap = snapshot_slot__get(slot);
+	m = metrics__render(snap, &len);
+	assert_non_null(strstr(m, "domain=\"we\\\"ird\\\\name\""));
+	free(m);
+	snapshot__put(snap);
+	assert_int_equal(api__handle(slot, "/api/v1/nope", no_args, NULL, &r), 0);
+	assert_int_equal(r.status, 404);
+	free(r.body);
+	snapshot_slot__free(slot);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_good),
+		cmocka_unit_test(test_config_bad),
+		cmocka_unit_test(test_listen),
+		cmocka_unit_test(test_history_ring),
+		cmocka_unit_test(test_history_csv_rotation),
+		cmocka_unit_test(test_snapshot_api),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: GPL-2.0
+/* kvmpilot agent: talk to one VM's guest agent through its channel socket. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+
+#include "channel.h"
+#include "cmds.h"
+#include "util.h"
+
+#define NS_PER_MS 1000000ull
+
+static volatile sig_atomic_t agent_stop;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	agent_stop = 1;
+}
+
+static void quiet_libvirt(void *opaque, virErrorPtr err)
+{
+	(void)opaque;
+	(void)err;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: kvmpilot agent NAME|--socket PATH [OPTIONS]\n"
+		"Read a VM's guest agent samples, or send it a command.\n\n"
+		"  NAME              libvirt domain; its '" AGENTPROTO_CHANNEL "' channel is used\n"
+		"  --socket PATH     the channel's unix socket instead of a domain name\n"
+		"  --uri URI         libvirt connection (default qemu:///system)\n"
+		"  --count N         exit after N samples (default: until interrupted,\n"
+		"                    0 with a command: only the ack)\n"
+		"  --json            one JSON object per line\n"
+		"  --set-cpus N      make N guest CPUs online and print the ack\n"
+		"  --report-now      ask for a sample right away\n"
+		"  --pause S         ask the agent to stay silent for S seconds\n"
+		"  --timeout S       give up after S seconds without what we wait for (30)\n"
+		"Only one client can use a channel at a time; stop 'kvmpilot run' first.\n");
+}
+
+static int print_error(bool json, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int print_error(bool json, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (json) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "error", json_object_new_string(msg));
+		printf("%s\n", json_object_to_json_string_ext(
+				       o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	} else {
+		log_error("%s", msg);
+	}
+	return 1;
+}
+
+static int resolve_socket(const char *uri, const char *name, char *path, size_t size, char *errbuf,
+			  size_t errsize)
+{
+	virConnectPtr conn = NULL;
+	virDomainPtr dom = NULL;
+	char *xml = NULL;
+	int err = -EINVAL;
+
+	virSetErrorFunc(NULL, quiet_libvirt);
+	conn = virConnectOpenReadOnly(uri);
+	if (!conn) {
+		snprintf(errbuf, errsize, "cannot connect to '%s': %s", uri,
+			 virGetLastErrorMessage());
+		err = -ECONNREFUSED;
+		goto cleanup;
+	}
+	dom = virDomainLookupByName(conn, name);
+	if (!dom) {
+		snprintf(errbuf, errsize, "no domain '%s': %s", name, virGetLastErrorMessage());
+		err = -ENOENT;
+		goto cleanup;
+	}
+	xml = virDomainGetXMLDesc(dom, 0);
+	if (!xml) {
+		snprintf(errbuf, errsize, "cannot read the XML of '%s': %s", name,
+			 virGetLastErrorMessage());
+		err = -EIO;
+		goto cleanup;
+	}
+	err = channel__path_from_xml(xml, AGENTPROTO_CHANNEL, path, size);
+	if (err) {
+		snprintf(errbuf, errsize, "domain '%s' has no '%s' unix channel%s", name,
+			 AGENTPROTO_CHANNEL, err == -E2BIG ? " with a usable path" : "");
+		goto cleanup;
+	}
+	err = 0;
+cleanup:
+	free(xml);
+	if (dom)
+		virDomainFree(dom);
+	if (conn && virConnectClose(conn) > 0)
+		log_debug("libvirt connection still referenced");
+	return err;
+}
+
+static void print_sample(const char *vm, const struct agent_sample *s, uint64_t age_ns, bool json)
+{
+	if (json) {
+		struct json_object *o = channel__sample_json(s, age_ns);
+
+		if (!o)
+			return;
+		json_object_object_add(o, "vm", json_object_new_string(vm));
+		printf("%s\n", json_object_to_json_string_ext(
+				       o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	} else {
+		printf("%s seq=%llu mem_total=%lluMiB available=%lluMiB free=%lluMiB cached=%lluMiB "
+		       "swap_used=%lluMiB cpu=%.1f%% cpus=%u/%u",
+		       vm, (unsigned long long)s->seq, (unsigned long long)s->mem_total_kb / 1024,
+		       (unsigned long long)s->mem_avail_kb / 1024,
+		       (unsigned long long)s->mem_free_kb / 1024,
+		       (unsigned long long)s->cached_kb / 1024,
+		       (unsigned long long)s->swap_used_kb / 1024, s->cpu_busy / 100.0,
+		       s->cpus_online, s->cpus_present);
+		if (s->present & AGENT_HAS_PSI_MEM)
+			printf(" psi_mem=%.2f/%.2f", s->psi_mem_some / 100.0,
+			       s->psi_mem_full / 100.0);
+		if (s->present & AGENT_HAS_PSI_CPU)
+			printf(" psi_cpu=%.2f", s->psi_cpu_some / 100.0);
+		printf(" agent=%s\n", s->version);
+	}
+	fflush(stdout);
+}
+
+static void print_ack(const struct agent_ack *ack, bool json)
+{
+	if (json) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "ack", json_object_new_int64(ack->id));
+		json_object_object_add(o, "op",
+				       json_object_new_string(agentproto__op_name(ack->op)));
+		json_object_object_add(o, "rc", json_object_new_int(ack->rc));
+		if (ack->rc)
+			json_object_object_add(o, "error",
+					       json_object_new_string(strerror(-ack->rc)));
+		if (ack->cpus_online) {
+			json_object_object_add(o, "cpus_online",
+					       json_object_new_int64(ack->cpus_online));
+			json_object_object_add(o, "cpus_present",
+					       json_object_new_int64(ack->cpus_present));
+		}
+		printf("%s\n", json_object_to_json_string_ext(
+				       o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	} else {
+		printf("ack %s rc=%d (%s) cpus=%u/%u\n", agentproto__op_name(ack->op), ack->rc,
+		       ack->rc ? strerror(-ack->rc) : "ok", ack->cpus_online, ack->cpus_present);
+	}
+	fflush(stdout);
+}
+
+struct agent_args {
+	const char *name;
+	const char *socket;
+	const char *uri;
+	long long count; /* -1: unlimited */
+	bool json;
+	enum agent_op op;
+	uint32_t arg;
+	uint64_t timeout_ms;
+};
+
+static int parse_agent_args(struct agent_args *a, int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "uri", required_argument, NULL, 'u' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "set-cpus", required_argument, NULL, 'C' },
+		{ "report-now", no_argument, NULL, 'r' },
+		{ "pause", required_argument, NULL, 'p' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	uint64_t v;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			a->socket = optarg;
+			break;
+		case 'u':
+			a->uri = optarg;
+			break;
+		case 'c':
+			if (parse_u64(optarg, 0, 1000000000, &v)) {
+				log_error("invalid --count '%s'", optarg);
+				return 2;
+			}
+			a->count = (long long)v;
+			break;
+		case 'j':
+			a->json = true;
+			break;
+		case 'C':
+		case 'p':
+			if (a->op != AGENT_OP_NONE) {
+				log_error("give one command at a time");
+				return 2;
+			}
+			if (parse_u64(optarg, c == 'C' ? 1 : 0,
+				      c == 'C' ? AGENTPROTO_MAX_CPUS : 3600, &v)) {
+				log_error("invalid --%s '%s'", c == 'C' ? "set-cpus" : "pause",
+					  optarg);
+				return 2;
+			}
+			a->op = c == 'C' ? AGENT_OP_SET_CPUS : AGENT_OP_PAUSE;
+			a->arg = (uint32_t)v;
+			break;
+		case 'r':
+			if (a->op != AGENT_OP_NONE) {
+				log_error("give one command at a time");
+				return 2;
+			}
+			a->op = AGENT_OP_REPORT_NOW;
+			break;
+		case 't':
+			if (parse_u64(optarg, 1, 86400, &v)) {
+				log_error("invalid --timeout '%s'", optarg);
+				return 2;
+			}
+			a->timeout_ms = v * 1000;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		a->name = argv[optind++];
+	if (optind < argc || (!a->name == !a->socket)) {
+		log_error("give one domain NAME or --socket PATH");
+		usage(stderr);
+		return 2;
+	}
+	if (a->count == 0 && a->op == AGENT_OP_NONE) {
+		log_error("--count 0 only makes sense with a command");
+		return 2;
+	}
+	if (a->count < 0)
+		a->count = a->op == AGENT_OP_NONE || a->op == AGENT_OP_REPORT_NOW ? -1 : 0;
+	if (a->op == AGENT_OP_REPORT_NOW && a->count < 0)
+		a->count = 1;
+	return -1;
+}
+
+int do_agent(int argc, char **argv)
+{
+	struct agent_args a = { .uri = "qemu:///system", .count = -1, .timeout_ms = 30000 };
+	struct ratelimit rl = RATELIMIT_INIT(5000 * NS_PER_MS, 5);
+	struct sigaction sa = { .sa_handler = on_sigint };
+	struct channel_opts copts = {
+		.reconnect_min_ns = 100 * NS_PER_MS,
+		.reconnect_max_ns = 1000 * NS_PER_MS,
+	};
+	struct channel *ch = NULL;
+	char path[108], errbuf[512];
+	const char *vm;
+	uint64_t start, deadline, seen_rejects = 0;
+	long long printed = 0;
+	bool cmd_sent = false, cmd_done;
+	uint32_t cmd_id = 0;
+	int ret = 1, err;
+
+	ret = parse_agent_args(&a, argc, argv);
+	if (ret >= 0)
+		return ret;
+	ret = 1;
+	if (a.socket) {
+		if (str_copy(path, a.socket, sizeof(path)))
+			return print_error(a.json, "socket path '%s' is too long", a.socket);
+		vm = a.socket;
+	} else {
+		if (resolve_socket(a.uri, a.name, path, sizeof(path), errbuf, sizeof(errbuf)))
+			return print_error(a.json, "%s", errbuf);
+		vm = a.name;
+	}
+	/* A VM that is still starting has no socket yet: retry quickly. */
+	ch = channel__new(path, &copts);
+	if (!ch)
+		return print_error(a.json, "cannot use socket '%s': %s", path, strerror(errno));
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	cmd_done = a.op == AGENT_OP_NONE;
+	start = now_mono_ns();
+	deadline = start + a.timeout_ms * NS_PER_MS;
+
+	while (!agent_stop) {
+		uint64_t now = now_mono_ns();
+		const struct channel_stats *st;
+		struct pollfd pfd;
+		int n;
+
+		n = channel__poll(ch, now);
+		st = channel__stats(ch);
+		if (n < 0 && !st->connects && now > deadline) {
+			print_error(
+				a.json, "cannot connect to '%s': %s", path,
+				strerror(st->last_connect_error ? -st->last_connect_error : -n));
+			goto cleanup;
+		}
+		if (st->rejected > seen_rejects) {
+			if (ratelimit__allow(&rl, now))
+				log_warn("%s: rejected %llu line(s) from the guest, last: %s '%s'",
+					 vm, (unsigned long long)(st->rejected - seen_rejects),
+					 agentproto__reject_name(st->last_reject.why),
+					 st->last_reject.excerpt);
+			seen_rejects = st->rejected;
+		}
+		if (!cmd_sent && !cmd_done && channel__connected(ch)) {
+			err = channel__send(ch, a.op, a.arg, now, &cmd_id);
+			if (err) {
+				print_error(a.json, "cannot send '%s': %s",
+					    agentproto__op_name(a.op), strerror(-err));
+				goto cleanup;
+			}
+			cmd_sent = true;
+			deadline = now + a.timeout_ms * NS_PER_MS;
+		}
+		if (cmd_sent && !cmd_done) {
+			struct agent_ack ack;
+
+			err = channel__result(ch, cmd_id, now, &ack);
+			if (!err) {
+				print_ack(&ack, a.json);
+				cmd_done = true;
+				if (ack.rc) {
+					ret = 1;
+					goto cleanup;
+				}
+				if (!a.count) {
+					ret = 0;
+					goto cleanup;
+				}
+				deadline = now + a.timeout_ms * NS_PER_MS;
+			} else if (err != -EINPROGRESS) {
+				print_error(a.json, "no answer to '%s': %s",
+					    agentproto__op_name(a.op), strerror(-err));
+				goto cleanup;
+			}
+		}
+		/* Samples count only once a command is done, so they show its effect. */
+		if (n > 0 && cmd_done) {
+			struct agent_sample s;
+			uint64_t recv;
+
+			if (!channel__latest(ch, &s, &recv)) {
+				print_sample(vm, &s, now - recv, a.json);
+				deadline = now + a.timeout_ms * NS_PER_MS;
+				if (a.count > 0 && ++printed >= a.count) {
+					ret = 0;
+					goto cleanup;
+				}
+			}
+		}
+		if (now > deadline) {
+			print_error(a.json,
+				    "timed out after %llu s waiting for the agent on '%s'%s",
+				    (unsigned long long)(a.timeout_ms / 1000), path,
+				    channel__stats(ch)->bytes
+					    ? ""
+					    : " (no agent in the guest, or another client such as "
+					      "'kvmpilot run' holds the channel)");
+			goto cleanup;
+		}
+		pfd.fd = channel__fd(ch);
+		pfd.events = channel__events(ch);
+		pfd.revents = 0;
+		if (poll(&pfd, pfd.fd >= 0 ? 1 : 0, 100) < 0 && errno != EINTR) {
+			print_error(a.json, "poll failed: %s", strerror(errno));
+			goto cleanup;
+		}
+	}
+	ret = 0; /* interrupted: a clean stop */
+cleanup:
+	channel__free(ch);
+	return ret;
+}

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: GPL-2.0
+/* libmicrohttpd glue: bounded, GET-only, one internal polling thread. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "config.h"
+#include "http.h"
+
+struct http_server {
+	struct MHD_Daemon *mhd;
+	struct snapshot_slot *slot;
+	unsigned int port;
+};
+
+/* Per-request state: set on the first call, read on the last. */
+struct req {
+	bool body_seen;
+};
+
+static const char *lookup_arg(void *cls, const char *key)
+{
+	return MHD_lookup_connection_value(cls, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn, struct http_response *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (r->is_static)
+		resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_PERSISTENT);
+	else
+		resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		if (!r->is_static)
+			free(r->body);
+		return MHD_NO;
+	}
+	(void)MHD_add_response_header(resp, "Content-Type", r->content_type);
+	(void)MHD_add_response_header(resp, "Cache-Control",
+				      r->cacheable ? "max-age=3600" : "no-store");
+	(void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	if (r->status == 405)
+		(void)MHD_add_response_header(resp, "Allow", "GET, HEAD");
+	ret = MHD_queue_response(conn, (unsigned int)r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **con_cls)
+{
+	struct http_server *srv = cls;
+	struct http_response r;
+	struct req *req = *con_cls;
+
+	(void)version;
+	(void)upload_data;
+	if (!req) {
+		req = calloc(1, sizeof(*req));
+		if (!req)
+			return MHD_NO;
+		*con_cls = req;
+		return MHD_YES; /* headers only so far */
+	}
+	if (*upload_data_size) {
+		/* a read-only API takes no request bodies: drop it and refuse below */
+		req->body_seen = true;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
+		if (api__error(&r, 405, "method '%s' not allowed: the API is read-only", method))
+			return MHD_NO;
+	} else if (req->body_seen) {
+		if (api__error(&r, 413, "request bodies are not accepted"))
+			return MHD_NO;
+	} else if (strlen(url) > HTTP_MAX_URL) {
+		if (api__error(&r, 414, "URL longer than %d bytes", HTTP_MAX_URL))
+			return MHD_NO;
+	} else if (api__handle(srv->slot, url, lookup_arg, conn, &r)) {
+		return MHD_NO;
+	}
+	return queue(conn, &r);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	free(*con_cls);
+	*con_cls = NULL;
+}
+
+struct http_server *http__start(const char *listen, unsigned int max_conns,
+				struct snapshot_slot *slot, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *ai = NULL;
+	struct http_server *srv = NULL;
+	unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD;
+	const union MHD_DaemonInfo *info;
+	char addr[64], port_s[8];
+	unsigned int port;
+	int r;
+
+	if (config__parse_listen(listen, addr, sizeof(addr), &port)) {
+		snprintf(err, errlen, "bad listen address '%s' (ADDR:PORT)", listen);
+		goto cleanup;
+	}
+	snprintf(port_s, sizeof(port_s), "%u", port);
+	r = getaddrinfo(addr, port_s, &hints, &ai);
+	if (r) {
+		snprintf(err, errlen, "cannot resolve '%s': %s", addr, gai_strerror(r));
+		goto cleanup;
+	}
+	srv = calloc(1, sizeof(*srv));
+	if (!srv) {
+		snprintf(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	srv->slot = slot;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	srv->mhd = MHD_start_daemon(
+		flags, (uint16_t)port, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+		MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned int)(max_conns < HTTP_PER_IP_LIMIT ? max_conns : HTTP_PER_IP_LIMIT),
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_LIMIT,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+	if (!srv->mhd) {
+		snprintf(err, errlen, "cannot listen on '%s': %s", listen,
+			 errno ? strerror(errno) : "libmicrohttpd failed");
+		free(srv);
+		srv = NULL;
+		goto cleanup;
+	}
+	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = info ? info->port : port;
+cleanup:
+	if (ai)
+		freeaddrinfo(ai);
+	return srv;
+}
+
+void http__stop(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	MHD_stop_daemon(srv->mhd);
+	free(srv);
+}
+
+unsigned int http__port(const struct http_server *srv)
+{
+	return srv->port;
+}

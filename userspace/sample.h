@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The merged per-VM sample of one tick: what BPF, libvirt and the guest
+ * agent said about a VM, the rates derived from the previous tick, the
+ * configured bounds and the policy's decision. The service fills it, the
+ * history, the snapshot (API, dashboard, /metrics) and the CSV read it.
+ */
+#ifndef KVMPILOT_SAMPLE_H
+#define KVMPILOT_SAMPLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vm.h"
+
+/* log2 histogram slots: slot i counts values in [2^i, 2^(i+1)) ns. */
+#define SAMPLE_HIST_SLOTS  32
+#define SAMPLE_MAX_REASONS 16
+#define SAMPLE_REASON_MAX  24
+#define SAMPLE_REASON_LEN  160
+
+enum mem_source {
+	MEM_SOURCE_NONE = 0,	/* nothing known about guest memory */
+	MEM_SOURCE_AGENT = 1,	/* the in-guest agent (fresh) */
+	MEM_SOURCE_BALLOON = 2, /* libvirt balloon statistics (fallback) */
+};
+
+const char *mem_source__name(int source);
+
+struct sample_hist {
+	uint64_t slots[SAMPLE_HIST_SLOTS];
+	uint64_t count;
+	uint64_t sum_ns; /* exact when the tracer provides it, else bucket midpoints */
+};
+
+struct sample_vcpu {
+	int index;
+	int tid;
+	uint64_t run_ns; /* cumulative, from BPF */
+	uint64_t wait_ns;
+	uint64_t exits;
+	double busy_pct; /* of one host CPU over the last tick */
+	double wait_pct;
+	double exits_per_s;
+};
+
+struct sample_reason {
+	char name[SAMPLE_REASON_MAX];
+	uint64_t count; /* cumulative */
+	double per_s;
+	struct sample_hist hist; /* exit handling time */
+};
+
+struct sample_net {
+	char ifname[VM_IFNAME_MAX];
+	uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets; /* guest's view, cumulative */
+	double rx_bps, tx_bps, rx_pps, tx_pps;
+};
+
+struct sample_disk {
+	char name[32];
+	uint64_t rd_ops, wr_ops, rd_bytes, wr_bytes; /* cumulative */
+};
+
+struct vm_sample {
+	char name[VM_NAME_MAX];
+	char uuid[VM_UUID_LEN];
+	int pid;
+	unsigned int source; /* mask of enum vm_source */
+	bool running;
+	uint64_t time_ns; /* wall clock of the tick */
+	double interval_s;
+
+	/* BPF: exits, tap and block I/O, and (with have_cpu) vCPU times */
+	bool have_bpf;
+	/*
+	 * vCPU run/wait times: from BPF, else /proc/PID/task/TID/schedstat
+	 * (same meaning, read per tick) so they are known without the tracer
+	 */
+	bool have_cpu;
+	char cpu_source[12]; /* "bpf", "schedstat" or "" */
+	int nvcpus;
+	struct sample_vcpu vcpus[VM_MAX_VCPUS];
+	uint64_t emulator_run_ns;
+	double emulator_pct;
+	double cpu_busy_pct; /* sum over vCPUs, % of one host CPU */
+	double cpu_wait_pct;
+	uint64_t exits_total;
+	double exits_per_s;
+	int nreasons;
+	struct sample_reason reasons[SAMPLE_MAX_REASONS];
+	struct sample_hist exit_hist; /* all reasons */
+	double exit_p50_us, exit_p99_us;
+	int nnets;
+	struct sample_net nets[VM_MAX_TAPS];
+	int ndisks;
+	struct sample_disk disks[VM_MAX_DISKS];
+	struct sample_hist blk_hist;
+	double blk_rd_bps, blk_wr_bps, blk_rd_iops, blk_wr_iops;
+	double blk_p50_us, blk_p99_us;
+
+	/* Memory, in KiB; the guest's view comes from mem_source */
+	int mem_source;
+	double mem_age_s; /* age of the guest memory data */
+	uint64_t mem_total_kib, mem_used_kib, mem_avail_kib;
+	uint64_t balloon_kib; /* current allocation */
+	uint64_t mem_max_kib; /* the domain's maximum */
+	uint64_t swap_used_kib;
+	double swap_in_per_s, swap_out_per_s;
+	double psi_mem_some, psi_cpu_some; /* avg10, -1 when unknown */
+	double guest_cpu_pct;		   /* guest-reported, -1 when unknown */
+
+	/* vCPUs */
+	int vcpus_online; /* in the guest (agent), else libvirt's count */
+	int vcpus_current;
+	int vcpus_max;
+
+	/* Configuration in effect */
+	bool enabled;
+	bool dry_run;
+	char policy[16];
+	uint64_t mem_floor_kib, mem_ceiling_kib;
+	int vcpu_min, vcpu_max;
+
+	/* Policy decision of this tick */
+	bool decided;
+	bool changed;
+	uint64_t target_mem_kib;
+	int target_vcpus;
+	double forecast_kib, forecast_lo_kib, forecast_hi_kib; /* 0 when none */
+	char reason[SAMPLE_REASON_LEN];
+};
+
+/* One entry of the action log as the API shows it. */
+struct action_rec {
+	uint64_t time_ns;
+	char vm[VM_NAME_MAX];
+	char what[16]; /* "memory" or "vcpus" */
+	int64_t from, to;
+	char unit[8]; /* "MiB" or "" */
+	char reason[SAMPLE_REASON_LEN];
+	char result[64]; /* "ok", "dry-run", or an error */
+	bool dry_run;
+};
+
+/* Percentile of a log2 histogram, in ns (the upper edge of the slot). */
+double sample_hist__percentile(const struct sample_hist *h, double p);
+
+#endif /* KVMPILOT_SAMPLE_H */

@@ -1,0 +1,1098 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <malloc.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "history.h"
+#include "http.h"
+#include "sample.h"
+#include "service.h"
+#include "snapshot.h"
+#include "util.h"
+#include "vm.h"
+
+#include "actuate.h"
+#include "exitreason.h"
+#include "policy.h"
+#include "procscan.h"
+#include "trace.h"
+#include "virt.h"
+
+#define ACTION_RING	256
+#define TICK_PHASES	6
+#define KIB_PER_MIB	1024ull
+#define BPF_RETRY_TICKS 60
+#define MEM_RESERVE_MIB 128 /* headroom kept above guest used (policy and actuator) */
+
+struct vmstate {
+	char name[VM_NAME_MAX];
+	struct history *hist;
+	struct vm_sample prev; /* last tick's sample, for rates */
+	bool have_prev;
+	bool seen; /* in this tick's list */
+	uint64_t actions[2][3];
+	uint64_t mem_time_ns;	  /* wall clock of the guest memory data */
+	struct policy_state *pol; /* what the policy remembers about this VM */
+	char pol_kind[CONFIG_POLICY_MAX];
+};
+
+struct service {
+	struct service_opts opts;
+	struct config *cfg;
+	struct snapshot_slot *slot;
+	struct http_server *http;
+	struct vmstate *vms;
+	int nvms, capvms;
+	struct vm_list list; /* this tick's VMs, all sources merged */
+	struct vm_list proc;
+	uint64_t ticks, overruns;
+	double last_tick_ms;
+	double phase_ms[TICK_PHASES]; /* of the last tick */
+	double start_time;
+	char config_error[CONFIG_ERR_MAX];
+	uint64_t reloads;
+	struct action_rec actions[ACTION_RING];
+	int nactions, action_head;
+	uint64_t actions_total;
+	char bpf_error[256];
+	bool bpf_loaded;
+	struct trace *trace;
+	struct trace_snapshot tsnap;
+	uint64_t bpf_retry_tick;
+	struct actuate *act_dry; /* the same checks and log, never acting */
+	struct virt *virt;
+	struct actuate *act;
+	struct virt_stats_list stats;
+	struct ratelimit rl_virt;
+};
+
+static void apply_overrides(struct service *svc, struct config *cfg)
+{
+	const struct service_opts *o = &svc->opts;
+
+	if (o->uri)
+		(void)str_copy(cfg->uri, o->uri, sizeof(cfg->uri));
+	if (o->listen)
+		(void)str_copy(cfg->listen, o->listen, sizeof(cfg->listen));
+	if (o->data_dir)
+		(void)str_copy(cfg->data_dir, o->data_dir, sizeof(cfg->data_dir));
+	if (o->dry_run)
+		cfg->defaults.dry_run = true;
+	if (o->tick_ms)
+		cfg->tick_ms = o->tick_ms;
+}
+
+static int mkdir_p(const char *path)
+{
+	char buf[VM_PATH_MAX];
+
+	if (str_copy(buf, path, sizeof(buf)))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, 0755) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* ---- the VM table ---- */
+
+static struct vmstate *vm_find(struct service *svc, const char *name)
+{
+	for (int i = 0; i < svc->nvms; i++) {
+		if (!strcmp(svc->vms[i].name, name))
+			return &svc->vms[i];
+	}
+	return NULL;
+}
+
+static struct vmstate *vm_get(struct service *svc, const char *name)
+{
+	struct vmstate *st = vm_find(svc, name);
+	int err;
+
+	if (st)
+		return st;
+	if (svc->nvms == svc->capvms) {
+		int cap = svc->capvms ? svc->capvms * 2 : 16;
+		struct vmstate *n = realloc(svc->vms, (size_t)cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		svc->vms = n;
+		svc->capvms = cap;
+	}
+	st = &svc->vms[svc->nvms];
+	memset(st, 0, sizeof(*st));
+	(void)str_copy(st->name, name, sizeof(st->name));
+	st->hist = history__new(name);
+	st->pol = malloc(sizeof(*st->pol));
+	if (!st->hist || !st->pol) {
+		history__put(st->hist);
+		free(st->pol);
+		return NULL;
+	}
+	policy_state__init(st->pol);
+	err = history__open_csv(st->hist, svc->cfg->data_dir, svc->cfg->history_max_bytes,
+				svc->cfg->history_keep);
+	if (err)
+		log_warn("no CSV history for VM '%s' in '%s': %s", name, svc->cfg->data_dir,
+			 strerror(-err));
+	svc->nvms++;
+	log_info("VM '%s' appeared", name);
+	return st;
+}
+
+static void vm_drop_unseen(struct service *svc)
+{
+	for (int i = 0; i < svc->nvms;) {
+		if (svc->vms[i].seen) {
+			i++;
+			continue;
+		}
+		log_info("VM '%s' is gone", svc->vms[i].name);
+		history__put(svc->vms[i].hist);
+		free(svc->vms[i].pol);
+		svc->vms[i] = svc->vms[--svc->nvms];
+	}
+}
+
+static void vm_key(const struct vm_desc *d, char *out, size_t size)
+{
+	if (d->name[0])
+		(void)str_copy(out, d->name, size);
+	else
+		snprintf(out, size, "pid-%d", d->pid);
+}
+
+/* ---- actions ---- */
+
+static void action_push(struct service *svc, const struct action_rec *rec)
+{
+	svc->actions[svc->action_head] = *rec;
+	svc->action_head = (svc->action_head + 1) % ACTION_RING;
+	if (svc->nactions < ACTION_RING)
+		svc->nactions++;
+	svc->actions_total++;
+}
+
+/* ---- sources ---- */
+
+static void open_trace(struct service *svc);
+
+static void virt_source(struct service *svc, struct vm_list *lv)
+{
+	int r = virt__poll(svc->virt);
+
+	if (r < 0 && r != -ENOTCONN && ratelimit__allow(&svc->rl_virt, now_mono_ns()))
+		log_warn("libvirt: %s", virt__last_error(svc->virt));
+	if (virt__list(svc->virt, lv) < 0)
+		vm_list__clear(lv);
+	if (!virt__connected(svc->virt) || virt__stats(svc->virt, &svc->stats) < 0)
+		svc->stats.n = 0;
+}
+
+/*
+ * One list of every VM: libvirt's domains enriched by the /proc scan, then
+ * QEMU processes libvirt does not know. A libvirt domain without a pid (the
+ * test driver) and a scanned process with the same name are one VM.
+ */
+static int collect(struct service *svc)
+{
+	struct vm_list lv = { 0 };
+	int err = 0;
+
+	vm_list__clear(&svc->list);
+	if (!svc->cfg->procscan) {
+		vm_list__clear(&svc->proc);
+	} else if (svc->ticks % svc->cfg->procscan_ticks == 0) {
+		uint64_t t = now_mono_ns();
+
+		vm_list__clear(&svc->proc);
+		err = procscan__scan("/proc", NULL, 0, &svc->proc);
+		svc->phase_ms[0] = (double)(now_mono_ns() - t) / 1e6;
+		if (err < 0) {
+			log_debug("/proc scan failed: %s", strerror(-err));
+			vm_list__clear(&svc->proc);
+		}
+	} else {
+		/*
+		 * Between full scans (the costly part of a tick with many
+		 * processes) keep the last result, minus processes that exited.
+		 */
+		for (int i = 0; i < svc->proc.n;) {
+			char path[32];
+
+			snprintf(path, sizeof(path), "/proc/%d", svc->proc.vms[i].pid);
+			if (access(path, F_OK)) {
+				svc->proc.vms[i] = svc->proc.vms[--svc->proc.n];
+				continue;
+			}
+			i++;
+		}
+		svc->phase_ms[0] = 0;
+	}
+	uint64_t tv = now_mono_ns();
+
+	virt_source(svc, &lv);
+	svc->phase_ms[1] = (double)(now_mono_ns() - tv) / 1e6;
+	err = virt__merge(&svc->list, &lv, &svc->proc);
+	if (err < 0)
+		goto cleanup;
+	for (int i = 0; i < svc->list.n; i++) {
+		struct vm_desc *a = &svc->list.vms[i];
+
+		if (a->pid || !(a->source & VM_SOURCE_LIBVIRT))
+			continue;
+		for (int j = 0; j < svc->list.n; j++) {
+			struct vm_desc *b = &svc->list.vms[j];
+
+			if (j == i || (b->source & VM_SOURCE_LIBVIRT) || strcmp(a->name, b->name))
+				continue;
+			b->source |= VM_SOURCE_LIBVIRT;
+			if (!b->uuid[0])
+				(void)str_copy(b->uuid, a->uuid, sizeof(b->uuid));
+			if (!b->channel_path[0])
+				(void)str_copy(b->channel_path, a->channel_path,
+					       sizeof(b->channel_path));
+			*a = *b;
+			svc->list.vms[j] = svc->list.vms[--svc->list.n];
+			break;
+		}
+	}
+	err = 0;
+
+	if (!svc->trace && svc->cfg->bpf && svc->ticks >= svc->bpf_retry_tick)
+		open_trace(svc);
+	if (svc->trace) {
+		uint64_t tt = now_mono_ns();
+		int r = trace__sync(svc->trace, &svc->list);
+
+		if (!r)
+			r = trace__read(svc->trace, &svc->tsnap);
+		if (r) {
+			snprintf(svc->bpf_error, sizeof(svc->bpf_error), "tracer: %s",
+				 strerror(-r));
+			svc->tsnap.n = 0;
+		} else {
+			svc->bpf_error[0] = '\0';
+		}
+		svc->phase_ms[2] = (double)(now_mono_ns() - tt) / 1e6;
+	}
+cleanup:
+	vm_list__free(&lv);
+	return err;
+}
+
+/* ---- merge one VM ---- */
+
+/*
+ * vCPU run and run-queue wait times from schedstat when the tracer is not
+ * there: the kernel's own per-thread counters, same meaning as BPF's.
+ */
+static void cpu_from_schedstat(struct vm_sample *s)
+{
+	char path[64], buf[128];
+	int got = 0;
+
+	for (int i = 0; s->pid > 0 && i < s->nvcpus; i++) {
+		unsigned long long run, wait;
+
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", s->pid, s->vcpus[i].tid);
+		if (read_file_str(path, buf, sizeof(buf)) <= 0 ||
+		    sscanf(buf, "%llu %llu", &run, &wait) != 2)
+			continue;
+		s->vcpus[i].run_ns = run;
+		s->vcpus[i].wait_ns = wait;
+		got++;
+	}
+	if (got) {
+		s->have_cpu = true;
+		(void)str_copy(s->cpu_source, "schedstat", sizeof(s->cpu_source));
+	}
+}
+
+static double pct(uint64_t delta_ns, double interval_s)
+{
+	return interval_s > 0 ? (double)delta_ns / 1e9 / interval_s * 100.0 : 0;
+}
+
+static uint64_t delta(uint64_t now, uint64_t before)
+{
+	return now >= before ? now - before : 0; /* a counter reset (restart) is not negative */
+}
+
+static void rates(struct vm_sample *s, const struct vm_sample *p)
+{
+	double dt = s->interval_s;
+
+	if (!p || dt <= 0)
+		return;
+	s->cpu_busy_pct = s->cpu_wait_pct = 0;
+	for (int i = 0; i < s->nvcpus; i++) {
+		struct sample_vcpu *v = &s->vcpus[i];
+
+		for (int j = 0; j < p->nvcpus; j++) {
+			const struct sample_vcpu *pv = &p->vcpus[j];
+
+			if (pv->index != v->index)
+				continue;
+			v->busy_pct = pct(delta(v->run_ns, pv->run_ns), dt);
+			v->wait_pct = pct(delta(v->wait_ns, pv->wait_ns), dt);
+			v->exits_per_s = (double)delta(v->exits, pv->exits) / dt;
+		}
+		s->cpu_busy_pct += v->busy_pct;
+		s->cpu_wait_pct += v->wait_pct;
+	}
+	s->emulator_pct = pct(delta(s->emulator_run_ns, p->emulator_run_ns), dt);
+	s->exits_per_s = (double)delta(s->exits_total, p->exits_total) / dt;
+	for (int i = 0; i < s->nreasons; i++) {
+		for (int j = 0; j < p->nreasons; j++) {
+			if (!strcmp(s->reasons[i].name, p->reasons[j].name))
+				s->reasons[i].per_s =
+					(double)delta(s->reasons[i].count, p->reasons[j].count) /
+					dt;
+		}
+	}
+	for (int i = 0; i < s->nnets; i++) {
+		struct sample_net *n = &s->nets[i];
+
+		for (int j = 0; j < p->nnets; j++) {
+			const struct sample_net *pn = &p->nets[j];
+
+			if (strcmp(n->ifname, pn->ifname))
+				continue;
+			n->rx_bps = (double)delta(n->rx_bytes, pn->rx_bytes) / dt;
+			n->tx_bps = (double)delta(n->tx_bytes, pn->tx_bytes) / dt;
+			n->rx_pps = (double)delta(n->rx_packets, pn->rx_packets) / dt;
+			n->tx_pps = (double)delta(n->tx_packets, pn->tx_packets) / dt;
+		}
+	}
+	s->blk_rd_bps = s->blk_wr_bps = s->blk_rd_iops = s->blk_wr_iops = 0;
+	for (int i = 0; i < s->ndisks; i++) {
+		const struct sample_disk *d = &s->disks[i];
+
+		for (int j = 0; j < p->ndisks; j++) {
+			const struct sample_disk *pd = &p->disks[j];
+
+			if (strcmp(d->name, pd->name))
+				continue;
+			s->blk_rd_bps += (double)delta(d->rd_bytes, pd->rd_bytes) / dt;
+			s->blk_wr_bps += (double)delta(d->wr_bytes, pd->wr_bytes) / dt;
+			s->blk_rd_iops += (double)delta(d->rd_ops, pd->rd_ops) / dt;
+			s->blk_wr_iops += (double)delta(d->wr_ops, pd->wr_ops) / dt;
+		}
+	}
+}
+
+/* Percentiles over what happened in the last tick only (histogram deltas). */
+static double hist_delta_pct(const struct sample_hist *now, const struct sample_hist *before,
+			     double p)
+{
+	struct sample_hist d = { 0 };
+
+	for (int i = 0; i < SAMPLE_HIST_SLOTS; i++)
+		d.slots[i] = delta(now->slots[i], before ? before->slots[i] : 0);
+	return sample_hist__percentile(&d, p) / 1000.0;
+}
+
+static void hist_from(struct sample_hist *h, const uint32_t *slots, uint64_t sum_ns)
+{
+	h->count = 0;
+	for (int i = 0; i < SAMPLE_HIST_SLOTS && i < TRACE_HIST_SLOTS; i++) {
+		h->slots[i] = slots[i];
+		h->count += slots[i];
+	}
+	h->sum_ns = sum_ns;
+}
+
+/* Cumulative BPF counters of one VM into the sample. */
+static void merge_trace(struct service *svc, struct vm_sample *s)
+{
+	const struct trace_vm *tv;
+	uint64_t exit_sum = 0;
+
+	if (!svc->trace || s->pid <= 0)
+		return;
+	tv = trace_snapshot__find(&svc->tsnap, s->pid);
+	if (!tv)
+		return;
+	s->have_bpf = s->have_cpu = true;
+	(void)str_copy(s->cpu_source, "bpf", sizeof(s->cpu_source));
+	s->nvcpus = 0;
+	for (int i = 0; i < tv->nvcpus && i < VM_MAX_VCPUS; i++) {
+		struct sample_vcpu *v = &s->vcpus[s->nvcpus++];
+
+		v->index = tv->vcpus[i].index;
+		v->tid = tv->vcpus[i].tid;
+		v->run_ns = tv->vcpus[i].run_ns;
+		v->wait_ns = tv->vcpus[i].wait_ns;
+		v->exits = tv->vcpus[i].exits;
+		exit_sum += tv->vcpus[i].exit_ns;
+	}
+	s->emulator_run_ns = tv->emulator_run_ns;
+	s->exits_total = tv->exits_total;
+	s->nreasons = 0;
+	for (int i = 0; i < tv->nexits && s->nreasons < SAMPLE_MAX_REASONS; i++) {
+		struct sample_reason *r = &s->reasons[s->nreasons++];
+		char buf[SAMPLE_REASON_MAX];
+
+		(void)str_copy(
+			r->name,
+			exitreason__format(tv->exits[i].isa, tv->exits[i].reason, buf, sizeof(buf)),
+			sizeof(r->name));
+		r->count = tv->exits[i].count;
+		hist_from(&r->hist, tv->exits[i].hist, tv->exits[i].sum_ns);
+	}
+	hist_from(&s->exit_hist, tv->exit_hist, exit_sum);
+	s->nnets = 0;
+	for (int i = 0; i < tv->ntaps && i < VM_MAX_TAPS; i++) {
+		struct sample_net *n = &s->nets[s->nnets++];
+
+		(void)str_copy(n->ifname, tv->taps[i].ifname, sizeof(n->ifname));
+		n->rx_bytes = tv->taps[i].rx_bytes;
+		n->tx_bytes = tv->taps[i].tx_bytes;
+		n->rx_packets = tv->taps[i].rx_packets;
+		n->tx_packets = tv->taps[i].tx_packets;
+	}
+	/* per-disk attribution where the tracer has it, else one "all" disk */
+	if (tv->ndisks > 0 && tv->ndisks <= s->ndisks) {
+		for (int i = 0; i < tv->ndisks; i++) {
+			s->disks[i].rd_ops = tv->disks[i].io.read_ops;
+			s->disks[i].wr_ops = tv->disks[i].io.write_ops;
+			s->disks[i].rd_bytes = tv->disks[i].io.read_bytes;
+			s->disks[i].wr_bytes = tv->disks[i].io.write_bytes;
+		}
+		s->ndisks = tv->ndisks;
+	} else {
+		s->ndisks = 1;
+		(void)str_copy(s->disks[0].name, "all", sizeof(s->disks[0].name));
+		s->disks[0].rd_ops = tv->blk.read_ops;
+		s->disks[0].wr_ops = tv->blk.write_ops;
+		s->disks[0].rd_bytes = tv->blk.read_bytes;
+		s->disks[0].wr_bytes = tv->blk.write_bytes;
+	}
+	hist_from(&s->blk_hist, tv->blk.hist, tv->blk.sum_ns);
+}
+
+static bool known(uint64_t v)
+{
+	return v != UINT64_MAX;
+}
+
+static void merge_virt(struct service *svc, const struct vm_desc *d, struct vmstate *st,
+		       struct vm_sample *s, uint64_t now_ns)
+{
+	const struct virt_dom_stats *ds;
+	struct virt_dom_info info;
+	struct virt_memstats ms;
+
+	if (!(d->source & VM_SOURCE_LIBVIRT))
+		return;
+	if (!virt__info(svc->virt, d->name, &info)) {
+		s->mem_max_kib = info.max_memory_kib;
+		s->balloon_kib = info.cur_memory_kib;
+		s->vcpus_current = info.cur_vcpus;
+		s->vcpus_max = info.max_vcpus;
+		s->running = info.state == VIR_DOMAIN_RUNNING;
+	}
+	ds = virt_stats_list__find(&svc->stats, d->name);
+	if (ds) {
+		if (ds->balloon_current_kib)
+			s->balloon_kib = ds->balloon_current_kib;
+		if (ds->balloon_maximum_kib)
+			s->mem_max_kib = ds->balloon_maximum_kib;
+		if (ds->vcpu_current > 0)
+			s->vcpus_current = ds->vcpu_current;
+		if (ds->vcpu_maximum > 0)
+			s->vcpus_max = ds->vcpu_maximum;
+	}
+	if (s->mem_source != MEM_SOURCE_NONE)
+		return; /* the agent spoke */
+	/* balloon statistics: MemTotal ("available") and MemAvailable ("usable") */
+	if (ds && known(ds->balloon_available_kib) && known(ds->balloon_usable_kib)) {
+		ms.available = ds->balloon_available_kib;
+		ms.usable = ds->balloon_usable_kib;
+	} else if (!virt__memstats(svc->virt, d->name, &ms) && known(ms.available) &&
+		   known(ms.usable)) {
+		/* stats groups without balloon figures (the test driver): ask directly */
+	} else {
+		return;
+	}
+	if (ms.usable > ms.available)
+		return; /* inconsistent: the guest is untrusted */
+	s->mem_source = MEM_SOURCE_BALLOON;
+	s->mem_total_kib = ms.available;
+	s->mem_avail_kib = ms.usable;
+	s->mem_used_kib = ms.available - ms.usable;
+	st->mem_time_ns = now_ns;
+	s->mem_age_s = 0;
+	if (!s->vcpus_online)
+		s->vcpus_online = s->vcpus_current;
+}
+
+static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *st,
+		  struct vm_sample *s, uint64_t now_ns, double interval_s)
+{
+	struct vm_config vc;
+
+	memset(s, 0, sizeof(*s));
+	(void)str_copy(s->name, st->name, sizeof(s->name));
+	(void)str_copy(s->uuid, d->uuid, sizeof(s->uuid));
+	s->pid = d->pid;
+	s->source = d->source;
+	s->running = true;
+	s->time_ns = now_ns;
+	s->interval_s = interval_s;
+	s->psi_mem_some = s->psi_cpu_some = s->guest_cpu_pct = -1;
+	s->nvcpus = d->nvcpus < VM_MAX_VCPUS ? d->nvcpus : VM_MAX_VCPUS;
+	for (int i = 0; i < s->nvcpus; i++) {
+		s->vcpus[i].index = d->vcpus[i].index;
+		s->vcpus[i].tid = d->vcpus[i].tid;
+	}
+	s->nnets = d->ntaps;
+	for (int i = 0; i < d->ntaps; i++)
+		(void)str_copy(s->nets[i].ifname, d->taps[i].ifname, sizeof(s->nets[i].ifname));
+	s->ndisks = d->ndisks;
+	for (int i = 0; i < d->ndisks; i++) {
+		const char *base = strrchr(d->disks[i].path, '/');
+
+		/* the guest-side name, else the image's file name */
+		(void)str_copy(s->disks[i].name,
+			       d->disks[i].target[0] ? d->disks[i].target
+						     : (base ? base + 1 : d->disks[i].path),
+			       sizeof(s->disks[i].name));
+	}
+
+	merge_trace(svc, s);
+	if (!s->have_cpu)
+		cpu_from_schedstat(s);
+	merge_virt(svc, d, st, s, now_ns);
+	if (s->mem_source == MEM_SOURCE_NONE && st->mem_time_ns)
+		s->mem_age_s = (double)(now_ns - st->mem_time_ns) / 1e9;
+
+	rates(s, st->have_prev ? &st->prev : NULL);
+	s->exit_p50_us =
+		hist_delta_pct(&s->exit_hist, st->have_prev ? &st->prev.exit_hist : NULL, 50);
+	s->exit_p99_us =
+		hist_delta_pct(&s->exit_hist, st->have_prev ? &st->prev.exit_hist : NULL, 99);
+	s->blk_p50_us = hist_delta_pct(&s->blk_hist, st->have_prev ? &st->prev.blk_hist : NULL, 50);
+	s->blk_p99_us = hist_delta_pct(&s->blk_hist, st->have_prev ? &st->prev.blk_hist : NULL, 99);
+
+	config__vm(svc->cfg, s->name, &vc);
+	s->enabled = vc.enabled;
+	s->dry_run = vc.dry_run;
+	(void)str_copy(s->policy, vc.policy, sizeof(s->policy));
+	s->mem_floor_kib = vc.mem_floor_mib * KIB_PER_MIB;
+	s->mem_ceiling_kib = vc.mem_ceiling_mib * KIB_PER_MIB;
+	if (s->mem_max_kib && (!s->mem_ceiling_kib || s->mem_ceiling_kib > s->mem_max_kib))
+		s->mem_ceiling_kib = s->mem_max_kib;
+	s->vcpu_min = vc.vcpu_min;
+	s->vcpu_max = vc.vcpu_max;
+	if (s->vcpus_max && (!s->vcpu_max || s->vcpu_max > s->vcpus_max))
+		s->vcpu_max = s->vcpus_max;
+}
+
+/* ---- decide and act ---- */
+
+static void policy_cfg(const struct service *svc, const struct vm_sample *s,
+		       struct policy_config *pc)
+{
+	int kind = policy_kind__parse(s->policy);
+
+	policy_config__init(pc, kind < 0 ? POLICY_PREDICTIVE : (enum policy_kind)kind);
+	pc->tick_s = svc->cfg->tick_ms / 1000.0;
+	pc->mem_min_mib = s->mem_floor_kib / KIB_PER_MIB;
+	pc->mem_max_mib = s->mem_ceiling_kib ? s->mem_ceiling_kib / KIB_PER_MIB
+					     : (s->mem_max_kib ? s->mem_max_kib / KIB_PER_MIB
+							       : pc->mem_max_mib);
+	if (pc->mem_max_mib < pc->mem_min_mib)
+		pc->mem_max_mib = pc->mem_min_mib;
+	pc->mem_reserve_mib = MEM_RESERVE_MIB;
+	pc->vcpu_min = (unsigned int)s->vcpu_min;
+	pc->vcpu_max = s->vcpu_max > 0
+			       ? (unsigned int)s->vcpu_max
+			       : (s->vcpus_max > 0 ? (unsigned int)s->vcpus_max : pc->vcpu_max);
+	if (pc->vcpu_max < pc->vcpu_min)
+		pc->vcpu_max = pc->vcpu_min;
+	pc->stale_after_s = svc->cfg->agent_timeout_s;
+}
+
+static void policy_in(const struct vm_sample *s, struct policy_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->source = s->mem_source == MEM_SOURCE_AGENT	   ? POLICY_SRC_AGENT
+		     : s->mem_source == MEM_SOURCE_BALLOON ? POLICY_SRC_BALLOON
+							   : POLICY_SRC_NONE;
+	in->mem_total_mib = (double)s->mem_total_kib / 1024.0;
+	in->mem_used_mib = (double)s->mem_used_kib / 1024.0;
+	in->mem_avail_mib = (double)s->mem_avail_kib / 1024.0;
+	in->psi_valid = s->psi_mem_some >= 0;
+	in->psi_some_avg10 = s->psi_mem_some >= 0 ? s->psi_mem_some : 0;
+	in->swap_in_mibps = s->swap_in_per_s / 1024.0;
+	in->swap_out_mibps = s->swap_out_per_s / 1024.0;
+	in->balloon_cur_mib = (double)s->balloon_kib / 1024.0;
+	in->balloon_max_mib = (double)s->mem_max_kib / 1024.0;
+	in->data_age_s = s->mem_age_s;
+	in->vcpu_busy = s->have_cpu ? s->cpu_busy_pct / 100.0 : 0;
+	in->runq_wait = s->have_cpu && s->nvcpus ? s->cpu_wait_pct / 100.0 / s->nvcpus : 0;
+	if (in->runq_wait > 1)
+		in->runq_wait = 1;
+	in->guest_cpu_pct = s->guest_cpu_pct;
+	in->vcpus_online = s->vcpus_online > 0 ? (unsigned int)s->vcpus_online : 1;
+	in->vcpus_present = s->vcpus_max > 0 ? (unsigned int)s->vcpus_max : 0;
+}
+
+static void record(struct service *svc, struct vmstate *st, const struct act_record *rec)
+{
+	struct action_rec a = { 0 };
+	int kind = rec->kind == ACT_MEMORY ? 0 : 1;
+	int res;
+
+	if (!strncmp(rec->result, "unchanged", 9) || !strncmp(rec->result, "rate-limited", 12))
+		return; /* the actuator's own log keeps those; the API shows what moved */
+	res = !strncmp(rec->result, "ok", 2) ? 0 : !strncmp(rec->result, "dry-run", 7) ? 2 : 1;
+	st->actions[kind][res]++;
+	a.time_ns = rec->time_ns;
+	(void)str_copy(a.vm, rec->vm, sizeof(a.vm));
+	(void)str_copy(a.what, act_kind__str(rec->kind), sizeof(a.what));
+	a.from = (int64_t)(kind ? rec->from : rec->from / KIB_PER_MIB);
+	a.to = (int64_t)(kind ? rec->to : rec->to / KIB_PER_MIB);
+	(void)str_copy(a.unit, kind ? "" : "MiB", sizeof(a.unit));
+	(void)str_copy(a.reason, rec->reason, sizeof(a.reason));
+	(void)str_copy(a.result, rec->result, sizeof(a.result));
+	a.dry_run = rec->dry_run;
+	action_push(svc, &a);
+	log_info("action on '%s': %s %lld -> %lld%s (%s): %s", a.vm, a.what, (long long)a.from,
+		 (long long)a.to, a.unit, a.result, a.reason);
+}
+
+static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sample *s)
+{
+	struct policy_config pc;
+	struct policy_input in;
+	struct policy_decision dec;
+	struct act_record rec;
+	struct actuate *act;
+	virConnectPtr conn;
+	int r;
+
+	if (!s->enabled)
+		return;
+	if (strcmp(st->pol_kind, s->policy)) {
+		/* a reload changed the policy: start it from a clean state */
+		policy_state__init(st->pol);
+		(void)str_copy(st->pol_kind, s->policy, sizeof(st->pol_kind));
+	}
+	policy_cfg(svc, s, &pc);
+	policy_in(s, &in);
+	r = policy__decide(&pc, st->pol, &in, &dec);
+	s->decided = true;
+	(void)str_copy(s->reason, dec.reason, sizeof(s->reason));
+	if (r) {
+		s->decided = false;
+		return;
+	}
+	/* a memory target means something only for a VM with a balloon */
+	s->target_mem_kib = s->balloon_kib ? dec.target_mem_mib * KIB_PER_MIB : 0;
+	s->target_vcpus = (int)dec.target_vcpus;
+	if (dec.forecast_mem_mib > 0) {
+		s->forecast_kib = dec.forecast_mem_mib * 1024.0;
+		s->forecast_lo_kib = s->forecast_kib;
+		s->forecast_hi_kib =
+			(dec.forecast_mem_hi_mib > dec.forecast_mem_mib ? dec.forecast_mem_hi_mib
+									: dec.forecast_mem_mib) *
+			1024.0;
+	}
+	s->changed = dec.flags &
+		     (POLICY_MEM_GROW | POLICY_MEM_SHRINK | POLICY_VCPU_UP | POLICY_VCPU_DOWN);
+	if (!s->changed || !(s->source & VM_SOURCE_LIBVIRT))
+		return;
+	act = s->dry_run ? svc->act_dry : svc->act;
+	conn = virt__conn(svc->virt);
+	if (dec.flags & (POLICY_MEM_GROW | POLICY_MEM_SHRINK)) {
+		struct act_mem_req req = {
+			.target_kib = s->target_mem_kib,
+			.min_kib = s->mem_floor_kib,
+			.guest_used_kib = s->mem_source != MEM_SOURCE_NONE ? s->mem_used_kib : 0,
+			.reserve_kib = MEM_RESERVE_MIB * KIB_PER_MIB,
+		};
+
+		memset(&rec, 0, sizeof(rec));
+		r = actuate__memory(act, conn, s->name, &req, dec.reason, &rec);
+		if (r == -ENOTCONN || r == -EIO)
+			virt__note_error(svc->virt);
+		record(svc, st, &rec);
+	}
+	if (dec.flags & (POLICY_VCPU_UP | POLICY_VCPU_DOWN)) {
+		memset(&rec, 0, sizeof(rec));
+		r = actuate__vcpus(act, conn, s->name, s->target_vcpus,
+				   s->mem_source == MEM_SOURCE_AGENT ? s->vcpus_online : -1,
+				   dec.reason, &rec);
+		if (r == -ENOTCONN || r == -EIO)
+			virt__note_error(svc->virt);
+		record(svc, st, &rec);
+	}
+}
+
+/* ---- the tick ---- */
+
+static struct snapshot *build_snapshot(struct service *svc, const struct vm_sample *samples,
+				       double now)
+{
+	struct snapshot *snap = snapshot__new(svc->nvms, svc->nactions);
+	struct snapshot_health *h;
+
+	if (!snap)
+		return NULL;
+	snap->seq = svc->ticks;
+	snap->time = now;
+	for (int i = 0; i < svc->nvms; i++) {
+		snap->vms[i].s = samples[i];
+		snap->vms[i].hist = history__get(svc->vms[i].hist);
+		memcpy(snap->vms[i].actions, svc->vms[i].actions, sizeof(snap->vms[i].actions));
+	}
+	snap->nvms = svc->nvms;
+	for (int i = 0; i < svc->nactions; i++) {
+		int idx = (svc->action_head - svc->nactions + i + ACTION_RING) % ACTION_RING;
+
+		snap->actions[i] = svc->actions[idx];
+	}
+	snap->nactions = svc->nactions;
+	snap->actions_total = svc->actions_total;
+
+	h = &snap->health;
+	(void)str_copy(h->libvirt_uri, svc->cfg->uri, sizeof(h->libvirt_uri));
+	h->libvirt_connected = virt__connected(svc->virt);
+	if (!h->libvirt_connected) {
+		struct virt_counters c;
+
+		virt__counters(svc->virt, &c);
+		h->libvirt_retries = (unsigned int)c.disconnects;
+		(void)str_copy(h->libvirt_error, virt__last_error(svc->virt),
+			       sizeof(h->libvirt_error));
+		if (!h->libvirt_error[0])
+			(void)str_copy(h->libvirt_error, "not connected", sizeof(h->libvirt_error));
+	}
+	h->bpf_loaded = svc->bpf_loaded;
+	h->policy = true;
+	(void)str_copy(h->bpf_error, svc->bpf_error, sizeof(h->bpf_error));
+	h->procscan = svc->cfg->procscan;
+	h->dry_run = svc->cfg->defaults.dry_run;
+	h->tick_ms = svc->cfg->tick_ms;
+	h->last_tick_ms = svc->last_tick_ms;
+	memcpy(h->phase_ms, svc->phase_ms, sizeof(h->phase_ms));
+	h->ticks = svc->ticks;
+	h->tick_overruns = svc->overruns;
+	h->start_time = svc->start_time;
+	(void)str_copy(h->config_path, svc->cfg->path, sizeof(h->config_path));
+	(void)str_copy(h->config_error, svc->config_error, sizeof(h->config_error));
+	h->config_reloads = svc->reloads;
+	return snap;
+}
+
+int service__tick(struct service *svc)
+{
+	uint64_t t0 = now_mono_ns(), now_ns = now_real_ns(), t_phase;
+	struct vm_sample *samples = NULL;
+	struct snapshot *snap;
+	double interval_s = svc->cfg->tick_ms / 1000.0;
+	int err;
+
+	err = collect(svc);
+	if (err < 0)
+		goto cleanup;
+
+	for (int i = 0; i < svc->nvms; i++)
+		svc->vms[i].seen = false;
+	for (int i = 0; i < svc->list.n; i++) {
+		char key[VM_NAME_MAX];
+		struct vmstate *st;
+
+		vm_key(&svc->list.vms[i], key, sizeof(key));
+		st = vm_find(svc, key);
+		if (st && st->seen)
+			continue; /* two processes claim one name: the first wins */
+		st = vm_get(svc, key);
+		if (!st) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		st->seen = true;
+	}
+	vm_drop_unseen(svc);
+
+	samples = calloc(svc->nvms ? (size_t)svc->nvms : 1, sizeof(*samples));
+	if (!samples) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	t_phase = now_mono_ns();
+	for (int i = 0; i < svc->list.n; i++) {
+		const struct vm_desc *d = &svc->list.vms[i];
+		char key[VM_NAME_MAX];
+		struct vmstate *st;
+		int idx;
+
+		vm_key(d, key, sizeof(key));
+		st = vm_find(svc, key);
+		idx = (int)(st - svc->vms);
+		if (samples[idx].time_ns)
+			continue;
+		if (st->have_prev && st->prev.time_ns && now_ns > st->prev.time_ns)
+			interval_s = (double)(now_ns - st->prev.time_ns) / 1e9;
+		merge(svc, d, st, &samples[idx], now_ns, interval_s);
+		decide_and_act(svc, st, &samples[idx]);
+	}
+
+	svc->phase_ms[3] = (double)(now_mono_ns() - t_phase) / 1e6;
+	t_phase = now_mono_ns();
+	for (int i = 0; i < svc->nvms; i++) {
+		struct vmstate *st = &svc->vms[i];
+
+		err = history__append(st->hist, &samples[i]);
+		if (err)
+			log_debug("history of '%s': %s", st->name, strerror(-err));
+		st->prev = samples[i];
+		st->have_prev = true;
+	}
+	err = 0;
+
+	svc->ticks++;
+	svc->phase_ms[4] = (double)(now_mono_ns() - t_phase) / 1e6;
+	t_phase = now_mono_ns();
+	snap = build_snapshot(svc, samples, (double)now_ns / 1e9);
+	if (snap)
+		snapshot_slot__publish(svc->slot, snap);
+	svc->phase_ms[5] = (double)(now_mono_ns() - t_phase) / 1e6;
+	svc->last_tick_ms = (double)(now_mono_ns() - t0) / 1e6;
+cleanup:
+	free(samples);
+	return err;
+}
+
+/* ---- lifecycle ---- */
+
+static void open_trace(struct service *svc)
+{
+	struct trace_opts to = { 0 };
+	int err;
+
+	svc->bpf_retry_tick = svc->ticks + BPF_RETRY_TICKS;
+	if (!svc->cfg->bpf) {
+		(void)str_copy(svc->bpf_error, "disabled in the configuration ('bpf = false')",
+			       sizeof(svc->bpf_error));
+		return;
+	}
+	err = trace__ensure_fs();
+	if (!err) {
+		svc->trace = trace__open(&to);
+		err = svc->trace ? 0 : -errno;
+	}
+	if (err) {
+		snprintf(svc->bpf_error, sizeof(svc->bpf_error), "cannot load the tracer: %s",
+			 strerror(-err));
+		log_warn("%s (retrying every %d ticks)", svc->bpf_error, BPF_RETRY_TICKS);
+		return;
+	}
+	svc->bpf_loaded = true;
+	svc->bpf_error[0] = '\0';
+	log_info("BPF tracer loaded, maps pinned under '%s'", trace__pin_root(svc->trace));
+}
+
+static int open_sources(struct service *svc)
+{
+	struct virt_opts vo = { .uri = svc->cfg->uri,
+				.backoff_max_ms = svc->cfg->libvirt_retry_max_s * 1000 };
+	struct actuate_opts ao = { .dry_run = svc->cfg->defaults.dry_run };
+	char log_path[VM_PATH_MAX + 16];
+
+	svc->rl_virt = (struct ratelimit)RATELIMIT_INIT(60ull * 1000000000, 3);
+	svc->virt = virt__open(&vo);
+	if (!svc->virt)
+		return -errno;
+	if (!virt__connected(svc->virt))
+		log_warn("libvirt '%s' is not reachable (%s): retrying in the background",
+			 svc->cfg->uri, virt__last_error(svc->virt));
+	/* every request, refused or not, in DATA_DIR/actions.log (JSON lines) */
+	snprintf(log_path, sizeof(log_path), "%s/actions.log", svc->cfg->data_dir);
+	ao.log_path = log_path;
+	svc->act = actuate__new(&ao);
+	if (!svc->act)
+		return -errno;
+	ao.dry_run = true;
+	svc->act_dry = actuate__new(&ao);
+	if (!svc->act_dry)
+		return -errno;
+	open_trace(svc);
+	return 0;
+}
+
+struct service *service__new(const struct service_opts *opts, char *err, size_t errlen)
+{
+	struct service *svc = calloc(1, sizeof(*svc));
+	int r;
+
+	if (!svc) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	svc->opts = *opts;
+	svc->start_time = (double)now_real_ns() / 1e9;
+	if (opts->config_path)
+		svc->cfg = config__load(opts->config_path, err, errlen);
+	else if (!(svc->cfg = config__new_default()))
+		snprintf(err, errlen, "out of memory");
+	if (!svc->cfg)
+		goto fail;
+	apply_overrides(svc, svc->cfg);
+
+	r = mkdir_p(svc->cfg->data_dir);
+	if (r) {
+		snprintf(err, errlen, "cannot create data directory '%s': %s", svc->cfg->data_dir,
+			 strerror(-r));
+		goto fail;
+	}
+	svc->slot = snapshot_slot__new();
+	if (!svc->slot) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	r = open_sources(svc);
+	if (r) {
+		snprintf(err, errlen, "cannot open the sources: %s", strerror(-r));
+		goto fail;
+	}
+	svc->http =
+		http__start(svc->cfg->listen, svc->cfg->max_connections, svc->slot, err, errlen);
+	if (!svc->http)
+		goto fail;
+	log_info("serving on http://%s (port %u)", svc->cfg->listen, http__port(svc->http));
+	/* loading BPF parsed the kernel's BTF: give that memory back */
+	(void)malloc_trim(0);
+	return svc;
+fail:
+	service__free(svc);
+	return NULL;
+}
+
+int service__reload(struct service *svc, char *err, size_t errlen)
+{
+	struct config *cfg;
+
+	if (!svc->opts.config_path) {
+		snprintf(err, errlen, "no configuration file to reload (started without --config)");
+		return -ENOENT;
+	}
+	cfg = config__load(svc->opts.config_path, err, errlen);
+	if (!cfg) {
+		(void)str_copy(svc->config_error, err, sizeof(svc->config_error));
+		return -EINVAL;
+	}
+	apply_overrides(svc, cfg);
+	if (strcmp(cfg->listen, svc->cfg->listen) || strcmp(cfg->uri, svc->cfg->uri) ||
+	    strcmp(cfg->data_dir, svc->cfg->data_dir))
+		log_warn("'listen', 'uri' and 'data_dir' take effect at the next start");
+	(void)str_copy(cfg->listen, svc->cfg->listen, sizeof(cfg->listen));
+	(void)str_copy(cfg->uri, svc->cfg->uri, sizeof(cfg->uri));
+	(void)str_copy(cfg->data_dir, svc->cfg->data_dir, sizeof(cfg->data_dir));
+	config__free(svc->cfg);
+	svc->cfg = cfg;
+	svc->config_error[0] = '\0';
+	svc->reloads++;
+	return 0;
+}
+
+static void timespec_add_ns(struct timespec *ts, uint64_t ns)
+{
+	ts->tv_nsec += (long)(ns % 1000000000ull);
+	ts->tv_sec += (time_t)(ns / 1000000000ull) + ts->tv_nsec / 1000000000L;
+	ts->tv_nsec %= 1000000000L;
+}
+
+int service__run(struct service *svc)
+{
+	struct timespec next, now, left;
+	sigset_t waitmask;
+	char err[CONFIG_ERR_MAX];
+	int r;
+
+	/* signals stay blocked except while waiting, so none is lost between checks */
+	if (pthread_sigmask(SIG_BLOCK, NULL, &waitmask))
+		return -errno;
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
+	sigdelset(&waitmask, SIGHUP);
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	while (!*svc->opts.stop) {
+		if (*svc->opts.reload) {
+			*svc->opts.reload = 0;
+			if (service__reload(svc, err, sizeof(err)))
+				log_error("configuration not reloaded, keeping the old one: %s",
+					  err);
+			else
+				log_info("configuration reloaded from '%s'", svc->opts.config_path);
+		}
+		r = service__tick(svc);
+		if (r)
+			log_error("tick failed: %s", strerror(-r));
+
+		timespec_add_ns(&next, (uint64_t)svc->cfg->tick_ms * 1000000ull);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > next.tv_sec ||
+		    (now.tv_sec == next.tv_sec && now.tv_nsec >= next.tv_nsec)) {
+			svc->overruns++;
+			next = now; /* late: start the next tick at once, do not pile up */
+			continue;
+		}
+		left.tv_sec = next.tv_sec - now.tv_sec;
+		left.tv_nsec = next.tv_nsec - now.tv_nsec;
+		if (left.tv_nsec < 0) {
+			left.tv_sec--;
+			left.tv_nsec += 1000000000L;
+		}
+		/* EINTR: a signal set a flag; the loop looks at it */
+		(void)ppoll(NULL, 0, &left, &waitmask);
+	}
+	return 0;
+}
+
+void service__free(struct service *svc)
+{
+	if (!svc)
+		return;
+	/* HTTP first: no reader may outlive the data */
+	http__stop(svc->http);
+	snapshot_slot__free(svc->slot);
+	for (int i = 0; i < svc->nvms; i++) {
+		history__put(svc->vms[i].hist);
+		free(svc->vms[i].pol);
+	}
+	free(svc->vms);
+	vm_list__free(&svc->list);
+	vm_list__free(&svc->proc);
+	actuate__free(svc->act);
+	actuate__free(svc->act_dry);
+	trace_snapshot__free(&svc->tsnap);
+	trace__close(svc->trace);
+	virt_stats_list__free(&svc->stats);
+	virt__close(svc->virt);
+	config__free(svc->cfg);
+	free(svc);
+}
