@@ -181,7 +181,7 @@ int act_record__json(const struct act_record *r, char *buf, size_t size)
 
 static void record(struct actuate *a, struct act_record *r, int err)
 {
-	char line[1024];
+	char line[4096]; /* a reason full of control characters escapes to 6x */
 
 	r->err = err;
 	r->time_ns = now_real_ns();

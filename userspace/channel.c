@@ -57,6 +57,11 @@ struct channel {
 	struct agent_sample latest;
 	uint64_t latest_ns;
 
+	channel_sample_fn on_sample;
+	void *on_sample_ctx;
+	channel_ack_fn on_ack;
+	void *on_ack_ctx;
+
 	uint32_t next_id;
 	struct pending_cmd cmds[MAX_PENDING];
 	struct channel_stats stats;
@@ -245,6 +250,8 @@ static void handle_ack(struct channel *ch, const struct agent_ack *ack, const ch
 			c->ack = *ack;
 			c->state = CMD_DONE;
 			ch->stats.acks++;
+			if (ch->on_ack)
+				ch->on_ack(ch->on_ack_ctx, ack);
 			return;
 		}
 	}
@@ -285,6 +292,8 @@ static int handle_line(struct channel *ch, const char *line, size_t len, uint64_
 	ch->latest_ns = now_ns;
 	ch->have_sample = true;
 	ch->stats.samples++;
+	if (ch->on_sample)
+		ch->on_sample(ch->on_sample_ctx, &ch->latest, now_ns);
 	return 1;
 }
 
@@ -376,6 +385,18 @@ int channel__poll(struct channel *ch, uint64_t now_ns)
 lost:
 	disconnect(ch, now_ns);
 	return nsamples ? nsamples : err;
+}
+
+void channel__on_sample(struct channel *ch, channel_sample_fn fn, void *ctx)
+{
+	ch->on_sample = fn;
+	ch->on_sample_ctx = ctx;
+}
+
+void channel__on_ack(struct channel *ch, channel_ack_fn fn, void *ctx)
+{
+	ch->on_ack = fn;
+	ch->on_ack_ctx = ctx;
 }
 
 int channel__latest(const struct channel *ch, struct agent_sample *s, uint64_t *recv_ns)

@@ -85,6 +85,16 @@ bool channel__silent(const struct channel *ch, uint64_t now_ns);
 const struct channel_stats *channel__stats(const struct channel *ch);
 
 /*
+ * Called from channel__poll() for every accepted sample, in order (several may
+ * arrive in one poll; channel__latest() only keeps the last). NULL to stop.
+ */
+typedef void (*channel_sample_fn)(void *ctx, const struct agent_sample *s, uint64_t recv_ns);
+void channel__on_sample(struct channel *ch, channel_sample_fn fn, void *ctx);
+/* Called for every ack matched to a pending command, in stream order with samples. */
+typedef void (*channel_ack_fn)(void *ctx, const struct agent_ack *ack);
+void channel__on_ack(struct channel *ch, channel_ack_fn fn, void *ctx);
+
+/*
  * Queue a command; *id identifies it for channel__result(). Returns 0,
  * -ENOTCONN, -EBUSY (too many commands pending), -EINVAL or -ENOBUFS.
  */

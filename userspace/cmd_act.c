@@ -37,7 +37,7 @@ static void usage(FILE *f)
 
 static int report(const struct act_record *r, int err, bool json)
 {
-	char line[1024];
+	char line[4096]; /* a reason full of control characters escapes to 6x */
 
 	if (json && !act_record__json(r, line, sizeof(line)))
 		printf("%s\n", line);

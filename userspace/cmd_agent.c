@@ -177,6 +177,36 @@ static void print_ack(const struct agent_ack *ack, bool json)
 	fflush(stdout);
 }
 
+struct printer {
+	const char *vm;
+	bool json;
+	bool armed;	/* samples count only once a command is done, so they show its effect */
+	long long left; /* -1: unlimited */
+	long long printed;
+};
+
+static void on_sample(void *ctx, const struct agent_sample *s, uint64_t recv_ns)
+{
+	struct printer *pr = ctx;
+
+	if (!pr->armed || !pr->left)
+		return;
+	print_sample(pr->vm, s, now_mono_ns() - recv_ns, pr->json);
+	pr->printed++;
+	if (pr->left > 0)
+		pr->left--;
+}
+
+/* Samples after the ack in the stream show the command's effect: print from there. */
+static void on_ack(void *ctx, const struct agent_ack *ack)
+{
+	struct printer *pr = ctx;
+
+	print_ack(ack, pr->json);
+	if (!ack->rc)
+		pr->armed = true;
+}
+
 struct agent_args {
 	const char *name;
 	const char *socket;
@@ -290,6 +320,7 @@ int do_agent(int argc, char **argv)
 	};
 	struct channel *ch = NULL;
 	char path[108], errbuf[512];
+	struct printer pr = { 0 };
 	const char *vm;
 	uint64_t start, deadline, seen_rejects = 0;
 	long long printed = 0;
@@ -317,6 +348,12 @@ int do_agent(int argc, char **argv)
 	(void)sigaction(SIGINT, &sa, NULL);
 	(void)sigaction(SIGTERM, &sa, NULL);
 	cmd_done = a.op == AGENT_OP_NONE;
+	pr.vm = vm;
+	pr.json = a.json;
+	pr.armed = cmd_done;
+	pr.left = a.count;
+	channel__on_sample(ch, on_sample, &pr);
+	channel__on_ack(ch, on_ack, &pr);
 	start = now_mono_ns();
 	deadline = start + a.timeout_ms * NS_PER_MS;
 
@@ -357,8 +394,7 @@ int do_agent(int argc, char **argv)
 
 			err = channel__result(ch, cmd_id, now, &ack);
 			if (!err) {
-				print_ack(&ack, a.json);
-				cmd_done = true;
+				cmd_done = true; /* printed by on_ack(), in stream order */
 				if (ack.rc) {
 					ret = 1;
 					goto cleanup;
@@ -374,19 +410,13 @@ int do_agent(int argc, char **argv)
 				goto cleanup;
 			}
 		}
-		/* Samples count only once a command is done, so they show its effect. */
-		if (n > 0 && cmd_done) {
-			struct agent_sample s;
-			uint64_t recv;
-
-			if (!channel__latest(ch, &s, &recv)) {
-				print_sample(vm, &s, now - recv, a.json);
-				deadline = now + a.timeout_ms * NS_PER_MS;
-				if (a.count > 0 && ++printed >= a.count) {
-					ret = 0;
-					goto cleanup;
-				}
-			}
+		if (pr.printed > printed) {
+			printed = pr.printed;
+			deadline = now + a.timeout_ms * NS_PER_MS;
+		}
+		if (a.count > 0 && pr.printed >= a.count) {
+			ret = 0;
+			goto cleanup;
 		}
 		if (now > deadline) {
 			print_error(a.json,

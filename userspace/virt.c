@@ -31,6 +31,21 @@ struct dom_entry {
 	bool seen;
 };
 
+/*
+ * What libvirt's callbacks (event loop thread) write to: one per connection,
+ * reference counted. libvirt may still run a callback after its deregistration
+ * returned, so each registration holds a reference that libvirt drops through
+ * the free callback once the callback is really gone.
+ */
+struct sink {
+	pthread_mutex_t lock;
+	atomic_int refs;
+	atomic_int lost; /* set by the close callback */
+	struct virt_event evq[EVQ_SIZE];
+	int evq_head, evq_len;
+	bool evq_overflow;
+};
+
 struct virt {
 	char uri[VM_PATH_MAX];
 	char run_dir[VM_PATH_MAX];
@@ -46,7 +61,6 @@ struct virt {
 
 	virConnectPtr conn;
 	int cb_lifecycle, cb_dev_added, cb_dev_removed, cb_tunable;
-	atomic_int lost; /* set by the close callback (event thread) */
 	uint64_t next_connect_ns;
 	uint64_t backoff_ns;
 	uint64_t next_refresh_ns;
@@ -55,11 +69,8 @@ struct virt {
 	struct dom_entry *doms;
 	int ndoms, capdoms;
 
-	/* filled by the event thread, drained by virt__poll() */
-	pthread_mutex_t lock;
-	struct virt_event evq[EVQ_SIZE];
-	int evq_head, evq_len;
-	bool evq_overflow;
+	/* where this connection's callbacks put events, NULL while disconnected */
+	struct sink *sink;
 	/* events already applied, handed to virt__events() */
 	struct virt_event out[EVQ_SIZE];
 	int nout;
@@ -444,21 +455,48 @@ cleanup:
 
 /* ---- connection ---------------------------------------------------------- */
 
-static void push_event(struct virt *v, enum virt_event_kind kind, const char *name, int detail)
+static struct sink *sink_new(void)
+{
+	struct sink *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return NULL;
+	pthread_mutex_init(&k->lock, NULL);
+	atomic_store(&k->refs, 1);
+	return k;
+}
+
+static struct sink *sink_get(struct sink *k)
+{
+	atomic_fetch_add(&k->refs, 1);
+	return k;
+}
+
+static void sink_put(void *opaque)
+{
+	struct sink *k = opaque;
+
+	if (k && atomic_fetch_sub(&k->refs, 1) == 1) {
+		pthread_mutex_destroy(&k->lock);
+		free(k);
+	}
+}
+
+static void push_event(struct sink *k, enum virt_event_kind kind, const char *name, int detail)
 {
 	struct virt_event *ev;
 
-	pthread_mutex_lock(&v->lock);
-	if (v->evq_len == EVQ_SIZE) {
-		v->evq_overflow = true; /* a full re-list will catch up */
+	pthread_mutex_lock(&k->lock);
+	if (k->evq_len == EVQ_SIZE) {
+		k->evq_overflow = true; /* a full re-list will catch up */
 	} else {
-		ev = &v->evq[(v->evq_head + v->evq_len) % EVQ_SIZE];
+		ev = &k->evq[(k->evq_head + k->evq_len) % EVQ_SIZE];
 		ev->kind = kind;
 		ev->detail = detail;
 		(void)str_copy(ev->name, name ? name : "", sizeof(ev->name));
-		v->evq_len++;
+		k->evq_len++;
 	}
-	pthread_mutex_unlock(&v->lock);
+	pthread_mutex_unlock(&k->lock);
 }
 
 static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
@@ -519,11 +557,11 @@ static void on_tunable(virConnectPtr conn, virDomainPtr dom, virTypedParameterPt
 
 static void on_close(virConnectPtr conn, int reason, void *opaque)
 {
-	struct virt *v = opaque;
+	struct sink *k = opaque;
 
 	(void)conn;
 	(void)reason;
-	atomic_store(&v->lost, 1);
+	atomic_store(&k->lost, 1);
 }
 
 static void drop_conn(struct virt *v)
@@ -540,6 +578,8 @@ static void drop_conn(struct virt *v)
 		(void)virConnectDomainEventDeregisterAny(v->conn, v->cb_tunable);
 	v->cb_lifecycle = v->cb_dev_added = v->cb_dev_removed = v->cb_tunable = -1;
 	(void)virConnectUnregisterCloseCallback(v->conn, on_close);
+	sink_put(v->sink);
+	v->sink = NULL;
 	/* > 0 would mean a leaked reference (a domain not freed) */
 	if (virConnectClose(v->conn) > 0)
 		(void)str_copy(v->err, "leaked libvirt connection reference", sizeof(v->err));
@@ -685,6 +725,16 @@ static void abandon_job(struct virt *v)
 	v->job = NULL;
 }
 
+static int register_cb(struct virt *v, int id, virConnectDomainEventGenericCallback cb)
+{
+	int r = virConnectDomainEventRegisterAny(v->conn, NULL, id, cb, sink_get(v->sink),
+						 sink_put);
+
+	if (r < 0)
+		sink_put(v->sink);
+	return r;
+}
+
 /* Set up a freshly opened connection: keepalive, callbacks, first listing. */
 static int setup_conn(struct virt *v, uint64_t now)
 {
@@ -692,35 +742,37 @@ static int setup_conn(struct virt *v, uint64_t now)
 
 	if (virConnectSetKeepAlive(v->conn, v->keepalive_interval, v->keepalive_count) < 0)
 		virResetLastError(); /* local drivers (test:///) have no keepalive */
-	atomic_store(&v->lost, 0);
-	if (virConnectRegisterCloseCallback(v->conn, on_close, v, NULL) < 0)
+	v->sink = sink_new();
+	if (!v->sink) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	/*
+	 * No reference for the close callback: libvirt runs it under the lock
+	 * that unregistering takes (and the test driver never calls a free
+	 * callback for it), so the sink outlives it until drop_conn().
+	 */
+	if (virConnectRegisterCloseCallback(v->conn, on_close, v->sink, NULL) < 0)
 		virResetLastError(); /* local drivers do not close on their own */
-	v->cb_lifecycle =
-		virConnectDomainEventRegisterAny(v->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-						 VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), v, NULL);
+	v->cb_lifecycle = virConnectDomainEventRegisterAny(
+		v->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+		VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), sink_get(v->sink), sink_put);
 	if (v->cb_lifecycle < 0) {
+		sink_put(v->sink);
 		note_err(v);
 		goto fail;
 	}
-	v->cb_dev_added =
-		virConnectDomainEventRegisterAny(v->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
-						 VIR_DOMAIN_EVENT_CALLBACK(on_device), v, NULL);
-	v->cb_dev_removed =
-		virConnectDomainEventRegisterAny(v->conn, NULL, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
-						 VIR_DOMAIN_EVENT_CALLBACK(on_device), v, NULL);
+	v->cb_dev_added = register_cb(v, VIR_DOMAIN_EVENT_ID_DEVICE_ADDED,
+				      VIR_DOMAIN_EVENT_CALLBACK(on_device));
+	v->cb_dev_removed = register_cb(v, VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED,
+					VIR_DOMAIN_EVENT_CALLBACK(on_device));
 	v->cb_tunable =
-		virConnectDomainEventRegisterAny(v->conn, NULL, VIR_DOMAIN_EVENT_ID_TUNABLE,
-						 VIR_DOMAIN_EVENT_CALLBACK(on_tunable), v, NULL);
+		register_cb(v, VIR_DOMAIN_EVENT_ID_TUNABLE, VIR_DOMAIN_EVENT_CALLBACK(on_tunable));
 	if (v->cb_dev_added < 0 || v->cb_dev_removed < 0 || v->cb_tunable < 0)
 		virResetLastError(); /* nice to have: the periodic re-list covers it */
 	v->cnt.connects++;
 	v->backoff_ns = v->backoff_min_ns;
 	v->err[0] = '\0';
-	/* events queued for the old connection are stale: the re-list replaces them */
-	pthread_mutex_lock(&v->lock);
-	v->evq_len = 0;
-	v->evq_overflow = false;
-	pthread_mutex_unlock(&v->lock);
 	err = full_refresh(v);
 	if (err < 0 && !v->conn)
 		return -ENOTCONN;
@@ -759,7 +811,7 @@ static bool check_alive(struct virt *v)
 {
 	if (!v->conn)
 		return false;
-	if (atomic_load(&v->lost) || virConnectIsAlive(v->conn) != 1) {
+	if ((v->sink && atomic_load(&v->sink->lost)) || virConnectIsAlive(v->conn) != 1) {
 		virResetLastError();
 		lost_conn(v, now_mono_ns());
 		return false;
@@ -979,10 +1031,8 @@ struct virt *virt__open(const struct virt_opts *opts)
 	v->stats_period = opts && opts->stats_period ? opts->stats_period : 1;
 	v->backoff_ns = v->backoff_min_ns;
 	v->cb_lifecycle = v->cb_dev_added = v->cb_dev_removed = v->cb_tunable = -1;
-	pthread_mutex_init(&v->lock, NULL);
 	err = loop_get();
 	if (err) {
-		pthread_mutex_destroy(&v->lock);
 		free(v);
 		errno = -err;
 		return NULL;
@@ -998,7 +1048,6 @@ void virt__close(struct virt *v)
 	abandon_job(v);
 	drop_conn(v);
 	loop_put();
-	pthread_mutex_destroy(&v->lock);
 	free(v->doms);
 	free(v);
 }
@@ -1017,9 +1066,9 @@ int virt__poll(struct virt *v)
 	struct virt_event ev;
 	uint64_t now = now_mono_ns();
 	int changes = 0, r;
-	bool overflow;
+	bool overflow = false;
 
-	if (v->conn && atomic_load(&v->lost))
+	if (v->conn && (!v->sink || atomic_load(&v->sink->lost)))
 		lost_conn(v, now);
 	if (!v->conn) {
 		if (now < v->next_connect_ns)
@@ -1027,17 +1076,21 @@ int virt__poll(struct virt *v)
 		return try_connect(v, now, 0);
 	}
 	for (;;) {
-		pthread_mutex_lock(&v->lock);
-		overflow = v->evq_overflow;
-		if (!v->evq_len) {
-			v->evq_overflow = false;
-			pthread_mutex_unlock(&v->lock);
+		struct sink *k = v->sink;
+
+		if (!k)
+			return -ENOTCONN;
+		pthread_mutex_lock(&k->lock);
+		overflow |= k->evq_overflow;
+		if (!k->evq_len) {
+			k->evq_overflow = false;
+			pthread_mutex_unlock(&k->lock);
 			break;
 		}
-		ev = v->evq[v->evq_head];
-		v->evq_head = (v->evq_head + 1) % EVQ_SIZE;
-		v->evq_len--;
-		pthread_mutex_unlock(&v->lock);
+		ev = k->evq[k->evq_head];
+		k->evq_head = (k->evq_head + 1) % EVQ_SIZE;
+		k->evq_len--;
+		pthread_mutex_unlock(&k->lock);
 
 		v->cnt.events++;
 		add_out(v, &ev);
@@ -1078,7 +1131,7 @@ int virt__refresh(struct virt *v, const char *name)
 
 bool virt__connected(const struct virt *v)
 {
-	return v && v->conn && !atomic_load(&v->lost);
+	return v && v->conn && v->sink && !atomic_load(&v->sink->lost);
 }
 
 const char *virt__uri(const struct virt *v)
@@ -1133,7 +1186,7 @@ void virt__counters(const struct virt *v, struct virt_counters *c)
 
 virConnectPtr virt__conn(struct virt *v)
 {
-	if (v->conn && atomic_load(&v->lost))
+	if (v->conn && (!v->sink || atomic_load(&v->sink->lost)))
 		lost_conn(v, now_mono_ns());
 	return v->conn;
 }
@@ -1199,6 +1252,12 @@ int virt_dom_stats__parse(struct virt_dom_stats *st, const char *name,
 		F("balloon.usable", balloon_usable_kib),
 		F("balloon.unused", balloon_unused_kib),
 		F("balloon.rss", balloon_rss_kib),
+		F("balloon.disk_caches", balloon_disk_caches_kib),
+		F("balloon.swap_in", balloon_swap_in_kib),
+		F("balloon.swap_out", balloon_swap_out_kib),
+		F("balloon.major_fault", balloon_major_fault),
+		F("balloon.minor_fault", balloon_minor_fault),
+		F("balloon.last-update", balloon_last_update),
 #undef F
 	};
 	static const struct {
@@ -1222,6 +1281,9 @@ int virt_dom_stats__parse(struct virt_dom_stats *st, const char *name,
 	(void)str_copy(st->name, name ? name : "", sizeof(st->name));
 	st->balloon_available_kib = st->balloon_usable_kib = UINT64_MAX;
 	st->balloon_unused_kib = st->balloon_rss_kib = UINT64_MAX;
+	st->balloon_disk_caches_kib = st->balloon_swap_in_kib = st->balloon_swap_out_kib =
+		UINT64_MAX;
+	st->balloon_major_fault = st->balloon_minor_fault = st->balloon_last_update = UINT64_MAX;
 	st->nparams = nparams > 0 ? (unsigned int)nparams : 0;
 	for (int i = 0; i < nparams; i++) {
 		const virTypedParameter *p = &params[i];
@@ -1449,10 +1511,17 @@ int virt__merge(struct vm_list *out, const struct vm_list *lv, const struct vm_l
 			continue;
 		vm->source |= p->source;
 		vm->start_time = p->start_time;
-		/* libvirt knows the vCPU numbering; the scan sees threads libvirt may lack */
-		if (!vm->nvcpus) {
-			vm->nvcpus = p->nvcpus;
-			memcpy(vm->vcpus, p->vcpus, sizeof(vm->vcpus));
+		/*
+		 * libvirt's vCPU threads first; the scan adds threads libvirt does
+		 * not list (yet): a hot-added vCPU before the status XML is re-read
+		 */
+		for (int k = 0; k < p->nvcpus && vm->nvcpus < VM_MAX_VCPUS; k++) {
+			bool known = false;
+
+			for (int t = 0; t < vm->nvcpus; t++)
+				known |= vm->vcpus[t].tid == p->vcpus[k].tid;
+			if (!known)
+				vm->vcpus[vm->nvcpus++] = p->vcpus[k];
 		}
 		for (int t = 0; t < vm->ntaps; t++) {
 			for (int k = 0; !vm->taps[t].ifindex && k < p->ntaps; k++) {

@@ -118,8 +118,15 @@ struct virt_dom_stats {
 	int state, state_reason;
 	uint64_t cpu_time_ns, cpu_user_ns, cpu_system_ns;
 	uint64_t balloon_current_kib, balloon_maximum_kib;
-	/* balloon.* guest figures (KiB), UINT64_MAX when not reported */
+	/*
+	 * balloon.* guest figures (KiB, faults in counts, last_update in guest
+	 * seconds), UINT64_MAX when not reported: libvirt leaves them out when
+	 * the domain is busy in a job (NOWAIT) or has no stats period. These are
+	 * the balloon fallback when no agent speaks, read without blocking.
+	 */
 	uint64_t balloon_available_kib, balloon_usable_kib, balloon_unused_kib, balloon_rss_kib;
+	uint64_t balloon_disk_caches_kib, balloon_swap_in_kib, balloon_swap_out_kib;
+	uint64_t balloon_major_fault, balloon_minor_fault, balloon_last_update;
 	int vcpu_current, vcpu_maximum;
 	int nvcpus;
 	struct virt_vcpu_stats vcpus[VIRT_MAX_VCPU_STATS];
@@ -220,7 +227,10 @@ int virt_dom_stats__parse(struct virt_dom_stats *st, const char *name,
 			  const virTypedParameter *params, int nparams);
 
 /*
- * Balloon statistics of one domain. When the domain has a balloon without a
+ * Balloon statistics of one domain (virDomainMemoryStats). It may wait for
+ * the domain's job (a domain stuck in migration or shutdown): on the 1 s tick
+ * use the balloon.* figures of virt__stats(), and call this once for a domain
+ * whose stats lack them (to enable the period). When the domain has a balloon without a
  * stats period and opts.stats_period >= 0, enable it first (live). Returns 0,
  * -ENOENT (no such running domain), -ENOTCONN or -EIO (libvirt error).
  */
@@ -249,7 +259,8 @@ int virt__parse_status_vcpus(const char *xml, struct vm_desc *vm);
 /*
  * Merge the libvirt view with a /proc scan into *out (replaced): every
  * libvirt domain, enriched by the scan entry with the same pid (threads and
- * disk fds the scan found, start_time, source bits or'ed), then every scanned
+ * disk fds and vCPU threads the scan found that libvirt lacks, start_time,
+ * source bits or'ed), then every scanned
  * QEMU that libvirt does not know. Returns out->n or -ENOMEM.
  */
 int virt__merge(struct vm_list *out, const struct vm_list *lv, const struct vm_list *proc);

@@ -102,6 +102,12 @@ struct json_object *virt_json__stats(const struct virt_dom_stats *st)
 			       json_object_new_uint64(st->balloon_maximum_kib));
 	add_u64(o, "balloon_available_kib", st->balloon_available_kib);
 	add_u64(o, "balloon_usable_kib", st->balloon_usable_kib);
+	add_u64(o, "balloon_unused_kib", st->balloon_unused_kib);
+	add_u64(o, "balloon_disk_caches_kib", st->balloon_disk_caches_kib);
+	add_u64(o, "balloon_swap_in_kib", st->balloon_swap_in_kib);
+	add_u64(o, "balloon_swap_out_kib", st->balloon_swap_out_kib);
+	add_u64(o, "balloon_rss_kib", st->balloon_rss_kib);
+	add_u64(o, "balloon_last_update", st->balloon_last_update);
 	a = json_object_new_array();
 	for (int i = 0; i < st->nvcpus; i++) {
 		struct json_object *c = json_object_new_object();

@@ -523,6 +523,22 @@ static void test_action_log(void **state)
 	fclose(f);
 	assert_int_equal(n, 6);
 
+	/* a reason of control characters (escaped to \u00XX) still makes one line */
+	{
+		char nasty[ACT_REASON_MAX + 20];
+
+		memset(nasty, '\x01', sizeof(nasty) - 1);
+		nasty[sizeof(nasty) - 1] = '\0';
+		o.dry_run = false;
+		a = actuate__new(&o);
+		assert_non_null(a);
+		assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, nasty, &r), 0);
+		actuate__log_counts(a, &written, &failed);
+		assert_int_equal(written, 1);
+		assert_int_equal(failed, 0);
+		actuate__free(a);
+	}
+
 	/* a log that cannot be opened is an error at start, not a silent loss */
 	o.log_path = "/nonexistent/dir/actions.jsonl";
 	assert_null(actuate__new(&o));

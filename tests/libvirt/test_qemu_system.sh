@@ -186,6 +186,22 @@ assert f["taps"] == f"{tap}:{d['taps'][0]['ifindex']}", f["taps"]
 print("merge ok:", " ".join(line[0]))
 PY
 
+# the domain stats that cross-check BPF, from the live QEMU (one NOWAIT call)
+"$build/tests/libvirt/virt_merge" $uri --stats >"$out/stats.jsonl" || fail "virt__stats failed"
+python3 - "$out/stats.jsonl" "$name" "$tap" <<'PY' || exit 1
+import json, sys
+path, name, tap = sys.argv[1:]
+st = [s for s in map(json.loads, open(path)) if s["name"] == name]
+assert len(st) == 1, open(path).read()
+st = st[0]
+assert st["state"] == 1 and st["cpu_time_ns"] > 0, st
+assert st["balloon_maximum_kib"] == 256 * 1024, st
+assert len(st["vcpus"]) == 2 and all(c["time_ns"] > 0 for c in st["vcpus"][:1]), st["vcpus"]
+assert [n["name"] for n in st["net"]] == [tap], st["net"]
+print("stats ok: cpu %.2f s, vcpu0 %.2f s, delay %.3f s" % (
+    st["cpu_time_ns"] / 1e9, st["vcpus"][0]["time_ns"] / 1e9, st["vcpus"][0]["delay_ns"] / 1e9))
+PY
+
 # libvirtd goes away: the watcher keeps what it knew and reconnects when it is back
 old=$(cat /run/libvirtd.pid)
 kill "$old"
@@ -223,8 +239,11 @@ echo "hung libvirtd ok"
 virsh -c $uri destroy $name >/dev/null || fail "cannot destroy the test domain"
 wait_for "connected=1 .*names=(.*,)?$name(,| )" 15 absent || fail "the destroyed domain did not disappear"
 kill "$watch_pid"
-wait "$watch_pid" 2>/dev/null
+wait "$watch_pid"
+rc=$?
 watch_pid=
+[ $rc -eq 0 ] || { cat "$out/watch.log"; fail "the watcher exited with $rc"; }
+grep -q '^done ' "$out/watch.log" || fail "the watcher did not stop cleanly"
 cat "$out/watch.log"
 maxpoll=$(awk -F'poll_ms=' '/^watch/ {split($2, a, " "); if (a[1] > m) m = a[1]} END {print m + 0}' "$out/watch.log")
 echo "measured: longest virt__poll() during the test: ${maxpoll} ms"

@@ -384,6 +384,9 @@ static void test_stats_parse(void **state)
 	assert_int_equal(virTypedParamsAddULLong(&p, &n, &max, "balloon.current", 524288), 0);
 	assert_int_equal(virTypedParamsAddULLong(&p, &n, &max, "balloon.maximum", 1048576), 0);
 	assert_int_equal(virTypedParamsAddULLong(&p, &n, &max, "balloon.usable", 300000), 0);
+	assert_int_equal(virTypedParamsAddULLong(&p, &n, &max, "balloon.last-update", 1700000000),
+			 0);
+	assert_int_equal(virTypedParamsAddULLong(&p, &n, &max, "balloon.swap_in", 12), 0);
 	assert_int_equal(virTypedParamsAddUInt(&p, &n, &max, "vcpu.current", 2), 0);
 	assert_int_equal(virTypedParamsAddUInt(&p, &n, &max, "vcpu.maximum", 4), 0);
 	assert_int_equal(virTypedParamsAddInt(&p, &n, &max, "vcpu.0.state", 1), 0);
@@ -414,6 +417,9 @@ static void test_stats_parse(void **state)
 	assert_int_equal(st.balloon_maximum_kib, 1048576);
 	assert_int_equal(st.balloon_usable_kib, 300000);
 	assert_true(st.balloon_available_kib == UINT64_MAX);
+	assert_int_equal(st.balloon_last_update, 1700000000);
+	assert_int_equal(st.balloon_swap_in_kib, 12);
+	assert_true(st.balloon_swap_out_kib == UINT64_MAX);
 	assert_int_equal(st.vcpu_current, 2);
 	assert_int_equal(st.vcpu_maximum, 4);
 	assert_int_equal(st.nvcpus, 2);
@@ -516,6 +522,20 @@ static void test_merge(void **state)
 	assert_int_equal(m->start_time, 777);
 	assert_int_equal(m->nvcpus, 1);
 	assert_int_equal(m->vcpus[0].tid, 101);
+
+	/* libvirt lists vCPU 0; the scan also sees a hot-added vCPU 1: both, once */
+	lv.vms[0].nvcpus = 1;
+	lv.vms[0].vcpus[0].index = 0;
+	lv.vms[0].vcpus[0].tid = 101;
+	proc.vms[0].nvcpus = 2;
+	proc.vms[0].vcpus[1].index = 1;
+	proc.vms[0].vcpus[1].tid = 102;
+	assert_int_equal(virt__merge(&out, &lv, &proc), 3);
+	m = vm_list__find_pid(&out, 100);
+	assert_int_equal(m->nvcpus, 2);
+	assert_int_equal(m->vcpus[0].tid, 101);
+	assert_int_equal(m->vcpus[1].tid, 102);
+	assert_int_equal(m->vcpus[1].index, 1);
 	assert_int_equal(m->ntaps, 2);
 	assert_int_equal(m->taps[0].ifindex, 9);
 	assert_string_equal(m->taps[1].ifname, "tapx");

@@ -4,12 +4,31 @@
  * service builds it: libvirt's view merged with a /proc scan of the same
  * host. Prints one line per VM:
  *   vm NAME pid=P source=S vcpus=IDX:TID,... taps=NAME:IFINDEX,... disks=PATH:FD,...
- * Usage: virt_merge URI
+ * With --stats, the domain stats instead: one JSON object per domain.
+ * Usage: virt_merge URI [--stats]
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "procscan.h"
 #include "virt.h"
+#include "virt_json.h"
+
+static int print_stats(struct virt *v)
+{
+	struct virt_stats_list sl = { 0 };
+	int n = virt__stats(v, &sl);
+
+	for (int i = 0; i < n; i++) {
+		struct json_object *o = virt_json__stats(&sl.doms[i]);
+
+		printf("%s\n", json_object_to_json_string_ext(
+				       o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
+	}
+	virt_stats_list__free(&sl);
+	return n < 0 ? 1 : 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -18,14 +37,18 @@ int main(int argc, char **argv)
 	struct virt *v;
 	int ret = 1, err;
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: virt_merge URI\n");
+	if (argc != 2 && (argc != 3 || strcmp(argv[2], "--stats"))) {
+		fprintf(stderr, "usage: virt_merge URI [--stats]\n");
 		return 2;
 	}
 	o.uri = argv[1];
 	v = virt__open(&o);
 	if (!v || !virt__connected(v)) {
 		fprintf(stderr, "cannot connect to '%s'\n", argv[1]);
+		goto cleanup;
+	}
+	if (argc == 3) {
+		ret = print_stats(v);
 		goto cleanup;
 	}
 	if (virt__list(v, &lv) < 0)
