@@ -134,15 +134,19 @@ static int vm_key(struct parse_ctx *ctx, struct vm_config *v, const char *name, 
 	} else if (!strcmp(name, "mem_floor_mib")) {
 		GET_U64(name, 64, 1ull << 24, v->mem_floor_mib);
 		v->set |= VMCFG_MEM_FLOOR;
+		v->line = ctx->line;
 	} else if (!strcmp(name, "mem_ceiling_mib")) {
 		GET_U64(name, 0, 1ull << 24, v->mem_ceiling_mib);
 		v->set |= VMCFG_MEM_CEILING;
+		v->line = ctx->line;
 	} else if (!strcmp(name, "vcpu_min")) {
 		GET_U64(name, 1, VM_MAX_VCPUS, v->vcpu_min);
 		v->set |= VMCFG_VCPU_MIN;
+		v->line = ctx->line;
 	} else if (!strcmp(name, "vcpu_max")) {
 		GET_U64(name, 0, VM_MAX_VCPUS, v->vcpu_max);
 		v->set |= VMCFG_VCPU_MAX;
+		v->line = ctx->line;
 	} else if (!strcmp(name, "enabled")) {
 		if (parse_bool(value, &b))
 			return fail(ctx, "'%s' = '%s' is not a boolean", name, value);
@@ -304,19 +308,22 @@ static int validate(struct parse_ctx *ctx)
 	struct config *cfg = ctx->cfg;
 	struct vm_config v;
 
-	config__vm(cfg, "", &v);
-	if (v.vcpu_max && v.vcpu_max < v.vcpu_min)
-		return fail(ctx, "'vcpu_max' %d is below 'vcpu_min' %d", v.vcpu_max, v.vcpu_min);
-	if (v.mem_ceiling_mib && v.mem_ceiling_mib < v.mem_floor_mib)
-		return fail(ctx, "'mem_ceiling_mib' is below 'mem_floor_mib'");
-	for (int i = 0; i < cfg->nvms; i++) {
-		config__vm(cfg, cfg->vms[i].name, &v);
+	for (int i = -1; i < cfg->nvms; i++) {
+		const struct vm_config *raw = i < 0 ? &cfg->defaults : &cfg->vms[i];
+		char where[VM_NAME_MAX + 16] = "";
+
+		config__vm(cfg, i < 0 ? "" : raw->name, &v);
+		if (i >= 0)
+			snprintf(where, sizeof(where), "[vm %s]: ", raw->name);
+		/* the line of the bound set last in that section (or in [global]) */
+		ctx->line = raw->line ? raw->line : (cfg->defaults.line ? cfg->defaults.line : 1);
 		if (v.vcpu_max && v.vcpu_max < v.vcpu_min)
-			return fail(ctx, "[vm %s]: 'vcpu_max' %d is below 'vcpu_min' %d", v.name,
+			return fail(ctx, "%s'vcpu_max' %d is below 'vcpu_min' %d", where,
 				    v.vcpu_max, v.vcpu_min);
 		if (v.mem_ceiling_mib && v.mem_ceiling_mib < v.mem_floor_mib)
-			return fail(ctx, "[vm %s]: 'mem_ceiling_mib' is below 'mem_floor_mib'",
-				    v.name);
+			return fail(ctx, "%s'mem_ceiling_mib' %llu is below 'mem_floor_mib' %llu",
+				    where, (unsigned long long)v.mem_ceiling_mib,
+				    (unsigned long long)v.mem_floor_mib);
 	}
 	return 1;
 }
@@ -345,14 +352,9 @@ static struct config *load(struct parse_ctx *ctx, char *err, size_t errlen)
 		return NULL;
 	}
 	if (!ctx->err_line) {
-		ctx->line = 0;
-		ctx->err[0] = '\0';
 		(void)validate(ctx);
-		if (!ctx->err[0])
+		if (!ctx->err_line)
 			return cfg;
-		snprintf(err, errlen, "%s: %s", ctx->name, ctx->err);
-		config__free(cfg);
-		return NULL;
 	}
 	snprintf(err, errlen, "%s:%d: %s", ctx->name, ctx->err_line, ctx->err);
 	config__free(cfg);

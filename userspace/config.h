@@ -31,6 +31,7 @@ struct vm_config {
 	bool enabled;
 	bool dry_run;
 	unsigned int set; /* mask of VMCFG_* given in the section */
+	int line;	  /* where its bounds were last set, for error messages */
 };
 
 enum {

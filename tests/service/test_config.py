@@ -35,7 +35,7 @@ bad_cases = [
     ("[global]\nfrobnicate = 1\n", ":2: unknown key 'frobnicate' in [global]"),
     ("[global]\n\n[vms web1]\nvcpu_max = 2\n", ":4: unknown section '[vms web1]'"),
     ("[global]\nthis line has no equals sign\n", ":2: syntax error"),
-    ("[vm a]\nvcpu_min = 4\nvcpu_max = 2\n", "'vcpu_max' 2 is below 'vcpu_min' 4"),
+    ("[vm a]\nvcpu_min = 4\nvcpu_max = 2\n", ":3: [vm a]: 'vcpu_max' 2 is below 'vcpu_min' 4"),
     ("[global]\ntick_ms = 5\n", ":2: 'tick_ms' = '5' is out of range"),
     ("[global]\nlisten = nowhere\n", ":2: 'listen' = 'nowhere' is not ADDR:PORT"),
 ]

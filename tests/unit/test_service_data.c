@@ -69,7 +69,9 @@ static void test_config_bad(void **state)
 	expect_error("[global]\nno equals here\n[vm x]\nbogus = 2\n", "t.ini:2: syntax error");
 	expect_error("[vm x]\nenabled = maybe\n", "t.ini:2: 'enabled' = 'maybe' is not a boolean");
 	expect_error("[global]\nmem_floor_mib = 2048\nmem_ceiling_mib = 1024\n",
-		     "'mem_ceiling_mib' is below 'mem_floor_mib'");
+		     "t.ini:3: 'mem_ceiling_mib' 1024 is below 'mem_floor_mib' 2048");
+	expect_error("[global]\nvcpu_max = 2\n[vm x]\npolicy = window\nvcpu_min = 3\n",
+		     "t.ini:5: [vm x]: 'vcpu_max' 2 is below 'vcpu_min' 3");
 	expect_error("[global]\ndata_dir = relative/path\n",
 		     "t.ini:2: 'data_dir' = 'relative/path'");
 	memset(longline, 'x', sizeof(longline));
