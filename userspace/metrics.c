@@ -39,6 +39,47 @@ static void family(FILE *f, const char *name, const char *type, const char *help
 	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/*
+ * One series per label set, or Prometheus refuses the whole scrape: a vCPU
+ * index, tap or disk name seen twice in one VM (a process may name its
+ * threads "CPU 0/KVM" twice; two images may share a file name) counts once.
+ */
+static bool dup_vcpu(const struct vm_sample *s, int v)
+{
+	for (int i = 0; i < v; i++) {
+		if (s->vcpus[i].index == s->vcpus[v].index)
+			return true;
+	}
+	return false;
+}
+
+static bool dup_net(const struct vm_sample *s, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(s->nets[i].ifname, s->nets[n].ifname))
+			return true;
+	}
+	return false;
+}
+
+static bool dup_disk(const struct vm_sample *s, int d)
+{
+	for (int i = 0; i < d; i++) {
+		if (!strcmp(s->disks[i].name, s->disks[d].name))
+			return true;
+	}
+	return false;
+}
+
+static bool dup_reason(const struct vm_sample *s, int r)
+{
+	for (int i = 0; i < r; i++) {
+		if (!strcmp(s->reasons[i].name, s->reasons[r].name))
+			return true;
+	}
+	return false;
+}
+
 static void dom(FILE *f, const char *name, const struct vm_sample *s)
 {
 	fprintf(f, "%s{domain=\"", name);
@@ -96,6 +137,8 @@ static void hist_family(FILE *f, const struct snapshot *snap, const char *base, 
 		if (!s->have_bpf)
 			continue;
 		for (int r = 0; r < (by_reason ? s->nreasons : 1); r++) {
+			if (by_reason && dup_reason(s, r))
+				continue;
 			const struct sample_hist *h =
 				by_reason ? &s->reasons[r].hist : &s->blk_hist;
 			const char *rl = by_reason ? "reason" : NULL;
@@ -172,6 +215,8 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 		const struct vm_sample *s = &snap->vms[i].s;
 
 		for (int v = 0; s->have_cpu && v < s->nvcpus; v++) {
+			if (dup_vcpu(s, v))
+				continue;
 			dom(f, "kvmpilot_vcpu_run_seconds_total", s);
 			fprintf(f, ",vcpu=\"%d\"", s->vcpus[v].index);
 			val(f, (double)s->vcpus[v].run_ns / 1e9);
@@ -183,6 +228,8 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 		const struct vm_sample *s = &snap->vms[i].s;
 
 		for (int v = 0; s->have_cpu && v < s->nvcpus; v++) {
+			if (dup_vcpu(s, v))
+				continue;
 			dom(f, "kvmpilot_vcpu_wait_seconds_total", s);
 			fprintf(f, ",vcpu=\"%d\"", s->vcpus[v].index);
 			val(f, (double)s->vcpus[v].wait_ns / 1e9);
@@ -193,6 +240,8 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 		const struct vm_sample *s = &snap->vms[i].s;
 
 		for (int v = 0; s->have_bpf && v < s->nvcpus; v++) {
+			if (dup_vcpu(s, v))
+				continue;
 			dom(f, "kvmpilot_vcpu_exits_total", s);
 			fprintf(f, ",vcpu=\"%d\"", s->vcpus[v].index);
 			val(f, (double)s->vcpus[v].exits);
@@ -208,6 +257,8 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 		const struct vm_sample *s = &snap->vms[i].s;
 
 		for (int r = 0; s->have_bpf && r < s->nreasons; r++) {
+			if (dup_reason(s, r))
+				continue;
 			dom(f, "kvmpilot_exits_total", s);
 			fputs(",reason=\"", f);
 			esc(f, s->reasons[r].name);
@@ -240,6 +291,8 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 			const struct vm_sample *s = &snap->vms[i].s;
 
 			for (int n = 0; s->have_bpf && n < s->nnets; n++) {
+				if (dup_net(s, n))
+					continue;
 				dom(f, nets[k].name, s);
 				fputs(",ifname=\"", f);
 				esc(f, s->nets[n].ifname);
@@ -269,6 +322,8 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 			const struct vm_sample *s = &snap->vms[i].s;
 
 			for (int d = 0; s->have_bpf && d < s->ndisks; d++) {
+				if (dup_disk(s, d))
+					continue;
 				dom(f, blks[k].name, s);
 				fputs(",disk=\"", f);
 				esc(f, s->disks[d].name);

@@ -212,6 +212,23 @@ static void test_snapshot_api(void **state)
 	m = metrics__render(snap, &len);
 	assert_non_null(strstr(m, "domain=\"we\\\"ird\\\\name\""));
 	free(m);
+	/* a label set appears once, even when a hostile process names two threads "CPU 0" */
+	snap->vms[0].s.have_cpu = true;
+	snap->vms[0].s.nvcpus = 2;
+	snap->vms[0].s.ndisks = 2;
+	strcpy(snap->vms[0].s.disks[0].name, "disk.qcow2");
+	strcpy(snap->vms[0].s.disks[1].name, "disk.qcow2");
+	m = metrics__render(snap, &len);
+	{
+		const char *p = strstr(m, "kvmpilot_vcpu_run_seconds_total{");
+		const char *q = strstr(m, "kvmpilot_block_read_ops_total{");
+
+		assert_non_null(p);
+		assert_null(strstr(p + 1, "kvmpilot_vcpu_run_seconds_total{"));
+		assert_non_null(q);
+		assert_null(strstr(q + 1, "kvmpilot_block_read_ops_total{"));
+	}
+	free(m);
 	snapshot__put(snap);
 	assert_int_equal(api__handle(slot, "/api/v1/nope", no_args, NULL, &r), 0);
 	assert_int_equal(r.status, 404);
