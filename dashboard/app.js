@@ -80,7 +80,9 @@
 		vm.kv.cpu.textContent = `busy ${fmt(c.busy_pct)}% wait ${fmt(c.wait_pct)}% (${c.source})`;
 		vm.kv.policy.textContent = `policy ${v.policy}${v.dry_run ? ' (dry-run)' : ''}${v.enabled ? '' : ' (disabled)'}`;
 		const d = v.decision;
-		vm.kv.decision.textContent = d.decided ? 'decision: ' + (d.reason || '') : 'no decision yet';
+		vm.kv.decision.textContent = d.decided ? 'decision: ' + (d.reason || '')
+			: !v.found_by.includes('libvirt') ? 'observed only: not a libvirt domain'
+			: !v.enabled ? 'observed only: disabled in the configuration' : 'no decision yet';
 	}
 
 	/* ---- charts ---- */

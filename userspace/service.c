@@ -800,7 +800,8 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 	virConnectPtr conn;
 	int r;
 
-	if (!s->enabled)
+	/* only libvirt domains can be acted on: QEMUs found in /proc are observed */
+	if (!s->enabled || !(s->source & VM_SOURCE_LIBVIRT))
 		return;
 	if (strcmp(st->pol_kind, s->policy)) {
 		/* a reload changed the policy: start it from a clean state */
