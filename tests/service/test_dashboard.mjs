@@ -173,12 +173,14 @@ try {
 	failed = true;
 } finally {
 	if (ctx) await ctx.close();
+	const exited = (c) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve()
+		: new Promise((r) => { c.once('exit', r); setTimeout(r, 20000); }));
 	for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
-	await sleep(1500);
+	await Promise.all(children.map(exited));
 	fs.rmSync(pins, { recursive: true, force: true });
 }
-if (svc && svc.exitCode !== 0 && svc.signalCode === null) {
-	console.log(`FAIL: kvmpilot exited with ${svc.exitCode}`);
+if (svc && svc.exitCode !== 0) {
+	console.log(`FAIL: kvmpilot did not stop cleanly on SIGTERM (exit ${svc.exitCode}, signal ${svc.signalCode})`);
 	failed = true;
 }
 process.exit(failed ? 1 : 0);
