@@ -122,6 +122,20 @@ try:
               b"z" * 100000)
     check(out.split(b" ")[1] in (b"413",), "GET with a 100 kB body -> %s" % out[:12])
 
+    # slow clients (headers trickling in, never finished) hold connections, not the tick
+    slow = []
+    for i in range(12):
+        c = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
+        c.sendall(b"GET /api/v1/vms HTTP/1.1\r\nHost: x\r\n")
+        slow.append(c)
+    t_before = svc.get_json("/healthz")[1]["tick"]["count"]
+    time.sleep(3.2)
+    code, h3 = svc.get_json("/healthz")
+    check(code == 200 and h3["tick"]["count"] >= t_before + 2 and h3["tick"]["overruns"] == 0,
+          "12 stalled clients: ticks go on (%d -> %d) and others are served" % (t_before, h3["tick"]["count"]))
+    for c in slow:
+        c.close()
+
     # clients that disconnect mid-request, before and after sending it
     for i in range(20):
         raw(b"GET /api/v1/vms HTTP/1.1\r\nHost: x\r\n", close_early=True)
