@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -251,6 +252,8 @@ def main():
 
 T0 = time.monotonic()
 if __name__ == "__main__":
+    # The runner's timeout sends SIGTERM: still destroy the domain.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         main()
     finally:
