@@ -107,15 +107,20 @@ try {
 		await page.locator(sel).scrollIntoViewIfNeeded();
 		await waitFor(() => page.evaluate((n) => {
 			const s = document.querySelector(`section.vm[data-vm="${n}"]`);
+			if (s) s.scrollIntoView({ block: 'center' }); /* groups above grow as their charts appear */
 			return s && s.dataset.charts === '6' && s.querySelectorAll('.uplot canvas').length === 6;
 		}, name), 20000, `six charts for ${name}`).catch(async (e) => { console.log(await page.evaluate((n) => { const s = document.querySelector(`section.vm[data-vm="${n}"]`); const vm = window.kvmpilot.vms.get(n); return JSON.stringify({ds: s.dataset, canv: s.querySelectorAll('canvas').length, vis: vm.visible, charts: !!vm.charts, rect: s.getBoundingClientRect()}); }, name)); throw e; });
 		ok(true, `${name}: panel group with 6 charts (memory, vCPUs, exits, exit time, tap, block)`);
 	}
 	// live data without reload: the number of points grows, values are real
-	await page.locator('section.vm[data-vm="svc-dash-a"]').scrollIntoViewIfNeeded();
-	const p0 = await page.evaluate(() => +document.querySelector('section.vm[data-vm="svc-dash-a"]').dataset.points);
-	await sleep(3500);
-	const p1 = await page.evaluate(() => +document.querySelector('section.vm[data-vm="svc-dash-a"]').dataset.points);
+	const pointsOnScreen = () => page.evaluate(() => {
+		const s = document.querySelector('section.vm[data-vm="svc-dash-a"]');
+		s.scrollIntoView({ block: 'center' });
+		return +s.dataset.points;
+	});
+	const p0 = await pointsOnScreen();
+	const p1 = await waitFor(async () => { const p = await pointsOnScreen(); return p >= p0 + 2 ? p : null; },
+		10000, 'new points for svc-dash-a');
 	ok(p1 >= p0 + 2, `live updates: svc-dash-a went from ${p0} to ${p1} points without a reload`);
 	const busy = await page.evaluate(() => window.kvmpilot.vms.get('svc-dash-a').m.vcpu0_busy_pct.filter((v) => v !== null));
 	ok(busy.length >= 2 && busy[busy.length - 1] > 5, `vCPU0 busy % plotted from BPF (${busy.slice(-3).map((v) => v.toFixed(1))})`);
@@ -131,6 +136,7 @@ try {
 	await page.locator('section.vm[data-vm="svc-dash-b"]').scrollIntoViewIfNeeded();
 	await waitFor(() => page.evaluate(() => {
 		const s = document.querySelector('section.vm[data-vm="svc-dash-b"]');
+		if (s) s.scrollIntoView({ block: 'center' });
 		return s && s.dataset.charts === '6' && +s.dataset.points >= 1;
 	}), 20000, 'svc-dash-b on the page');
 	ok(true, 'a VM that starts appears on the page without a reload');
@@ -144,6 +150,7 @@ try {
 	await sleep(1200);
 	const pos = await page.evaluate((t) => {
 		const vm = window.kvmpilot.vms.get('web1');
+		vm.sec.scrollIntoView({ block: 'center' });
 		const u = vm.charts[0].u;
 		const r = u.over.getBoundingClientRect();
 		return { x: r.left + u.valToPos(t, 'x'), y: r.top + r.height / 2 };
