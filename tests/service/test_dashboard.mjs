@@ -148,18 +148,24 @@ try {
 	}), 30000, 'a memory action for web1');
 	await page.locator('section.vm[data-vm="web1"]').scrollIntoViewIfNeeded();
 	await sleep(1200);
-	const pos = await page.evaluate((t) => {
-		const vm = window.kvmpilot.vms.get('web1');
-		vm.sec.scrollIntoView({ block: 'center' });
-		const u = vm.charts[0].u;
-		const r = u.over.getBoundingClientRect();
-		return { x: r.left + u.valToPos(t, 'x'), y: r.top + r.height / 2 };
-	}, act.time);
-	await page.mouse.move(pos.x, pos.y);
-	const tip = await waitFor(() => page.evaluate(() => {
-		const t = document.getElementById('tip');
-		return t.hidden ? null : t.textContent;
-	}), 5000, 'the action tooltip');
+	// Charts above may still grow and move web1 on a loaded host: aim again
+	// at the marker on every try rather than once.
+	let aim = 0;
+	const tip = await waitFor(async () => {
+		const pos = await page.evaluate((t) => {
+			const vm = window.kvmpilot.vms.get('web1');
+			vm.sec.scrollIntoView({ block: 'center' });
+			const u = vm.charts[0].u;
+			const r = u.over.getBoundingClientRect();
+			return { x: r.left + u.valToPos(t, 'x'), y: r.top + r.height / 2 };
+		}, act.time);
+		await page.mouse.move(pos.x + (aim++ % 2), pos.y);
+		await sleep(200);
+		return page.evaluate(() => {
+			const t = document.getElementById('tip');
+			return t.hidden ? null : t.textContent;
+		});
+	}, 15000, 'the action tooltip');
 	ok(tip.includes(act.reason) && tip.includes('memory'), `hovering the marker shows the reason: "${tip}"`);
 	const rows = await page.locator('#actions tbody tr').count();
 	ok(rows >= 1, `the action table lists ${rows} action(s)`);
