@@ -227,10 +227,11 @@ int virt_dom_stats__parse(struct virt_dom_stats *st, const char *name,
 			  const virTypedParameter *params, int nparams);
 
 /*
- * Balloon statistics of one domain (virDomainMemoryStats). It may wait for
- * the domain's job (a domain stuck in migration or shutdown): on the 1 s tick
- * use the balloon.* figures of virt__stats(), and call this once for a domain
- * whose stats lack them (to enable the period). When the domain has a balloon without a
+ * Balloon statistics of one domain. When the last virt__stats() (at most 5 s
+ * ago) had the domain's balloon group and its stats period is set, the
+ * answer comes from there and never blocks. Otherwise (first call for a new
+ * domain, the test driver) virDomainMemoryStats is asked, which may wait
+ * for a busy domain's job. When the domain has a balloon without a
  * stats period and opts.stats_period >= 0, enable it first (live). Returns 0,
  * -ENOENT (no such running domain), -ENOTCONN or -EIO (libvirt error).
  */
