@@ -250,7 +250,7 @@ static void test_vcpus(void **state)
 	assert_int_equal(actuate__vcpus(a, virt__conn(v), "web1", 2, 4, "idle", &r), 0);
 	assert_int_equal(fa.last_online, 2);
 	assert_int_equal(hv_vcpus(v, "web1"), 4);
-	assert_string_equal(r.result, "ok: agent set 2 CPUs online");
+	assert_string_equal(r.result, "ok: agent asked to set 2 CPUs online");
 	usleep(2000);
 
 	/* back up to 3 within what QEMU has: only the agent */

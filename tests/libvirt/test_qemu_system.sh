@@ -144,11 +144,12 @@ virsh -c $uri dumpxml $name | grep -q "period='1'" || fail "balloon stats period
 # actuators on a real QEMU: a vCPU hot-add (no agent in this domain) and a dry-run balloon
 log="$out/actions.jsonl"
 rm -f "$log"
-"$kvmpilot" act $name --uri $uri --vcpus 2 --action-log "$log" --reason "test hot-add" ||
+# (no OS, so no agent: --no-agent, the hot-add alone)
+"$kvmpilot" act $name --uri $uri --vcpus 2 --no-agent --action-log "$log" --reason "test hot-add" ||
 	fail "hot-add failed: $(tail -n 1 "$log")"
 "$kvmpilot" act $name --uri $uri --memory 192 --min-memory 128 --dry-run --action-log "$log" \
 	--reason "test dry-run" || fail "dry-run failed"
-"$kvmpilot" act $name --uri $uri --vcpus 3 --action-log "$log" --reason "above max" ||
+"$kvmpilot" act $name --uri $uri --vcpus 3 --no-agent --action-log "$log" --reason "above max" ||
 	fail "clamped hot-add failed"
 python3 - "$log" <<'PY' || exit 1
 import json, sys
