@@ -203,6 +203,28 @@ print("stats ok: cpu %.2f s, vcpu0 %.2f s, delay %.3f s" % (
     st["cpu_time_ns"] / 1e9, st["vcpus"][0]["time_ns"] / 1e9, st["vcpus"][0]["delay_ns"] / 1e9))
 PY
 
+# a QEMU that does not answer (SIGSTOP): one stats call is given up after its
+# bound, the next skips that domain's job and returns at once
+qpid=$(cat /run/libvirt/qemu/$name.pid)
+kill -STOP "$qpid"
+"$build/tests/libvirt/virt_merge" $uri --stats-calls 2 >"$out/stuck.txt"
+rc=$?
+kill -CONT "$qpid"
+cat "$out/stuck.txt"
+[ $rc -eq 0 ] || fail "stats calls with a stopped QEMU failed"
+python3 - "$out/stuck.txt" <<'PY' || fail "a stopped QEMU stalled the stats"
+import re, sys
+calls = [tuple(map(float, re.search(r"rc=(-?\d+) ms=(\d+)", l).groups())) for l in open(sys.argv[1])]
+assert len(calls) == 2, calls
+(rc1, ms1), (rc2, ms2) = calls
+# the first call takes the stopped QEMU's job and is given up after its 2 s
+# bound (-ETIMEDOUT), unless another client on this host already holds that
+# job; either way no call waits for the stopped QEMU
+assert (rc1 == -110 or rc1 >= 1) and ms1 < 5000, calls
+assert rc2 >= 1 and ms2 < 1500, calls  # NOWAIT: the others (and this one's state) at once
+PY
+echo "stuck QEMU ok"
+
 # libvirtd goes away: the watcher keeps what it knew and reconnects when it is back
 old=$(cat /run/libvirtd.pid)
 kill "$old"
