@@ -18,6 +18,15 @@
 #include "maps.bpf.h"
 
 #define REQ_OP_MASK 0xff
+/*
+ * bio_flags bit of bios whose pages were pinned from user memory (direct
+ * I/O of guest RAM), as opposed to page cache I/O (faults, readahead,
+ * filesystem metadata) that QEMU's threads may also issue. An anonymous
+ * enum (no CO-RE relocation): BIO_PAGE_PINNED = 0 since Linux 6.5
+ * (commit "block: Add BIO_PAGE_PINNED and associated infrastructure").
+ */
+#define KP_BIO_PAGE_PINNED 0
+#define KP_MAX_BIOS	   64
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -57,8 +66,8 @@ struct {
 	__type(value, struct rq_inflight);
 } rqs SEC(".maps");
 
-static __always_inline void blk_account(__u32 tgid, __u32 disk, __u32 op, __u64 bytes, __u64 lat_ns,
-					bool sys)
+static __always_inline void blk_account(__u32 tgid, __u32 disk, __u32 op, __u64 ops, __u64 bytes,
+					__u64 lat_ns, bool sys)
 {
 	static const struct blk_stats zero;
 	struct blk_key key = { .tgid = tgid, .disk = disk };
@@ -72,7 +81,7 @@ static __always_inline void blk_account(__u32 tgid, __u32 disk, __u32 op, __u64 
 			return;
 	}
 	op &= 1;
-	__sync_fetch_and_add(&st->ops[op], 1);
+	__sync_fetch_and_add(&st->ops[op], ops);
 	__sync_fetch_and_add(&st->bytes[op], bytes);
 	__sync_fetch_and_add(&st->sum_ns, lat_ns);
 	if (sys)
@@ -110,7 +119,8 @@ static __always_inline int sys_exit_account(__u64 id, __s64 ret, __u64 now)
 		return 0;
 	now = now ?: bpf_ktime_get_ns();
 	if (ret > 0)
-		blk_account(id >> 32, in->disk, in->op, ret, now > in->ts ? now - in->ts : 0, true);
+		blk_account(id >> 32, in->disk, in->op, 1, ret, now > in->ts ? now - in->ts : 0,
+			    true);
 	bpf_map_delete_elem(&sys_inflight, &tid);
 	return 0;
 }
@@ -154,6 +164,8 @@ int BPF_PROG(on_block_io_start, struct request *rq)
 	op = rq->cmd_flags & REQ_OP_MASK;
 	if (op != KP_BLK_READ && op != KP_BLK_WRITE)
 		return 0;
+	if (!rq->bio || !(rq->bio->bi_flags & (1 << KP_BIO_PAGE_PINNED)))
+		return 0;
 	in.op = op;
 	dkey.tgid = in.tgid;
 	/*
@@ -175,12 +187,21 @@ int BPF_PROG(on_block_rq_complete, struct request *rq, blk_status_t error, unsig
 {
 	__u64 key = (__u64)rq, now;
 	struct rq_inflight *in;
+	struct bio *bio;
+	__u64 ops = 0;
 
 	in = bpf_map_lookup_elem(&rqs, &key);
 	if (!in)
 		return 0;
+	/* One op per bio: QEMU's requests, also when the block layer merged them. */
+	bio = rq->bio;
+	for (int i = 0; i < KP_MAX_BIOS && bio; i++) {
+		ops++;
+		bio = bio->bi_next;
+	}
 	now = bpf_ktime_get_ns();
-	blk_account(in->tgid, in->disk, in->op, nr_bytes, now > in->ts ? now - in->ts : 0, false);
+	blk_account(in->tgid, in->disk, in->op, ops ?: 1, nr_bytes, now > in->ts ? now - in->ts : 0,
+		    false);
 	bpf_map_delete_elem(&rqs, &key);
 	return 0;
 }

@@ -19,52 +19,51 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } exits SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, KP_MAX_VCPUS);
-	__type(key, __u32);
-	__type(value, struct exit_pending);
-} exit_ts SEC(".maps");
-
 static __always_inline __u32 kvm_basic_reason(__u32 reason, __u32 isa)
 {
 	return isa == KP_ISA_VMX ? reason & KP_VMX_REASON_MASK : reason;
 }
 
-static __always_inline int kvm_exit_account(__u32 tid, __u32 reason, __u32 isa, __u64 now)
+static __always_inline struct vcpu_track *tracked_vcpu(__u32 tgid, __u32 tid)
 {
-	struct exit_pending p = { .isa = isa };
+	struct vcpu_track *vc;
 
-	if (!bpf_map_lookup_elem(&vcpus, &tid))
+	if (!kp_tgid_tracked(tgid))
+		return NULL;
+	vc = bpf_map_lookup_elem(&vcpus, &tid);
+	return vc && vc->tgid == tgid ? vc : NULL;
+}
+
+static __always_inline int kvm_exit_account(__u32 tgid, __u32 tid, __u32 reason, __u32 isa,
+					    __u64 now)
+{
+	struct vcpu_track *vc = tracked_vcpu(tgid, tid);
+
+	if (!vc)
 		return 0;
-	p.ts = now ?: bpf_ktime_get_ns();
-	p.reason = kvm_basic_reason(reason, isa);
-	bpf_map_update_elem(&exit_ts, &tid, &p, BPF_ANY);
+	vc->exit_at = now ?: bpf_ktime_get_ns();
+	vc->exit_reason = kvm_basic_reason(reason, isa);
+	vc->exit_isa = isa;
 	return 0;
 }
 
-static __always_inline int kvm_entry_account(__u32 tid, __u64 now)
+static __always_inline int kvm_entry_account(__u32 tgid, __u32 tid, __u64 now)
 {
 	static const struct exit_stats zero;
+	struct vcpu_track *vc = tracked_vcpu(tgid, tid);
 	struct exit_stats *st;
-	struct exit_pending *p;
-	struct vcpu_track *vc;
 	struct exit_key key;
 	__u64 delta;
 
-	vc = bpf_map_lookup_elem(&vcpus, &tid);
-	if (!vc)
-		return 0;
-	p = bpf_map_lookup_elem(&exit_ts, &tid);
-	if (!p || !p->ts)
+	if (!vc || !vc->exit_at)
 		return 0;
 	now = now ?: bpf_ktime_get_ns();
-	delta = now > p->ts ? now - p->ts : 0;
-	key.tgid = vc->tgid;
+	delta = now > vc->exit_at ? now - vc->exit_at : 0;
+	vc->exit_at = 0;
+	key.tgid = tgid;
 	key.vcpu = vc->index;
-	key.reason = p->reason;
-	key.isa = p->isa;
-	p->ts = 0;
+	key.reason = vc->exit_reason;
+	key.isa = vc->exit_isa;
 	st = bpf_map_lookup_elem(&exits, &key);
 	if (!st) {
 		bpf_map_update_elem(&exits, &key, &zero, BPF_NOEXIST);
@@ -83,31 +82,32 @@ static __always_inline int kvm_entry_account(__u32 tid, __u64 now)
 SEC("tracepoint/kvm/kvm_exit")
 int on_kvm_exit(struct trace_event_raw_kvm_exit *ctx)
 {
-	return kvm_exit_account((__u32)bpf_get_current_pid_tgid(), ctx->exit_reason, ctx->isa, 0);
+	__u64 id = bpf_get_current_pid_tgid();
+
+	return kvm_exit_account(id >> 32, (__u32)id, ctx->exit_reason, ctx->isa, 0);
 }
 
 SEC("tracepoint/kvm/kvm_entry")
 int on_kvm_entry(void *ctx)
 {
-	return kvm_entry_account((__u32)bpf_get_current_pid_tgid(), 0);
+	__u64 id = bpf_get_current_pid_tgid();
+
+	return kvm_entry_account(id >> 32, (__u32)id, 0);
 }
 
-/* The accounting helpers take a time, 0 meaning "read the clock" (only
- * once the event is known to be tracked). */
-
 /*
- * Test entry, never attached: ctx = { op, tid, exit_reason, isa, time_ns }
- * as raw_tp arguments, run with BPF_PROG_TEST_RUN.
+ * Test entry, never attached: see kvmexit.h. The accounting helpers take a
+ * time, 0 meaning "read the clock" (once the event is known to be tracked).
  */
 SEC("raw_tp")
 int test_kvm_event(__u64 *ctx)
 {
-	__u64 op = ctx[0], tid = ctx[1], reason = ctx[2], isa = ctx[3], now = ctx[4];
+	__u64 op = ctx[0], tgid = ctx[1], tid = ctx[2], reason = ctx[3], isa = ctx[4], now = ctx[5];
 
 	if (op == KVMEXIT_TEST_EXIT)
-		return kvm_exit_account(tid, reason, isa, now);
+		return kvm_exit_account(tgid, tid, reason, isa, now);
 	if (op == KVMEXIT_TEST_ENTRY)
-		return kvm_entry_account(tid, now);
+		return kvm_entry_account(tgid, tid, now);
 	return 1;
 }
 

@@ -21,14 +21,10 @@ struct exit_stats {
 	__u32 hist[32]; /* log2(ns) buckets, KP_HIST_SLOTS */
 };
 
-/* exit_ts: per vCPU thread, the pending exit. */
-struct exit_pending {
-	__u64 ts;
-	__u32 reason;
-	__u32 isa;
-};
-
-/* Arguments of the test program (raw_tp ctx): one synthetic event. */
+/*
+ * test_kvm_event (raw_tp ctx, BPF_PROG_TEST_RUN), one synthetic event:
+ * { op, tgid, tid, exit_reason, isa, time_ns }.
+ */
 enum kvmexit_test_op {
 	KVMEXIT_TEST_EXIT = 1,
 	KVMEXIT_TEST_ENTRY = 2,

@@ -30,20 +30,23 @@ struct vm_track {
 };
 
 /*
- * vcpus: vCPU thread id -> its VM and counters, and the scheduler state of
- * the thread (on_ns, wake_ns), kept here so a tracked switch costs one
- * lookup per side. trace__open() clears the state of a reused map.
+ * vcpus: vCPU thread id -> its VM and counters, and the state of the
+ * thread (scheduler: on_ns, wake_ns; KVM: the pending exit), kept here so a
+ * tracked event costs one lookup; only the thread itself writes it. trace__open() clears the state of a reused map.
  */
 struct vcpu_track {
 	__u32 tgid;
-	__u32 index;	/* vCPU number in the guest */
-	__u64 run_ns;	/* on-CPU time, settled at each switch-out */
-	__u64 wait_ns;	/* runnable but not running (run-queue wait) */
-	__u64 switches; /* switch-ins */
-	__u64 exits;	/* KVM exits handled (exit followed by entry) */
-	__u64 exit_ns;	/* sum of exit-to-entry times */
-	__u64 on_ns;	/* state: switch-in time while on CPU, else 0 */
-	__u64 wake_ns;	/* state: when it became runnable while waiting, else 0 */
+	__u32 index;	   /* vCPU number in the guest */
+	__u64 run_ns;	   /* on-CPU time, settled at each switch-out */
+	__u64 wait_ns;	   /* runnable but not running (run-queue wait) */
+	__u64 switches;	   /* switch-ins */
+	__u64 exits;	   /* KVM exits handled (exit followed by entry) */
+	__u64 exit_ns;	   /* sum of exit-to-entry times */
+	__u64 on_ns;	   /* state: switch-in time while on CPU, else 0 */
+	__u64 wake_ns;	   /* state: when it became runnable while waiting, else 0 */
+	__u64 exit_at;	   /* state: time of a kvm_exit not yet followed by kvm_entry */
+	__u32 exit_reason; /* state: its basic reason */
+	__u32 exit_isa;	   /* state: its isa */
 };
 
 /* taps: ifindex -> VM and counters, named from the guest's point of view. */

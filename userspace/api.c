@@ -114,6 +114,16 @@ static struct json_object *vm_json(const struct snapshot_vm *sv)
 	    s->mem_source == MEM_SOURCE_AGENT ? jnum(s->swap_out_per_s) : NULL);
 	ADD(m, "psi_some_avg10", s->psi_mem_some >= 0 ? jnum(s->psi_mem_some) : NULL);
 	ADD(o, "memory", m);
+	if (s->agent_channel) {
+		struct json_object *ag = json_object_new_object();
+
+		ADD(ag, "connected", json_object_new_boolean(s->agent_connected));
+		ADD(ag, "samples", jint((int64_t)s->agent_samples));
+		ADD(ag, "rejected_lines", jint((int64_t)s->agent_rejected));
+		ADD(o, "agent", ag);
+	} else {
+		ADD(o, "agent", NULL);
+	}
 
 	a = json_object_new_object();
 	ADD(a, "memory_mib", s->balloon_kib ? jnum(MIB(s->balloon_kib)) : NULL);
@@ -220,7 +230,7 @@ static struct json_object *vm_json(const struct snapshot_vm *sv)
 	return o;
 }
 
-static char *render_vms(const struct snapshot *snap, size_t *len)
+char *api__render_vms(const struct snapshot *snap, size_t *len)
 {
 	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
 	const char *s;
@@ -375,12 +385,14 @@ static int do_actions(const struct snapshot *snap, http_arg_fn arg, void *cls,
 	arr = json_object_new_array();
 	for (int i = 0; i < snap->nactions; i++) {
 		const struct action_rec *a = &snap->actions[i];
+		/* milliseconds, exactly as printed, so since=T never repeats an action */
+		double t = (double)(a->time_ns / 1000000) / 1e3;
 		struct json_object *ao;
 
-		if ((double)a->time_ns / 1e9 <= since || (vm && strcmp(vm, a->vm)))
+		if (t <= since || (vm && strcmp(vm, a->vm)))
 			continue;
 		ao = json_object_new_object();
-		ADD(ao, "time", jtime((double)a->time_ns / 1e9));
+		ADD(ao, "time", jtime(t));
 		ADD(ao, "vm", json_object_new_string(a->vm));
 		ADD(ao, "what", json_object_new_string(a->what));
 		ADD(ao, "from", jint(a->from));
@@ -474,7 +486,7 @@ int api__handle(struct snapshot_slot *slot, const char *url, http_arg_fn arg, vo
 	if (!snap)
 		return api__error(resp, 503, "starting: no tick has completed yet");
 	if (!strcmp(url, "/api/v1/vms") || !strcmp(url, "/api/v1/vms/")) {
-		err = cached_reply(snap, SNAP_CACHE_VMS, render_vms, "application/json", resp);
+		err = cached_reply(snap, SNAP_CACHE_VMS, api__render_vms, "application/json", resp);
 	} else if (!strncmp(url, "/api/v1/vms/", 12)) {
 		char name[VM_NAME_MAX + 1];
 		const char *slash;

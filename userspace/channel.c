@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The host end of a VM's agent channel: connect, assemble lines, parse strictly, match acks. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ struct channel {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct channel_opts opts;
 	int fd;
+	bool adopted; /* channel__new_fd(): no path, no reconnect */
 	uint64_t retry_at_ns;
 	uint64_t backoff_ns;
 
@@ -56,6 +58,11 @@ struct channel {
 	bool have_sample;
 	struct agent_sample latest;
 	uint64_t latest_ns;
+
+	channel_sample_fn on_sample;
+	void *on_sample_ctx;
+	channel_ack_fn on_ack;
+	void *on_ack_ctx;
 
 	uint32_t next_id;
 	struct pending_cmd cmds[MAX_PENDING];
@@ -109,6 +116,32 @@ struct channel *channel__new(const char *socket_path, const struct channel_opts 
 	ch->fd = -1;
 	ch->tokens = ch->opts.line_burst;
 	ch->next_id = 1;
+	return ch;
+}
+
+struct channel *channel__new_fd(int fd, const char *label, const struct channel_opts *opts)
+{
+	struct channel *ch;
+	int fl;
+
+	if (fd < 0) {
+		errno = EBADF;
+		return NULL;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		(void)close(fd);
+		errno = EBADF;
+		return NULL;
+	}
+	ch = channel__new(label && *label ? label : "fd", opts);
+	if (!ch) {
+		(void)close(fd);
+		return NULL;
+	}
+	ch->fd = fd;
+	ch->adopted = true;
+	ch->stats.connects = 1;
 	return ch;
 }
 
@@ -245,6 +278,8 @@ static void handle_ack(struct channel *ch, const struct agent_ack *ack, const ch
 			c->ack = *ack;
 			c->state = CMD_DONE;
 			ch->stats.acks++;
+			if (ch->on_ack)
+				ch->on_ack(ch->on_ack_ctx, ack);
 			return;
 		}
 	}
@@ -285,6 +320,8 @@ static int handle_line(struct channel *ch, const char *line, size_t len, uint64_
 	ch->latest_ns = now_ns;
 	ch->have_sample = true;
 	ch->stats.samples++;
+	if (ch->on_sample)
+		ch->on_sample(ch->on_sample_ctx, &ch->latest, now_ns);
 	return 1;
 }
 
@@ -324,7 +361,7 @@ int channel__poll(struct channel *ch, uint64_t now_ns)
 
 	expire_cmds(ch, now_ns);
 	if (ch->fd < 0) {
-		if (now_ns < ch->retry_at_ns)
+		if (ch->adopted || now_ns < ch->retry_at_ns)
 			return -ENOTCONN;
 		err = try_connect(ch, now_ns);
 		if (err)
@@ -376,6 +413,18 @@ int channel__poll(struct channel *ch, uint64_t now_ns)
 lost:
 	disconnect(ch, now_ns);
 	return nsamples ? nsamples : err;
+}
+
+void channel__on_sample(struct channel *ch, channel_sample_fn fn, void *ctx)
+{
+	ch->on_sample = fn;
+	ch->on_sample_ctx = ctx;
+}
+
+void channel__on_ack(struct channel *ch, channel_ack_fn fn, void *ctx)
+{
+	ch->on_ack = fn;
+	ch->on_ack_ctx = ctx;
 }
 
 int channel__latest(const struct channel *ch, struct agent_sample *s, uint64_t *recv_ns)

@@ -58,6 +58,13 @@ struct channel;
 
 /* NULL with errno set (EINVAL, ENAMETOOLONG, ENOMEM). opts may be NULL for defaults. */
 struct channel *channel__new(const char *socket_path, const struct channel_opts *opts);
+/*
+ * A channel over a connection the caller already has (an agent in TCP mode
+ * that connected to the host; bind it to a VM by its peer address). It never
+ * reconnects: once lost it stays disconnected. label names it in logs. Takes
+ * ownership of fd, also on failure.
+ */
+struct channel *channel__new_fd(int fd, const char *label, const struct channel_opts *opts);
 void channel__free(struct channel *ch);
 
 /* The socket to watch (-1 while disconnected) and the poll events it wants. */
@@ -83,6 +90,16 @@ uint64_t channel__age_ns(const struct channel *ch, uint64_t now_ns);
 bool channel__silent(const struct channel *ch, uint64_t now_ns);
 
 const struct channel_stats *channel__stats(const struct channel *ch);
+
+/*
+ * Called from channel__poll() for every accepted sample, in order (several may
+ * arrive in one poll; channel__latest() only keeps the last). NULL to stop.
+ */
+typedef void (*channel_sample_fn)(void *ctx, const struct agent_sample *s, uint64_t recv_ns);
+void channel__on_sample(struct channel *ch, channel_sample_fn fn, void *ctx);
+/* Called for every ack matched to a pending command, in stream order with samples. */
+typedef void (*channel_ack_fn)(void *ctx, const struct agent_ack *ack);
+void channel__on_ack(struct channel *ch, channel_ack_fn fn, void *ctx);
 
 /*
  * Queue a command; *id identifies it for channel__result(). Returns 0,

@@ -41,6 +41,9 @@ int api__handle(struct snapshot_slot *slot, const char *url, http_arg_fn arg, vo
 int api__error(struct http_response *resp, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The body of /api/v1/vms for a snapshot; malloc'ed, NULL on ENOMEM. */
+char *api__render_vms(const struct snapshot *snap, size_t *len);
+
 /* Prometheus text exposition of a snapshot; malloc'ed, NULL on ENOMEM. */
 char *metrics__render(const struct snapshot *snap, size_t *len);
 

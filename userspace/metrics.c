@@ -318,6 +318,15 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 	PER_VM("kvmpilot_swap_used_bytes", "gauge", "Swap in use inside the guest.",
 	       s->mem_source == MEM_SOURCE_AGENT, s->swap_used_kib * 1024.0);
 
+	/* the guest agent */
+	PER_VM("kvmpilot_agent_samples_total", "counter",
+	       "Valid samples received from the guest agent.", s->agent_channel, s->agent_samples);
+	PER_VM("kvmpilot_agent_rejected_lines_total", "counter",
+	       "Lines from the guest agent rejected as malformed or hostile.", s->agent_channel,
+	       s->agent_rejected);
+	PER_VM("kvmpilot_agent_connected", "gauge", "1 while the agent channel is connected.",
+	       s->agent_channel, s->agent_connected);
+
 	/* vCPU counts */
 	PER_VM("kvmpilot_vcpus_online", "gauge", "vCPUs online in the guest.", s->vcpus_online > 0,
 	       s->vcpus_online);

@@ -28,7 +28,7 @@ enum mem_source {
 const char *mem_source__name(int source);
 
 struct sample_hist {
-	uint64_t slots[SAMPLE_HIST_SLOTS];
+	uint32_t slots[SAMPLE_HIST_SLOTS]; /* as the BPF maps keep them */
 	uint64_t count;
 	uint64_t sum_ns; /* exact when the tracer provides it, else bucket midpoints */
 };
@@ -109,6 +109,11 @@ struct vm_sample {
 	double swap_in_per_s, swap_out_per_s;
 	double psi_mem_some, psi_cpu_some; /* avg10, -1 when unknown */
 	double guest_cpu_pct;		   /* guest-reported, -1 when unknown */
+
+	/* the guest agent's channel (counters since the service started) */
+	bool agent_channel; /* the VM has one */
+	bool agent_connected;
+	uint64_t agent_samples, agent_rejected;
 
 	/* vCPUs */
 	int vcpus_online; /* in the guest (agent), else libvirt's count */

@@ -22,6 +22,7 @@
 #include "vm.h"
 
 #include "actuate.h"
+#include "channel.h"
 #include "exitreason.h"
 #include "policy.h"
 #include "procscan.h"
@@ -43,6 +44,8 @@ struct vmstate {
 	uint64_t actions[2][3];
 	uint64_t mem_time_ns;	  /* wall clock of the guest memory data */
 	struct policy_state *pol; /* what the policy remembers about this VM */
+	struct channel *ch;	  /* the guest agent's channel, when the VM has one */
+	uint64_t agent_rejected_logged;
 	char pol_kind[CONFIG_POLICY_MAX];
 };
 
@@ -74,6 +77,7 @@ struct service {
 	struct actuate *act;
 	struct virt_stats_list stats;
 	struct ratelimit rl_virt;
+	struct ratelimit rl_agent;
 };
 
 static void apply_overrides(struct service *svc, struct config *cfg)
@@ -169,6 +173,7 @@ static void vm_drop_unseen(struct service *svc)
 		log_info("VM '%s' is gone", svc->vms[i].name);
 		history__put(svc->vms[i].hist);
 		free(svc->vms[i].pol);
+		channel__free(svc->vms[i].ch);
 		svc->vms[i] = svc->vms[--svc->nvms];
 	}
 }
@@ -547,6 +552,107 @@ static void merge_virt(struct service *svc, const struct vm_desc *d, struct vmst
 		s->vcpus_online = s->vcpus_current;
 }
 
+/*
+ * The guest agent: memory, swap, PSI, CPU and online CPUs as the guest sees
+ * them. The channel parses with bounds and rejects hostile lines; a silent
+ * agent (agent_timeout_s) leaves the memory to the balloon statistics.
+ */
+static void merge_agent(struct service *svc, const struct vm_desc *d, struct vmstate *st,
+			struct vm_sample *s, uint64_t now_ns)
+{
+	struct channel_opts co = { .silent_after_ns = svc->cfg->agent_timeout_s * 1000000000ull };
+	uint64_t mono = now_mono_ns(), recv_ns;
+	struct agent_sample a;
+	int r;
+
+	if (!d->channel_path[0]) {
+		channel__free(st->ch);
+		st->ch = NULL;
+		return;
+	}
+	if (st->ch && strcmp(channel__path(st->ch), d->channel_path)) {
+		channel__free(st->ch);
+		st->ch = NULL;
+	}
+	if (!st->ch) {
+		st->ch = channel__new(d->channel_path, &co);
+		if (!st->ch)
+			return;
+	}
+	r = channel__poll(st->ch, mono);
+	if (r < 0)
+		log_debug("agent channel of '%s': %s", s->name, strerror(-r));
+	s->agent_channel = true;
+	s->agent_connected = channel__connected(st->ch);
+	s->agent_samples = channel__stats(st->ch)->samples;
+	s->agent_rejected = channel__stats(st->ch)->rejected;
+	if (s->agent_rejected > st->agent_rejected_logged &&
+	    ratelimit__allow(&svc->rl_agent, now_mono_ns())) {
+		const struct channel_reject *lr = &channel__stats(st->ch)->last_reject;
+
+		log_warn("agent of '%s': %llu line(s) rejected, last: %s ('%s')", s->name,
+			 (unsigned long long)(s->agent_rejected - st->agent_rejected_logged),
+			 agentproto__reject_name(lr->why), lr->excerpt);
+		st->agent_rejected_logged = s->agent_rejected;
+	}
+	if (channel__silent(st->ch, mono) || channel__latest(st->ch, &a, &recv_ns))
+		return;
+	if (!a.mem_total_kb || a.mem_avail_kb > a.mem_total_kb)
+		return; /* parsed within bounds, but inconsistent: not acted upon */
+	s->mem_source = MEM_SOURCE_AGENT;
+	s->mem_total_kib = a.mem_total_kb;
+	s->mem_avail_kib = a.mem_avail_kb;
+	s->mem_used_kib = a.mem_total_kb - a.mem_avail_kb;
+	s->mem_age_s = (double)channel__age_ns(st->ch, mono) / 1e9;
+	st->mem_time_ns = now_ns - (uint64_t)(s->mem_age_s * 1e9);
+	if (a.present & AGENT_HAS_SWAP) {
+		s->swap_used_kib = a.swap_used_kb;
+		s->swap_in_per_s = (double)a.swapin_ps * 4; /* pages of 4 KiB */
+		s->swap_out_per_s = (double)a.swapout_ps * 4;
+	}
+	if (a.present & AGENT_HAS_PSI_MEM)
+		s->psi_mem_some = a.psi_mem_some / 100.0;
+	if (a.present & AGENT_HAS_PSI_CPU)
+		s->psi_cpu_some = a.psi_cpu_some / 100.0;
+	if (a.present & AGENT_HAS_CPU)
+		s->guest_cpu_pct = a.cpu_busy / 100.0;
+	if (a.cpus_online)
+		s->vcpus_online = (int)a.cpus_online;
+}
+
+/* actuate.c's hook: online exactly n CPUs in the guest, waiting (bounded) for the ack. */
+static int agent_set_cpus(void *ctx, const char *vm, int n)
+{
+	struct service *svc = ctx;
+	struct vmstate *st = vm_find(svc, vm);
+	uint64_t end = now_mono_ns() + 3000000000ull;
+	struct agent_ack ack;
+	uint32_t id;
+	int r;
+
+	if (!st || !st->ch || !channel__connected(st->ch))
+		return -ENOTCONN;
+	if (n < 1)
+		return -EINVAL;
+	r = channel__send(st->ch, AGENT_OP_SET_CPUS, (uint32_t)n, now_mono_ns(), &id);
+	if (r)
+		return r;
+	for (;;) {
+		uint64_t now = now_mono_ns();
+		struct pollfd pfd = { .fd = channel__fd(st->ch),
+				      .events = channel__events(st->ch) };
+
+		(void)channel__poll(st->ch, now);
+		r = channel__result(st->ch, id, now, &ack);
+		if (r != -EINPROGRESS)
+			return r ? r : ack.rc;
+		if (now >= end)
+			return -ETIMEDOUT;
+		if (pfd.fd >= 0)
+			(void)poll(&pfd, 1, 100);
+	}
+}
+
 static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *st,
 		  struct vm_sample *s, uint64_t now_ns, double interval_s)
 {
@@ -583,6 +689,7 @@ static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *
 	merge_trace(svc, s);
 	if (!s->have_cpu)
 		cpu_from_schedstat(s);
+	merge_agent(svc, d, st, s, now_ns);
 	merge_virt(svc, d, st, s, now_ns);
 	if (s->mem_source == MEM_SOURCE_NONE && st->mem_time_ns)
 		s->mem_age_s = (double)(now_ns - st->mem_time_ns) / 1e9;
@@ -791,6 +898,8 @@ static struct snapshot *build_snapshot(struct service *svc, const struct vm_samp
 			(void)str_copy(h->libvirt_error, "not connected", sizeof(h->libvirt_error));
 	}
 	h->bpf_loaded = svc->bpf_loaded;
+	for (int i = 0; i < svc->nvms; i++)
+		h->agent |= samples[i].mem_source == MEM_SOURCE_AGENT;
 	h->policy = true;
 	(void)str_copy(h->bpf_error, svc->bpf_error, sizeof(h->bpf_error));
 	h->procscan = svc->cfg->procscan;
@@ -878,8 +987,20 @@ int service__tick(struct service *svc)
 	svc->phase_ms[4] = (double)(now_mono_ns() - t_phase) / 1e6;
 	t_phase = now_mono_ns();
 	snap = build_snapshot(svc, samples, (double)now_ns / 1e9);
-	if (snap)
+	if (snap) {
+		struct snapshot *old = snapshot_slot__get(svc->slot);
+
+		/*
+		 * Someone polls (the dashboard, every second): render for them now,
+		 * in the tick, so their request is a copy. Nobody polls: no cost.
+		 */
+		if (old && atomic_load(&old->cache[SNAP_CACHE_VMS]))
+			(void)snapshot__cached(snap, SNAP_CACHE_VMS, api__render_vms);
+		if (old && atomic_load(&old->cache[SNAP_CACHE_METRICS]))
+			(void)snapshot__cached(snap, SNAP_CACHE_METRICS, metrics__render);
+		snapshot__put(old);
 		snapshot_slot__publish(svc->slot, snap);
+	}
 	svc->phase_ms[5] = (double)(now_mono_ns() - t_phase) / 1e6;
 	svc->last_tick_ms = (double)(now_mono_ns() - t0) / 1e6;
 cleanup:
@@ -920,10 +1041,13 @@ static int open_sources(struct service *svc)
 {
 	struct virt_opts vo = { .uri = svc->cfg->uri,
 				.backoff_max_ms = svc->cfg->libvirt_retry_max_s * 1000 };
-	struct actuate_opts ao = { .dry_run = svc->cfg->defaults.dry_run };
+	struct actuate_opts ao = { .dry_run = svc->cfg->defaults.dry_run,
+				   .agent_set_cpus = agent_set_cpus,
+				   .agent_ctx = svc };
 	char log_path[VM_PATH_MAX + 16];
 
 	svc->rl_virt = (struct ratelimit)RATELIMIT_INIT(60ull * 1000000000, 3);
+	svc->rl_agent = (struct ratelimit)RATELIMIT_INIT(10ull * 1000000000, 5);
 	svc->virt = virt__open(&vo);
 	if (!svc->virt)
 		return -errno;
@@ -1083,6 +1207,7 @@ void service__free(struct service *svc)
 	for (int i = 0; i < svc->nvms; i++) {
 		history__put(svc->vms[i].hist);
 		free(svc->vms[i].pol);
+		channel__free(svc->vms[i].ch);
 	}
 	free(svc->vms);
 	vm_list__free(&svc->list);

@@ -207,10 +207,11 @@ static int reset_vcpu_state(int fd)
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &v))
 			continue;
-		if (!v.on_ns && !v.wake_ns)
+		if (!v.on_ns && !v.wake_ns && !v.exit_at)
 			continue;
 		v.on_ns = 0;
 		v.wake_ns = 0;
+		v.exit_at = 0;
 		if (bpf_map_update_elem(fd, &key, &v, BPF_EXIST) && errno != ENOENT)
 			return -errno;
 	}

@@ -35,7 +35,7 @@ static int test_fd;
 
 static void feed(__u64 op, __u64 tid, __u64 reason, __u64 isa, __u64 ts)
 {
-	__u64 args[5] = { op, tid, reason, isa, ts };
+	__u64 args[6] = { op, TGID, tid, reason, isa, ts };
 	LIBBPF_OPTS(bpf_test_run_opts, topts, .ctx_in = args, .ctx_size_in = sizeof(args));
 
 	assert_int_equal(bpf_prog_test_run_opts(test_fd, &topts), 0);

@@ -5,19 +5,36 @@ then dropped; a vCPU thread hot-added later is picked up and measured
 within 10%; stat itself keeps going and stops cleanly on SIGINT."""
 import time
 
-from kptest import Fake, Stat, check, log, require_root, threads, vm_of, within
+import os
+
+from kptest import Fake, Stat, check, log, require_root, schedstat, threads, vm_of, within
 
 require_root()
 stat = Stat("--interval", "1", tag="dynamic")  # every QEMU on the host
 stat.line()
 a = Fake("--vcpus", "2", "--duty", "40,20,50", "--add-vcpu-after", "2.5", "--duration", "30",
          name="longlived")
-lines, reports = [], []
+lines, reports, sstats = [], [], []
+
+
+def sample_schedstat(pid):
+    """(monotonic time, {tid: run_ns}) of every thread, read right away."""
+    out = {}
+    t = time.monotonic()
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            out[int(tid)] = schedstat(pid, int(tid))[0]
+        except OSError:
+            pass
+    return t, out
+
+
 b = None
 b_started = b_exited = None
 for i in range(10):
     line = stat.line()
     lines.append(line)
+    sstats.append(sample_schedstat(a.pid))
     reports.append(a.report())
     if i == 1:
         b = Fake("--vcpus", "1", "--duty", "30", "--duration", "4", name="shortlived")
@@ -39,16 +56,14 @@ check(idx[1] == [0, 1], "two vCPUs at first")
 check(idx[-1] == [0, 1, 2], "the hot-added vCPU 2 is tracked at the end")
 k0 = next(k for k in range(len(idx)) if idx[k] and 2 in idx[k])
 tid2 = next(t["tid"] for t in threads(reports[-1], "vcpu") if t["index"] == 2)
-measured = truth = 0.0
-for k in range(k0 + 1, len(lines)):
-    # Intervals during which vCPU 2 was tracked from start to end.
-    r_prev = next((t["run_ns"] for t in threads(reports[k - 1], "vcpu") if t["tid"] == tid2), None)
-    r_cur = next(t["run_ns"] for t in threads(reports[k], "vcpu") if t["tid"] == tid2)
-    if r_prev is None:
-        continue
-    scale = lines[k]["interval_s"] / (reports[k]["time"] - reports[k - 1]["time"])
-    measured += next(c["run_ns"] for c in va[k]["vcpus"] if c["index"] == 2)
-    truth += (r_cur - r_prev) * scale
+# From the first report in which it is tracked for a whole interval to the
+# end: stat's sum against the kernel's schedstat, read right after each line.
+k1 = k0 + 1
+measured = sum(next(c["run_ns"] for c in va[k]["vcpus"] if c["index"] == 2)
+               for k in range(k1, len(lines)))
+stat_s = sum(lines[k]["interval_s"] for k in range(k1, len(lines)))
+(t0, s0), (t1, s1) = sstats[k0], sstats[-1]
+truth = (s1[tid2] - s0[tid2]) * stat_s / (t1 - t0) if tid2 in s0 else 0
 check(truth > 0, "hot-added vCPU ran for %.0f ms in fully tracked intervals" % (truth / 1e6))
 within(measured, truth, 0.10, "hot-added vCPU 2 run_ns")
 check(va[-1]["vcpus"][2]["tid"] == tid2, "vCPU 2 has the new thread's tid")

@@ -413,6 +413,92 @@ def domstats(name):
     return d
 
 
+def parse_domstats(lines):
+    """virsh domstats --raw output -> {domain: {key: number}}."""
+    res, cur = {}, None
+    for line in lines:
+        line = line.replace("virsh # ", "").strip()
+        if line.startswith("Domain:"):
+            cur = line.split("'")[1]
+            res[cur] = {}
+        elif "=" in line and cur:
+            k, v = line.split("=", 1)
+            try:
+                res[cur][k] = int(v)
+            except ValueError:
+                pass
+    return res
+
+
+class DomstatsPoller:
+    """libvirt's counters for some domains, several times a second, each with
+    the wall-clock time it was taken, so that they can be read at any instant
+    by interpolation: at(t, name, key)."""
+
+    def __init__(self, names, period=0.1):
+        import threading
+        self.names = list(names)
+        self.period = period
+        self.samples = []  # (time, {domain: {key: value}})
+        self.error = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        cleanup.push("stop domstats poller", self.stop)
+        self._thread.start()
+
+    def _query(self):
+        # One virsh per sample: a long-lived virsh session buffers its output
+        # and hands back stale numbers.
+        p = subprocess.run(["virsh", "-c", URI, "domstats", "--raw", "--vcpu", "--interface",
+                            "--block", "--balloon"] + self.names, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=30)
+        if p.returncode != 0:
+            raise AssertionError("virsh domstats: %s" % p.stderr.strip())
+        return p.stdout.splitlines()
+
+    def _loop(self):
+        failures = 0
+        while not self._stop.is_set():
+            t0 = time.time()
+            try:
+                lines = self._query()
+                t1 = time.time()
+                stats = parse_domstats(lines)
+                if all(n in stats for n in self.names):
+                    self.samples.append(((t0 + t1) / 2, stats))
+                    failures = 0
+                else:
+                    failures += 1
+            except Exception as e:  # libvirtd away for a moment: go on
+                failures += 1
+                self.error = e
+            if failures > 50:
+                return
+            self._stop.wait(self.period)
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=40)
+
+    def gap(self, t):
+        """Seconds between the libvirt samples around wall-clock time t."""
+        ts = [x[0] for x in self.samples]
+        before = [x for x in ts if x <= t]
+        after = [x for x in ts if x >= t]
+        return (after[0] - before[-1]) if before and after else float("inf")
+
+    def at(self, t, name, key):
+        """The counter interpolated at wall-clock time t."""
+        pts = [(ts, st[name].get(key)) for ts, st in self.samples
+               if st.get(name, {}).get(key) is not None]
+        before = [p for p in pts if p[0] <= t]
+        after = [p for p in pts if p[0] >= t]
+        if not before or not after:
+            raise AssertionError("no libvirt samples around %.2f for %s %s" % (t, name, key))
+        (t0, v0), (t1, v1) = before[-1], after[0]
+        return v0 if t1 == t0 else v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+
+
 def domain_exists(name):
     return run_lv(["virsh", "-c", URI, "domstate", name], check=False, quiet=True)[0] == 0
 

@@ -21,7 +21,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2elib as E  # noqa: E402
 
 INTERVAL = 4
-COUNT = 6  # the first interval is dropped: the window is (COUNT-1)*INTERVAL s
+COUNT = 11  # the first interval is dropped: the window is (COUNT-1)*INTERVAL s
+MAX_GAP = 0.6  # s between libvirt samples at a window edge, else measure again
 
 MODES = [
     # name, create options, workload
@@ -33,19 +34,7 @@ MODES = [
 
 def all_domstats(names):
     out = E.run_lv(["virsh", "-c", E.URI, "domstats", "--raw"] + names, quiet=True)[1]
-    res, cur = {}, None
-    for line in out.splitlines():
-        line = line.strip()
-        if line.startswith("Domain:"):
-            cur = line.split("'")[1]
-            res[cur] = {}
-        elif "=" in line and cur:
-            k, v = line.split("=", 1)
-            try:
-                res[cur][k] = int(v)
-            except ValueError:
-                pass
-    return res
+    return E.parse_domstats(out.splitlines())
 
 
 def test():
@@ -68,27 +57,45 @@ def test():
     pids = {E.qemu_pid(n): n for n in names}
     assert all(pids), pids
 
+    for attempt in range(1, 4):
+        failures, table, gap = measure(names, vms, pids, attempt)
+        print("\n".join(table))
+        with open(os.path.join(E.TEST_OUT, "comparison.%d.txt" % attempt), "w") as f:
+            f.write("\n".join(table) + "\n")
+        if gap <= MAX_GAP:
+            break
+        # A stalled host (libvirtd or virsh not scheduled for seconds) makes
+        # the reference itself uncertain: measure again.
+        E.log("libvirt samples %.1fs apart at a window edge: measuring again" % gap)
+    assert not failures, "\n".join(failures)
+
+
+def measure(names, vms, pids, attempt):
     cmd = [E.KVMPILOT, "stat", "--json", "--interval", str(INTERVAL), "--count", str(COUNT)]
     for p in pids:
         cmd += ["--pid", str(p)]
     E.log("$ " + " ".join(cmd))
+    # libvirt's counters several times a second, so they can be read at the
+    # very instants stat's intervals closed (a busy host delays any one read).
+    poller = E.DomstatsPoller(names)
+    E.wait_until(lambda: len(poller.samples) >= 3, 30, "libvirt domstats samples")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     E.cleanup.push("stop stat", lambda: proc.poll() is None and proc.kill())
-    reports, snaps = [], []
-    for line in proc.stdout:
-        if not line.strip():
-            continue
-        # libvirt's view at the same moment the interval closed.
-        snaps.append(all_domstats(names))
-        reports.append(json.loads(line))
+    reports = [json.loads(line) for line in proc.stdout if line.strip()]
     err = proc.stderr.read()
     assert proc.wait(timeout=30) == 0, "stat failed: " + err
     assert len(reports) == COUNT, "%d reports of %d: %s" % (len(reports), COUNT, err)
-    with open(os.path.join(E.TEST_OUT, "stat.ndjson"), "w") as f:
+    time.sleep(1)
+    poller.stop()
+    with open(os.path.join(E.TEST_OUT, "stat.%d.ndjson" % attempt), "w") as f:
         for r in reports:
             f.write(json.dumps(r) + "\n")
-    with open(os.path.join(E.TEST_OUT, "domstats.json"), "w") as f:
-        json.dump(snaps, f, indent=1)
+    with open(os.path.join(E.TEST_OUT, "domstats.%d.json" % attempt), "w") as f:
+        json.dump(poller.samples, f)
+    t_a, t_b = reports[0]["time"], reports[-1]["time"]
+    gap = max(poller.gap(t_a), poller.gap(t_b))
+    E.log("window %.1fs, %d libvirt samples, %.2fs apart at the edges" % (
+        t_b - t_a, len(poller.samples), gap))
 
     failures = []
     table = []
@@ -106,8 +113,9 @@ def test():
                         bpf["tx"] += n["tx_bytes"]
                 bpf["rd"] += vm["block"]["read_bytes"]
                 bpf["wr"] += vm["block"]["write_bytes"]
-        a, b = snaps[0][name], snaps[-1][name]
-        lv = {k: b.get(k, 0) - a.get(k, 0) for k in b}
+        keys = ["net.0.rx.bytes", "net.0.tx.bytes", "block.0.rd.bytes", "block.0.wr.bytes"]
+        keys += ["vcpu.%d.time" % i for i in sorted(set(bpf["vcpu"]) | {0})]
+        lv = {k: round(poller.at(t_b, name, k) - poller.at(t_a, name, k)) for k in keys}
         checks = [("net rx bytes", bpf["rx"], lv["net.0.rx.bytes"], 0.05, 100000),
                   ("net tx bytes", bpf["tx"], lv["net.0.tx.bytes"], 0.05, 100000),
                   ("disk read bytes", bpf["rd"], lv["block.0.rd.bytes"], 0.05, 32 << 20),
@@ -125,11 +133,7 @@ def test():
                     name, what, want))
             elif not ok:
                 failures.append("%s %s: bpf %d vs libvirt %d" % (name, what, got, want))
-    print("\n".join(table))
-    with open(os.path.join(E.TEST_OUT, "comparison.txt"), "w") as f:
-        f.write("\n".join(table) + "\n")
-    assert not failures, "\n".join(failures)
-
+    return failures, table, gap
 
 if __name__ == "__main__":
     E.main(test)

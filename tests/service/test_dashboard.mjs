@@ -91,7 +91,13 @@ try {
 	const page = ctx.pages()[0] || await ctx.newPage();
 	const errors = [];
 	page.on('pageerror', (e) => errors.push(e.message));
-	page.on('console', (m) => { if (m.type() === 'error' && !/favicon/.test(m.text())) errors.push(m.text()); });
+	// HTTP errors are judged by URL below; a VM that vanished between two polls
+	// (other QEMU-like processes on the host come and go) may 404 its series once
+	page.on('console', (m) => { if (m.type() === 'error' && !/^Failed to load resource/.test(m.text())) errors.push(m.text()); });
+	page.on('response', (r) => {
+		if (r.status() >= 400 && !(r.status() === 404 && /\/api\/v1\/vms\/[^/]+\/series/.test(r.url())))
+			errors.push(`${r.status()} ${r.url()}`);
+	});
 	await page.goto(base + '/');
 
 	// every VM gets a panel group with six uPlot charts (drawn once on screen)

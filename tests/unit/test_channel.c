@@ -269,6 +269,49 @@ static void test_flood(void **state)
 	assert_int_equal(st->rejects[AP_REJ_FLOOD], 100);
 }
 
+struct order {
+	char log[64];
+};
+
+static void order_sample(void *ctx, const struct agent_sample *s, uint64_t recv_ns)
+{
+	struct order *o = ctx;
+
+	(void)recv_ns;
+	snprintf(o->log + strlen(o->log), sizeof(o->log) - strlen(o->log), "s%llu ",
+		 (unsigned long long)s->seq);
+}
+
+static void order_ack(void *ctx, const struct agent_ack *ack)
+{
+	struct order *o = ctx;
+
+	snprintf(o->log + strlen(o->log), sizeof(o->log) - strlen(o->log), "a%u ", ack->id);
+}
+
+/* Callbacks see every sample and ack in stream order, even within one read. */
+static void test_callbacks(void **state)
+{
+	struct fake *f = *state;
+	struct order o = { "" };
+	char reply[128], buf[128];
+	uint32_t id;
+
+	channel__on_sample(f->ch, order_sample, &o);
+	channel__on_ack(f->ch, order_ack, &o);
+	connect_fake(f);
+	assert_int_equal(channel__send(f->ch, AGENT_OP_REPORT_NOW, 0, f->now, &id), 0);
+	assert_true(read(f->cfd, buf, sizeof(buf)) > 0);
+	send_sample(f, 1, 1, 1000);
+	snprintf(reply, sizeof(reply), "KP1 ack id=%u op=report-now rc=0\n", id);
+	send_str(f, reply);
+	send_sample(f, 1, 2, 1000);
+	send_sample(f, 1, 3, 1000);
+	assert_int_equal(channel__poll(f->ch, f->now), 3);
+	snprintf(buf, sizeof(buf), "s1 a%u s2 s3 ", id);
+	assert_string_equal(o.log, buf);
+}
+
 static void test_command(void **state)
 {
 	struct fake *f = *state;
@@ -410,6 +453,37 @@ static void test_per_vm_binding(void **state)
 	channel__free(other);
 }
 
+/* An adopted connection (agent in TCP mode) works the same, and is never redialled. */
+static void test_adopted_fd(void **state)
+{
+	struct agent_sample s;
+	struct channel *ch;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ch = channel__new_fd(sv[0], "tcp:192.0.2.7", NULL);
+	assert_non_null(ch);
+	assert_true(channel__connected(ch));
+	assert_string_equal(channel__path(ch), "tcp:192.0.2.7");
+	assert_int_equal(write(sv[1],
+			       "KP1 sample seq=1 boot=1 ver=1 interval_ms=1000 "
+			       "mem_total_kb=77 mem_avail_kb=1 mem_free_kb=1 cpus_online=1 "
+			       "cpus_present=1\n",
+			       121),
+			 121);
+	assert_int_equal(channel__poll(ch, S_NS), 1);
+	assert_int_equal(channel__latest(ch, &s, NULL), 0);
+	assert_int_equal(s.mem_total_kb, 77);
+	close(sv[1]);
+	assert_int_equal(channel__poll(ch, 2 * S_NS), -ECONNRESET);
+	assert_false(channel__connected(ch));
+	assert_int_equal(channel__poll(ch, 100 * S_NS), -ENOTCONN);
+	assert_int_equal(channel__stats(ch)->connects, 1);
+	channel__free(ch);
+	assert_null(channel__new_fd(-1, "x", NULL));
+}
+
 static void test_path_from_xml(void **state)
 {
 	static const char xml[] =
@@ -477,10 +551,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sequence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flood, setup_flood, teardown),
 		cmocka_unit_test_setup_teardown(test_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_callbacks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test(test_missing_socket),
 		cmocka_unit_test_setup_teardown(test_per_vm_binding, setup, teardown),
+		cmocka_unit_test(test_adopted_fd),
 		cmocka_unit_test(test_path_from_xml),
 		cmocka_unit_test(test_json),
 	};
