@@ -20,7 +20,11 @@ log="$out/actions.jsonl"
 fail() {
 	echo "FAIL: $*"
 	# a 'kvmpilot run' of another test on this host may hold the guest's channel
-	ss -xp 2>/dev/null | grep -F "$name.agent.sock" | sed 's/^/channel: /'
+	local peer
+	for peer in $(ss -xp 2>/dev/null | awk -v s="$name.agent.sock" 'index($0, s) {print $8}'); do
+		ss -xp 2>/dev/null | awk -v p="$peer" '$6 == p' |
+			sed 's/^/channel held by another client (a kvmpilot run of another test?): /'
+	done
 	[ -f "$dir/console/$name.log" ] && { echo "guest console:"; tail -n 20 "$dir/console/$name.log"; }
 	exit 1
 }
