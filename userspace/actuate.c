@@ -203,6 +203,13 @@ static void record(struct actuate *a, struct act_record *r, int err)
 	a->log_written++;
 }
 
+void actuate__set_agent(struct actuate *a,
+			int (*agent_set_cpus)(void *ctx, const char *vm, int online), void *ctx)
+{
+	a->opts.agent_set_cpus = agent_set_cpus;
+	a->opts.agent_ctx = ctx;
+}
+
 int actuate__recent(struct actuate *a, struct act_record *out, int max)
 {
 	int n;
@@ -384,7 +391,7 @@ static int agent_set(struct actuate *a, const char *vm, int n, char *msg, size_t
 	if (err < 0)
 		snprintf(msg, size, "agent failed to set %d CPUs online: %s", n, strerror(-err));
 	else
-		snprintf(msg, size, "agent set %d CPUs online", n);
+		snprintf(msg, size, "agent asked to set %d CPUs online", n);
 	return err;
 }
 

@@ -77,7 +77,11 @@ struct actuate_opts {
 	bool allow_hv_unplug;	/* hypervisor vCPU hot-remove (broken under TCG/QEMU 7.2) */
 	const char *log_path;	/* action log (JSON lines, appended), NULL: none */
 	unsigned int ring_size; /* records kept in memory, 0: 256 */
-	/* online exactly `online` CPUs in the guest; 0 or -errno. NULL: no agent */
+	/*
+	 * Online exactly `online` CPUs in the guest; 0 or -errno. 0 may also
+	 * mean "queued" for an asynchronous channel: the record then says the
+	 * agent was asked. NULL: no agent.
+	 */
 	int (*agent_set_cpus)(void *ctx, const char *vm, int online);
 	void *agent_ctx;
 	/* fault injection for tests: called right before libvirt is asked to act */
@@ -116,6 +120,10 @@ int actuate__memory(struct actuate *a, virConnectPtr conn, const char *vm,
  */
 int actuate__vcpus(struct actuate *a, virConnectPtr conn, const char *vm, int target,
 		   int online_now, const char *reason, struct act_record *rec);
+
+/* Set (or clear, with NULL) the agent callback after creation. */
+void actuate__set_agent(struct actuate *a,
+			int (*agent_set_cpus)(void *ctx, const char *vm, int online), void *ctx);
 
 /* Copy up to max most recent records, oldest first; returns how many. */
 int actuate__recent(struct actuate *a, struct act_record *out, int max);

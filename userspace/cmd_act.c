@@ -2,11 +2,13 @@
 /* kvmpilot act: one actuation through the real actuator path. */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "actuate.h"
+#include "channel.h"
 #include "cmds.h"
 #include "util.h"
 #include "virt.h"
@@ -20,8 +22,9 @@ static void usage(FILE *f)
 		"Resize one running domain with the same bounds, checks and action log as\n"
 		"the service. Memory is clamped into [floor, maximum memory] with floor =\n"
 		"max(--min-memory, guest used + --reserve), guest used from balloon stats.\n"
-		"vCPUs are hot-added up to the domain's maximum; scaling down needs the\n"
-		"agent (the service) unless --allow-hv-unplug.\n\n"
+		"vCPUs are hot-added up to the domain's maximum and onlined by the guest\n"
+		"agent on the domain's channel; scaling down offlines them through the\n"
+		"agent (which must not be held by 'kvmpilot run' at the same time).\n\n"
 		"  --memory MiB        balloon target\n"
 		"  --vcpus N           vCPU target\n"
 		"  --min-memory MiB    configured minimum (default 0; never below %llu MiB)\n"
@@ -31,8 +34,71 @@ static void usage(FILE *f)
 		"  --action-log FILE   append the action record (JSON line) to FILE\n"
 		"  --reason TEXT       why (default \"manual\")\n"
 		"  --allow-hv-unplug   allow hypervisor vCPU hot-remove (broken under TCG)\n"
+		"  --no-agent          do not ask the guest agent to online/offline CPUs\n"
+		"  --agent-timeout S   wait this long for the agent's answer (default 10)\n"
 		"  --json              print the action records as JSON lines\n",
 		ACT_DEFAULT_HARD_MIN_KIB / 1024);
+}
+
+#define NS_PER_MS 1000000ull
+
+/* The guest agent over the domain's channel, for one command and its ack. */
+struct cli_agent {
+	char path[VM_PATH_MAX];
+	unsigned int timeout_ms;
+	int cpus_online; /* from the ack, -1 when none */
+};
+
+static int cli_agent_set_cpus(void *ctx, const char *vm, int online)
+{
+	struct cli_agent *ca = ctx;
+	struct channel *ch = channel__new(ca->path, NULL);
+	uint64_t deadline = now_mono_ns() + ca->timeout_ms * NS_PER_MS;
+	bool sent = false;
+	uint32_t id = 0;
+	int err = -ETIMEDOUT;
+
+	(void)vm;
+	ca->cpus_online = -1;
+	if (!ch)
+		return -errno;
+	while (now_mono_ns() < deadline) {
+		uint64_t now = now_mono_ns();
+		struct agent_ack ack;
+		struct pollfd pfd;
+
+		(void)channel__poll(ch, now);
+		if (!sent && channel__connected(ch)) {
+			err = channel__send(ch, AGENT_OP_SET_CPUS, (uint32_t)online, now, &id);
+			if (err)
+				goto cleanup;
+			sent = true;
+			err = -ETIMEDOUT;
+		}
+		if (sent) {
+			int r = channel__result(ch, id, now, &ack);
+
+			if (!r) {
+				ca->cpus_online = (int)ack.cpus_online;
+				err = ack.rc > 0 ? -EPROTO : ack.rc;
+				goto cleanup;
+			}
+			if (r != -EINPROGRESS) {
+				err = r;
+				goto cleanup;
+			}
+		}
+		pfd.fd = channel__fd(ch);
+		pfd.events = channel__events(ch);
+		pfd.revents = 0;
+		if (poll(&pfd, pfd.fd >= 0 ? 1 : 0, 50) < 0 && errno != EINTR) {
+			err = -errno;
+			goto cleanup;
+		}
+	}
+cleanup:
+	channel__free(ch);
+	return err;
 }
 
 static int report(const struct act_record *r, int err, bool json)
@@ -65,6 +131,8 @@ int do_act(int argc, char **argv)
 		{ "reason", required_argument, NULL, 'R' },
 		{ "allow-hv-unplug", no_argument, NULL, 'U' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "no-agent", no_argument, NULL, 'A' },
+		{ "agent-timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -76,7 +144,8 @@ int do_act(int argc, char **argv)
 	struct virt *v = NULL;
 	const char *reason = "manual", *name;
 	uint64_t mem = 0, vcpus = 0, val;
-	bool json = false, has_mem = false, has_vcpus = false;
+	struct cli_agent agent = { .timeout_ms = 10000, .cpus_online = -1 };
+	bool json = false, has_mem = false, has_vcpus = false, use_agent = true;
 	int c, err, ret = 2;
 
 	optind = 1;
@@ -123,6 +192,16 @@ int do_act(int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'A':
+			use_agent = false;
+			break;
+		case 'T':
+			if (parse_u64(optarg, 1, 600, &val)) {
+				log_error("invalid --agent-timeout '%s' (1..600 s)", optarg);
+				return 2;
+			}
+			agent.timeout_ms = (unsigned int)val * 1000;
 			break;
 		case 'h':
 			usage(stdout);
@@ -174,10 +253,21 @@ int do_act(int argc, char **argv)
 		ret |= report(&r, err, json);
 	}
 	if (has_vcpus) {
+		struct vm_list list = { 0 };
+		const struct vm_desc *vm;
 		struct act_record r;
+
+		/* the agent of this domain, found by its channel in libvirt's XML */
+		if (use_agent && virt__list(v, &list) >= 0 &&
+		    (vm = vm_list__find_name(&list, name)) && vm->channel_path[0] &&
+		    !str_copy(agent.path, vm->channel_path, sizeof(agent.path)))
+			actuate__set_agent(a, cli_agent_set_cpus, &agent);
+		vm_list__free(&list);
 
 		err = actuate__vcpus(a, virt__conn(v), name, (int)vcpus, -1, reason, &r);
 		ret |= report(&r, err, json);
+		if (!json && agent.cpus_online >= 0)
+			printf("%s: the guest reports %d CPUs online\n", name, agent.cpus_online);
 	}
 cleanup:
 	actuate__free(a);

@@ -70,6 +70,7 @@ int do_domains(int argc, char **argv)
 	};
 	struct virt_opts opts = { 0 };
 	struct json_object *root = NULL, *arr = NULL;
+	struct virt_stats_list sl = { 0 };
 	struct vm_list list = { 0 };
 	struct virt *v = NULL;
 	bool json = false;
@@ -121,6 +122,8 @@ int do_domains(int argc, char **argv)
 		log_error("cannot list domains: %s", strerror(-n));
 		goto cleanup;
 	}
+	/* one NOWAIT stats call first: balloon figures of busy domains without waiting */
+	(void)virt__stats(v, &sl);
 	if (json) {
 		root = json_object_new_object();
 		arr = json_object_new_array();
@@ -150,6 +153,7 @@ int do_domains(int argc, char **argv)
 cleanup:
 	json_object_put(root);
 	vm_list__free(&list);
+	virt_stats_list__free(&sl);
 	virt__close(v);
 	return ret;
 }

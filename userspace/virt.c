@@ -29,7 +29,13 @@ struct dom_entry {
 	struct vm_desc vm;
 	struct virt_dom_info info;
 	bool seen;
+	/* balloon figures of the last NOWAIT stats record that had a balloon group */
+	struct virt_memstats bal;
+	uint64_t bal_ns; /* 0: none */
 };
+
+/* How old the NOWAIT balloon figures may be to answer virt__memstats(). */
+#define BAL_FRESH_NS (5000 * MS)
 
 /*
  * What libvirt's callbacks (event loop thread) write to: one per connection,
@@ -56,6 +62,7 @@ struct virt {
 	int stats_period;
 
 	uint64_t connect_timeout_ns;
+	uint64_t stats_timeout_ns;
 	struct conn_job *job; /* a connection attempt under way */
 	uint64_t job_start_ns;
 
@@ -1026,6 +1033,7 @@ struct virt *virt__open(const struct virt_opts *opts)
 	v->backoff_max_ns = (opts && opts->backoff_max_ms ? opts->backoff_max_ms : 30000) * MS;
 	if (v->backoff_max_ns < v->backoff_min_ns)
 		v->backoff_max_ns = v->backoff_min_ns;
+	v->stats_timeout_ns = (opts && opts->stats_timeout_ms ? opts->stats_timeout_ms : 2000) * MS;
 	v->connect_timeout_ns =
 		(opts && opts->connect_timeout_ms ? opts->connect_timeout_ms : 10000) * MS;
 	v->stats_period = opts && opts->stats_period ? opts->stats_period : 1;
@@ -1347,22 +1355,138 @@ int virt_dom_stats__parse(struct virt_dom_stats *st, const char *name,
 	return 0;
 }
 
+/*
+ * virConnectGetAllDomainStats in a helper thread with a deadline. NOWAIT
+ * skips domains whose job is held, but the call that takes a job and then
+ * meets a QEMU that does not answer (stopped, wedged) waits with no timeout.
+ * That call is abandoned after stats_timeout (it frees its own result when it
+ * ends); the next calls skip that domain's job and return at once.
+ */
+struct stats_job {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done, abandoned;
+	virConnectPtr conn; /* our own reference */
+	unsigned int groups;
+	virDomainStatsRecordPtr *recs;
+	int n;
+	int code; /* virErrorNumber when n < 0 */
+	char err[256];
+};
+
+#define STATS_MAX_STUCK 4
+static atomic_int stats_stuck; /* abandoned stats calls still running */
+
+static void stats_job__free(struct stats_job *j)
+{
+	if (j->recs)
+		virDomainStatsRecordListFree(j->recs);
+	if (j->conn)
+		(void)virConnectClose(j->conn);
+	pthread_cond_destroy(&j->cond);
+	pthread_mutex_destroy(&j->lock);
+	free(j);
+}
+
+static void *stats_main(void *arg)
+{
+	struct stats_job *j = arg;
+	virDomainStatsRecordPtr *recs = NULL;
+	int n = virConnectGetAllDomainStats(j->conn, j->groups, &recs,
+					    VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE |
+						    VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
+	virErrorPtr e = n < 0 ? virGetLastError() : NULL;
+	bool abandoned;
+
+	pthread_mutex_lock(&j->lock);
+	j->recs = recs;
+	j->n = n;
+	j->code = e ? e->code : 0;
+	(void)str_copy(j->err, e && e->message ? e->message : "", sizeof(j->err));
+	j->done = true;
+	abandoned = j->abandoned;
+	pthread_cond_signal(&j->cond);
+	pthread_mutex_unlock(&j->lock);
+	virResetLastError();
+	if (abandoned) {
+		stats_job__free(j);
+		atomic_fetch_sub(&stats_stuck, 1);
+	}
+	return NULL;
+}
+
 int virt__stats(struct virt *v, struct virt_stats_list *out)
 {
 	const unsigned int groups = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
 				    VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU |
 				    VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
 	virDomainStatsRecordPtr *recs = NULL;
+	struct stats_job *j = NULL;
+	pthread_attr_t attr;
+	struct timespec ts;
+	pthread_t t;
+	bool done;
 	int n, err = -ENOTCONN;
 
 	out->n = 0;
 	if (!virt__conn(v))
 		goto cleanup;
-	n = virConnectGetAllDomainStats(v->conn, groups, &recs,
-					VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE |
-						VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
+	if (atomic_load(&stats_stuck) >= STATS_MAX_STUCK) {
+		err = -EBUSY; /* QEMUs that do not answer: do not pile up threads */
+		goto cleanup;
+	}
+	err = -ENOMEM;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		goto cleanup;
+	pthread_mutex_init(&j->lock, NULL);
+	pthread_cond_init(&j->cond, NULL);
+	j->groups = groups;
+	if (virConnectRef(v->conn) < 0) {
+		virResetLastError();
+		stats_job__free(j);
+		j = NULL;
+		err = -EIO;
+		goto cleanup;
+	}
+	j->conn = v->conn;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	err = -pthread_create(&t, &attr, stats_main, j);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		stats_job__free(j);
+		j = NULL;
+		goto cleanup;
+	}
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(v->stats_timeout_ns / 1000000000ull);
+	ts.tv_nsec += (long)(v->stats_timeout_ns % 1000000000ull);
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&j->lock);
+	while (!j->done && pthread_cond_timedwait(&j->cond, &j->lock, &ts) == 0)
+		;
+	done = j->done;
+	if (!done) {
+		j->abandoned = true;
+		atomic_fetch_add(&stats_stuck, 1);
+	}
+	pthread_mutex_unlock(&j->lock);
+	if (!done) {
+		j = NULL; /* the thread frees it */
+		v->cnt.stats_timeouts++;
+		err = -ETIMEDOUT;
+		goto cleanup;
+	}
+	n = j->n;
+	recs = j->recs;
+	j->recs = NULL;
 	if (n < 0) {
-		note_err(v);
+		v->cnt.errors++;
+		(void)str_copy(v->err, j->err[0] ? j->err : "domain stats failed", sizeof(v->err));
 		err = check_alive(v) ? -EIO : -ENOTCONN;
 		goto cleanup;
 	}
@@ -1376,14 +1500,35 @@ int virt__stats(struct virt *v, struct virt_stats_list *out)
 		out->doms = d;
 		out->cap = n;
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		const struct virt_dom_stats *st = &out->doms[i];
+		struct dom_entry *e;
+
 		(void)virt_dom_stats__parse(&out->doms[i], virDomainGetName(recs[i]->dom),
 					    recs[i]->params, recs[i]->nparams);
+		e = dom_find(v, st->name);
+		if (!e || !st->balloon_maximum_kib)
+			continue; /* no balloon group (the test driver): nothing to keep */
+		e->bal.actual = st->balloon_current_kib;
+		e->bal.available = st->balloon_available_kib;
+		e->bal.usable = st->balloon_usable_kib;
+		e->bal.unused = st->balloon_unused_kib;
+		e->bal.disk_caches = st->balloon_disk_caches_kib;
+		e->bal.swap_in = st->balloon_swap_in_kib;
+		e->bal.swap_out = st->balloon_swap_out_kib;
+		e->bal.major_fault = st->balloon_major_fault;
+		e->bal.minor_fault = st->balloon_minor_fault;
+		e->bal.rss = st->balloon_rss_kib;
+		e->bal.last_update = st->balloon_last_update;
+		e->bal_ns = now_mono_ns();
+	}
 	out->n = n;
 	err = n;
 cleanup:
 	if (recs)
 		virDomainStatsRecordListFree(recs);
+	if (j)
+		stats_job__free(j);
 	return err;
 }
 
@@ -1417,6 +1562,18 @@ int virt__memstats(struct virt *v, const char *name, struct virt_memstats *ms)
 		((uint64_t *)ms)[i] = UINT64_MAX;
 	if (!virt__conn(v))
 		goto cleanup;
+	/*
+	 * The balloon group of a recent NOWAIT stats call has the same figures
+	 * (QEMU's guest-stats) without waiting for a busy domain's job: when the
+	 * period is set, answer from it and never block.
+	 */
+	e = dom_find(v, name);
+	if (e && e->bal_ns && e->info.stats_period > 0 &&
+	    now_mono_ns() - e->bal_ns < BAL_FRESH_NS) {
+		*ms = e->bal;
+		err = 0;
+		goto cleanup;
+	}
 	dom = virDomainLookupByName(v->conn, name);
 	if (!dom) {
 		virErrorPtr verr = virGetLastError();
@@ -1427,7 +1584,6 @@ int virt__memstats(struct virt *v, const char *name, struct virt_memstats *ms)
 			err = -ENOTCONN;
 		goto cleanup;
 	}
-	e = dom_find(v, name);
 	if (e && e->info.has_balloon && !e->info.stats_period && v->stats_period > 0) {
 		if (virDomainSetMemoryStatsPeriod(dom, v->stats_period, VIR_DOMAIN_AFFECT_LIVE) <
 		    0) {

@@ -58,6 +58,7 @@ struct virt_opts {
 	unsigned int backoff_min_ms;	 /* first reconnect delay, 0: 500 */
 	unsigned int backoff_max_ms;	 /* cap of the doubling delay, 0: 30000 */
 	unsigned int connect_timeout_ms; /* how long virt__open() waits for libvirt, 0: 10000 */
+	unsigned int stats_timeout_ms;	 /* bound of one virt__stats() call, 0: 2000 */
 	int stats_period;		 /* balloon stats period set when a domain has none, 0: 1 s,
 				       * <0: never set it */
 };
@@ -160,13 +161,14 @@ struct virt_event {
 };
 
 struct virt_counters {
-	unsigned long events;	     /* lifecycle/device events received */
-	unsigned long refreshes;     /* full re-lists */
-	unsigned long connects;	     /* successful (re)connects, the first included */
-	unsigned long disconnects;   /* lost connections */
-	unsigned long errors;	     /* failed libvirt calls */
-	unsigned long stats_periods; /* balloon stats periods we enabled */
-	uint64_t last_refresh_ns;    /* duration of the last full re-list */
+	unsigned long events;	      /* lifecycle/device events received */
+	unsigned long refreshes;      /* full re-lists */
+	unsigned long connects;	      /* successful (re)connects, the first included */
+	unsigned long disconnects;    /* lost connections */
+	unsigned long errors;	      /* failed libvirt calls */
+	unsigned long stats_periods;  /* balloon stats periods we enabled */
+	unsigned long stats_timeouts; /* virt__stats() calls given up (a QEMU not answering) */
+	uint64_t last_refresh_ns;     /* duration of the last full re-list */
 };
 
 struct virt;
@@ -215,7 +217,11 @@ int virt__events(struct virt *v, struct virt_event *evs, int max);
 /*
  * One virConnectGetAllDomainStats(ACTIVE | NOWAIT) call for every running
  * domain (a domain busy in a job is reported with what libvirt has without
- * waiting for it). Replaces *out's contents. Returns the count or -errno.
+ * waiting for it). The call runs in a helper thread and is given up after
+ * opts.stats_timeout_ms: a QEMU that does not answer its monitor holds up
+ * only that one call (the next ones skip its job). Replaces *out's contents.
+ * Returns the count, -ETIMEDOUT, -EBUSY (too many given-up calls still
+ * hanging), -ENOTCONN, -EIO or -ENOMEM.
  */
 int virt__stats(struct virt *v, struct virt_stats_list *out);
 void virt_stats_list__free(struct virt_stats_list *l);
@@ -227,10 +233,11 @@ int virt_dom_stats__parse(struct virt_dom_stats *st, const char *name,
 			  const virTypedParameter *params, int nparams);
 
 /*
- * Balloon statistics of one domain (virDomainMemoryStats). It may wait for
- * the domain's job (a domain stuck in migration or shutdown): on the 1 s tick
- * use the balloon.* figures of virt__stats(), and call this once for a domain
- * whose stats lack them (to enable the period). When the domain has a balloon without a
+ * Balloon statistics of one domain. When the last virt__stats() (at most 5 s
+ * ago) had the domain's balloon group and its stats period is set, the
+ * answer comes from there and never blocks. Otherwise (first call for a new
+ * domain, the test driver) virDomainMemoryStats is asked, which may wait
+ * for a busy domain's job. When the domain has a balloon without a
  * stats period and opts.stats_period >= 0, enable it first (live). Returns 0,
  * -ENOENT (no such running domain), -ENOTCONN or -EIO (libvirt error).
  */

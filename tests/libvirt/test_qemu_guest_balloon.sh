@@ -2,7 +2,9 @@
 # The actuators on a real guest (the image of 'make guest', TCG here, created
 # with 'kvmpilot vm') under the real libvirtd: 'kvmpilot act' balloons it down and up and the guest's
 # MemTotal (balloon statistics 'available') follows; a request below the
-# floor is clamped to it; a vCPU is hot-added and its QEMU thread appears.
+# floor is clamped to it; a vCPU is hot-added, its QEMU thread appears and the
+# agent onlines it, then offlines it again. ('kvmpilot act' talks to the agent
+# itself, so no 'kvmpilot run' may hold this guest's channel.)
 # Every step goes through the action log.
 set -u
 src=${KVMPILOT_SRC:-$(pwd)}
@@ -17,6 +19,12 @@ log="$out/actions.jsonl"
 
 fail() {
 	echo "FAIL: $*"
+	# a 'kvmpilot run' of another test on this host may hold the guest's channel
+	local peer
+	for peer in $(ss -xp 2>/dev/null | awk -v s="$name.agent.sock" 'index($0, s) {print $8}'); do
+		ss -xp 2>/dev/null | awk -v p="$peer" '$6 == p' |
+			sed 's/^/channel held by another client (a kvmpilot run of another test?): /'
+	done
 	[ -f "$dir/console/$name.log" ] && { echo "guest console:"; tail -n 20 "$dir/console/$name.log"; }
 	exit 1
 }
@@ -87,21 +95,37 @@ balloon 330 448 30 || fail "MemTotal did not follow the balloon up"
 act --memory 64 --min-memory 200 --reserve 16 --reason "test: below the floor" ||
 	fail "clamped balloon failed"
 balloon 100 300 30 || fail "MemTotal did not follow the clamped balloon"
-act --vcpus 2 --reason "test: hot-add" || fail "hot-add failed"
+# vCPUs: hot-add, and the agent in the guest onlines the new CPU (its ack says so);
+# then down again by offlining it through the agent
+act --vcpus 2 --reason "test: hot-add" >"$out/vcpu-up.txt" || {
+	cat "$out/vcpu-up.txt"
+	fail "hot-add failed"
+}
+cat "$out/vcpu-up.txt"
+grep -q "the guest reports 2 CPUs online" "$out/vcpu-up.txt" || fail "the new CPU was not onlined"
+act --vcpus 1 --reason "test: offline" >"$out/vcpu-down.txt" || {
+	cat "$out/vcpu-down.txt"
+	fail "offlining through the agent failed"
+}
+cat "$out/vcpu-down.txt"
+grep -q "the guest reports 1 CPUs online" "$out/vcpu-down.txt" || fail "the CPU was not offlined"
 
 python3 - "$log" "$kvmpilot" "$uri" "$name" <<'PY' || fail "action log or vCPU check"
 import json, subprocess, sys
 log, kp, uri, name = sys.argv[1:]
 a = [json.loads(l) for l in open(log)]
 assert [x["reason"] for x in a] == ["test: balloon down", "test: balloon up",
-                                    "test: below the floor", "test: hot-add"], a
-down, up, floor, add = a
+                                    "test: below the floor", "test: hot-add",
+                                    "test: offline"], a
+down, up, floor, add, off = a
 # "from" is QEMU's balloon at that moment (it may still be settling)
 assert down["result"] == "ok" and down["from"] > 256 * 1024 and down["to"] == 256 * 1024, down
 assert up["result"] == "ok" and up["from"] < 448 * 1024 and up["to"] == 448 * 1024, up
 assert floor["result"] == "ok" and floor["clamp"] == "floor", floor
 assert floor["to"] >= 200 * 1024, floor  # max(min 200 MiB, guest used + 16 MiB)
-assert add["result"].startswith("ok: hot-added 1 -> 2"), add
+assert add["result"] == "ok: hot-added 1 -> 2, agent asked to set 2 CPUs online", add
+# QEMU keeps its 2 vCPUs (no hypervisor hot-remove), the guest runs 1
+assert off["result"] == "ok: agent asked to set 1 CPUs online" and off["from"] == 2, off
 d = json.loads(subprocess.run([kp, "domains", "--uri", uri, "--json"], check=True,
                               capture_output=True, text=True).stdout)
 d = [x for x in d["domains"] if x["name"] == name][0]

@@ -144,11 +144,12 @@ virsh -c $uri dumpxml $name | grep -q "period='1'" || fail "balloon stats period
 # actuators on a real QEMU: a vCPU hot-add (no agent in this domain) and a dry-run balloon
 log="$out/actions.jsonl"
 rm -f "$log"
-"$kvmpilot" act $name --uri $uri --vcpus 2 --action-log "$log" --reason "test hot-add" ||
+# (no OS, so no agent: --no-agent, the hot-add alone)
+"$kvmpilot" act $name --uri $uri --vcpus 2 --no-agent --action-log "$log" --reason "test hot-add" ||
 	fail "hot-add failed: $(tail -n 1 "$log")"
 "$kvmpilot" act $name --uri $uri --memory 192 --min-memory 128 --dry-run --action-log "$log" \
 	--reason "test dry-run" || fail "dry-run failed"
-"$kvmpilot" act $name --uri $uri --vcpus 3 --action-log "$log" --reason "above max" ||
+"$kvmpilot" act $name --uri $uri --vcpus 3 --no-agent --action-log "$log" --reason "above max" ||
 	fail "clamped hot-add failed"
 python3 - "$log" <<'PY' || exit 1
 import json, sys
@@ -201,6 +202,28 @@ assert [n["name"] for n in st["net"]] == [tap], st["net"]
 print("stats ok: cpu %.2f s, vcpu0 %.2f s, delay %.3f s" % (
     st["cpu_time_ns"] / 1e9, st["vcpus"][0]["time_ns"] / 1e9, st["vcpus"][0]["delay_ns"] / 1e9))
 PY
+
+# a QEMU that does not answer (SIGSTOP): one stats call is given up after its
+# bound, the next skips that domain's job and returns at once
+qpid=$(cat /run/libvirt/qemu/$name.pid)
+kill -STOP "$qpid"
+"$build/tests/libvirt/virt_merge" $uri --stats-calls 2 >"$out/stuck.txt"
+rc=$?
+kill -CONT "$qpid"
+cat "$out/stuck.txt"
+[ $rc -eq 0 ] || fail "stats calls with a stopped QEMU failed"
+python3 - "$out/stuck.txt" <<'PY' || fail "a stopped QEMU stalled the stats"
+import re, sys
+calls = [tuple(map(float, re.search(r"rc=(-?\d+) ms=(\d+)", l).groups())) for l in open(sys.argv[1])]
+assert len(calls) == 2, calls
+(rc1, ms1), (rc2, ms2) = calls
+# the first call takes the stopped QEMU's job and is given up after its 2 s
+# bound (-ETIMEDOUT), unless another client on this host already holds that
+# job; either way no call waits for the stopped QEMU
+assert (rc1 == -110 or rc1 >= 1) and ms1 < 5000, calls
+assert rc2 >= 1 and ms2 < 1500, calls  # NOWAIT: the others (and this one's state) at once
+PY
+echo "stuck QEMU ok"
 
 # libvirtd goes away: the watcher keeps what it knew and reconnects when it is back
 old=$(cat /run/libvirtd.pid)

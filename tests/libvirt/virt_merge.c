@@ -5,14 +5,31 @@
  * host. Prints one line per VM:
  *   vm NAME pid=P source=S vcpus=IDX:TID,... taps=NAME:IFINDEX,... disks=PATH:FD,...
  * With --stats, the domain stats instead: one JSON object per domain.
- * Usage: virt_merge URI [--stats]
+ * With --stats-calls N, N virt__stats() calls, one line each:
+ *   stats call I rc=R ms=M
+ * Usage: virt_merge URI [--stats | --stats-calls N]
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "procscan.h"
+#include "util.h"
 #include "virt.h"
 #include "virt_json.h"
+
+static int time_stats(struct virt *v, int calls)
+{
+	struct virt_stats_list sl = { 0 };
+
+	for (int i = 1; i <= calls; i++) {
+		uint64_t t0 = now_mono_ns();
+		int n = virt__stats(v, &sl);
+
+		printf("stats call %d rc=%d ms=%.0f\n", i, n, (double)(now_mono_ns() - t0) / 1e6);
+	}
+	virt_stats_list__free(&sl);
+	return 0;
+}
 
 static int print_stats(struct virt *v)
 {
@@ -37,14 +54,21 @@ int main(int argc, char **argv)
 	struct virt *v;
 	int ret = 1, err;
 
-	if (argc != 2 && (argc != 3 || strcmp(argv[2], "--stats"))) {
-		fprintf(stderr, "usage: virt_merge URI [--stats]\n");
+	uint64_t calls = 0;
+
+	if (argc != 2 && (argc != 3 || strcmp(argv[2], "--stats")) &&
+	    (argc != 4 || strcmp(argv[2], "--stats-calls") || parse_u64(argv[3], 1, 100, &calls))) {
+		fprintf(stderr, "usage: virt_merge URI [--stats | --stats-calls N]\n");
 		return 2;
 	}
 	o.uri = argv[1];
 	v = virt__open(&o);
 	if (!v || !virt__connected(v)) {
 		fprintf(stderr, "cannot connect to '%s'\n", argv[1]);
+		goto cleanup;
+	}
+	if (calls) {
+		ret = time_stats(v, (int)calls);
 		goto cleanup;
 	}
 	if (argc == 3) {
