@@ -47,6 +47,10 @@ struct vmstate {
 	struct channel *ch;	  /* the guest agent's channel, when the VM has one */
 	uint64_t agent_rejected_logged;
 	char pol_kind[CONFIG_POLICY_MAX];
+	/* a set-cpus command sent to the agent, confirmed by a later tick */
+	bool cpus_cmd_pending;
+	uint32_t cpus_cmd_id;
+	int cpus_cmd_n;
 };
 
 struct service {
@@ -557,6 +561,61 @@ static void merge_virt(struct service *svc, const struct vm_desc *d, struct vmst
  * them. The channel parses with bounds and rejects hostile lines; a silent
  * agent (agent_timeout_s) leaves the memory to the balloon statistics.
  */
+/*
+ * The actuator's hook to online or offline vCPUs in the guest. It only
+ * queues the command: waiting for the ack here would stall the tick for
+ * every VM. The ack is read by a later tick (check_cpus_cmd), and a refusal
+ * or a timeout is added to the action log there.
+ */
+static int agent_set_cpus(void *ctx, const char *vm, int n)
+{
+	struct service *svc = ctx;
+	struct vmstate *st = vm_find(svc, vm);
+	uint32_t id;
+	int r;
+
+	if (!st || !st->ch || !channel__connected(st->ch))
+		return -ENOTCONN;
+	if (n < 1)
+		return -EINVAL;
+	if (st->cpus_cmd_pending)
+		return -EBUSY;
+	r = channel__send(st->ch, AGENT_OP_SET_CPUS, (uint32_t)n, now_mono_ns(), &id);
+	if (r)
+		return r;
+	st->cpus_cmd_pending = true;
+	st->cpus_cmd_id = id;
+	st->cpus_cmd_n = n;
+	return 0;
+}
+
+static void check_cpus_cmd(struct service *svc, struct vmstate *st, uint64_t mono)
+{
+	struct action_rec a = { 0 };
+	struct agent_ack ack;
+	int r;
+
+	if (!st->cpus_cmd_pending)
+		return;
+	r = channel__result(st->ch, st->cpus_cmd_id, mono, &ack);
+	if (r == -EINPROGRESS)
+		return;
+	st->cpus_cmd_pending = false;
+	if (!r && !ack.rc)
+		return;
+	r = r ? r : ack.rc;
+	a.time_ns = now_real_ns();
+	(void)str_copy(a.vm, st->name, sizeof(a.vm));
+	(void)str_copy(a.what, "vcpus", sizeof(a.what));
+	a.from = a.to = st->cpus_cmd_n;
+	(void)str_copy(a.reason, "the guest agent did not confirm set-cpus", sizeof(a.reason));
+	(void)snprintf(a.result, sizeof(a.result), "error: agent: %s", strerror(r < 0 ? -r : r));
+	st->actions[1][1]++;
+	action_push(svc, &a);
+	log_warn("agent of '%s': set-cpus %d failed: %s", st->name, st->cpus_cmd_n,
+		 strerror(r < 0 ? -r : r));
+}
+
 static void merge_agent(struct service *svc, const struct vm_desc *d, struct vmstate *st,
 			struct vm_sample *s, uint64_t now_ns)
 {
@@ -582,6 +641,7 @@ static void merge_agent(struct service *svc, const struct vm_desc *d, struct vms
 	r = channel__poll(st->ch, mono);
 	if (r < 0)
 		log_debug("agent channel of '%s': %s", s->name, strerror(-r));
+	check_cpus_cmd(svc, st, mono);
 	s->agent_channel = true;
 	s->agent_connected = channel__connected(st->ch);
 	s->agent_samples = channel__stats(st->ch)->samples;
@@ -621,38 +681,6 @@ static void merge_agent(struct service *svc, const struct vm_desc *d, struct vms
 }
 
 /* actuate.c's hook: online exactly n CPUs in the guest, waiting (bounded) for the ack. */
-static int agent_set_cpus(void *ctx, const char *vm, int n)
-{
-	struct service *svc = ctx;
-	struct vmstate *st = vm_find(svc, vm);
-	uint64_t end = now_mono_ns() + 3000000000ull;
-	struct agent_ack ack;
-	uint32_t id;
-	int r;
-
-	if (!st || !st->ch || !channel__connected(st->ch))
-		return -ENOTCONN;
-	if (n < 1)
-		return -EINVAL;
-	r = channel__send(st->ch, AGENT_OP_SET_CPUS, (uint32_t)n, now_mono_ns(), &id);
-	if (r)
-		return r;
-	for (;;) {
-		uint64_t now = now_mono_ns();
-		struct pollfd pfd = { .fd = channel__fd(st->ch),
-				      .events = channel__events(st->ch) };
-
-		(void)channel__poll(st->ch, now);
-		r = channel__result(st->ch, id, now, &ack);
-		if (r != -EINPROGRESS)
-			return r ? r : ack.rc;
-		if (now >= end)
-			return -ETIMEDOUT;
-		if (pfd.fd >= 0)
-			(void)poll(&pfd, 1, 100);
-	}
-}
-
 static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *st,
 		  struct vm_sample *s, uint64_t now_ns, double interval_s)
 {
@@ -855,6 +883,9 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 				   dec.reason, &rec);
 		if (r == -ENOTCONN || r == -EIO)
 			virt__note_error(svc->virt);
+		/* a hot-add sends no libvirt event: re-read the new vCPU threads now */
+		if (!r && !rec.dry_run)
+			(void)virt__refresh(svc->virt, s->name);
 		record(svc, st, &rec);
 	}
 }
