@@ -11,7 +11,6 @@ the service is SIGKILLed and started again: the pinned BPF counters continue
 and no VM is left with a half-applied action.
 """
 import os
-import re
 import sys
 import time
 
@@ -27,13 +26,7 @@ def source(svc, name):
 
 def rejected_count(svc, name):
     """Lines the service rejected from this VM's channel, from /metrics."""
-    total = None
-    for line in svc.metrics().splitlines():
-        m = re.match(r'^(kvmpilot_agent_\w*(?:reject|invalid|malformed|bad|error)\w*)\{([^}]*)\}'
-                     r' (\S+)$', line)
-        if m and ('domain="%s"' % name) in m.group(2):
-            total = (total or 0) + float(m.group(3))
-    return total
+    return svc.metric("kvmpilot_agent_rejected_lines_total", domain=name)
 
 
 def test():
