@@ -62,8 +62,8 @@ def test():
 
     acts = [a for a in svc.actions() if a.get("vm") == NAME and "vcpu" in a.get("what", "")]
     E.log("vCPU actions: %s" % [(a["from"], a["to"], a["reason"], a["result"]) for a in acts])
-    assert any(a["to"] > a["from"] and a["result"] == "ok" for a in acts), acts
-    assert any(a["to"] < a["from"] and a["result"] == "ok" for a in acts), acts
+    assert any(a["to"] > a["from"] and a["result"].startswith("ok") for a in acts), acts
+    assert any(a["to"] < a["from"] and a["result"].startswith("ok") for a in acts), acts
     for a in acts:
         assert a.get("reason"), "action without reason: %s" % a
     vm.assert_no_oom()
