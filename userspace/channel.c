@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The host end of a VM's agent channel: connect, assemble lines, parse strictly, match acks. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ struct channel {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct channel_opts opts;
 	int fd;
+	bool adopted; /* channel__new_fd(): no path, no reconnect */
 	uint64_t retry_at_ns;
 	uint64_t backoff_ns;
 
@@ -114,6 +116,32 @@ struct channel *channel__new(const char *socket_path, const struct channel_opts 
 	ch->fd = -1;
 	ch->tokens = ch->opts.line_burst;
 	ch->next_id = 1;
+	return ch;
+}
+
+struct channel *channel__new_fd(int fd, const char *label, const struct channel_opts *opts)
+{
+	struct channel *ch;
+	int fl;
+
+	if (fd < 0) {
+		errno = EBADF;
+		return NULL;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		(void)close(fd);
+		errno = EBADF;
+		return NULL;
+	}
+	ch = channel__new(label && *label ? label : "fd", opts);
+	if (!ch) {
+		(void)close(fd);
+		return NULL;
+	}
+	ch->fd = fd;
+	ch->adopted = true;
+	ch->stats.connects = 1;
 	return ch;
 }
 
@@ -333,7 +361,7 @@ int channel__poll(struct channel *ch, uint64_t now_ns)
 
 	expire_cmds(ch, now_ns);
 	if (ch->fd < 0) {
-		if (now_ns < ch->retry_at_ns)
+		if (ch->adopted || now_ns < ch->retry_at_ns)
 			return -ENOTCONN;
 		err = try_connect(ch, now_ns);
 		if (err)

@@ -58,6 +58,13 @@ struct channel;
 
 /* NULL with errno set (EINVAL, ENAMETOOLONG, ENOMEM). opts may be NULL for defaults. */
 struct channel *channel__new(const char *socket_path, const struct channel_opts *opts);
+/*
+ * A channel over a connection the caller already has (an agent in TCP mode
+ * that connected to the host; bind it to a VM by its peer address). It never
+ * reconnects: once lost it stays disconnected. label names it in logs. Takes
+ * ownership of fd, also on failure.
+ */
+struct channel *channel__new_fd(int fd, const char *label, const struct channel_opts *opts);
 void channel__free(struct channel *ch);
 
 /* The socket to watch (-1 while disconnected) and the poll events it wants. */

@@ -5,6 +5,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +40,11 @@ static void quiet_libvirt(void *opaque, virErrorPtr err)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: kvmpilot agent NAME|--socket PATH [OPTIONS]\n"
+		"Usage: kvmpilot agent NAME|--socket PATH|--listen ADDR:PORT [OPTIONS]\n"
 		"Read a VM's guest agent samples, or send it a command.\n\n"
 		"  NAME              libvirt domain; its '" AGENTPROTO_CHANNEL "' channel is used\n"
 		"  --socket PATH     the channel's unix socket instead of a domain name\n"
+		"  --listen ADDR:PORT  wait for an agent in TCP mode (kvmpilot-agent --tcp)\n"
 		"  --uri URI         libvirt connection (default qemu:///system)\n"
 		"  --count N         exit after N samples (default: until interrupted,\n"
 		"                    0 with a command: only the ack)\n"
@@ -116,6 +121,91 @@ cleanup:
 		virDomainFree(dom);
 	if (conn && virConnectClose(conn) > 0)
 		log_debug("libvirt connection still referenced");
+	return err;
+}
+
+/* Wait for one agent in TCP mode (--tcp ADDR:PORT in the guest) to connect. */
+static int accept_tcp(const char *spec, uint64_t timeout_ms, char *peer, size_t peer_size,
+		      char *errbuf, size_t errsize)
+{
+	struct sockaddr_storage ss = { 0 }, from;
+	struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	socklen_t alen, flen = sizeof(from);
+	char host[INET6_ADDRSTRLEN + 2], addr[INET6_ADDRSTRLEN];
+	const char *colon = strrchr(spec, ':');
+	struct pollfd pfd;
+	uint64_t port;
+	int lfd = -1, cfd = -1, one = 1, err = -EINVAL;
+	size_t hl;
+
+	if (!colon || parse_u64(colon + 1, 1, 65535, &port)) {
+		snprintf(errbuf, errsize, "invalid --listen '%s' (want ADDR:PORT)", spec);
+		goto cleanup;
+	}
+	hl = (size_t)(colon - spec);
+	if (hl >= 2 && spec[0] == '[' && spec[hl - 1] == ']') {
+		spec++;
+		hl -= 2;
+	}
+	if (hl >= sizeof(host)) {
+		snprintf(errbuf, errsize, "invalid --listen address '%s'", spec);
+		goto cleanup;
+	}
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		alen = sizeof(*in4);
+	} else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		alen = sizeof(*in6);
+	} else {
+		snprintf(errbuf, errsize, "invalid --listen address '%s' (numeric only)", host);
+		goto cleanup;
+	}
+	lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(lfd, (struct sockaddr *)&ss, alen) || listen(lfd, 1)) {
+		err = -errno;
+		snprintf(errbuf, errsize, "cannot listen on '%s': %s", spec, strerror(-err));
+		goto cleanup;
+	}
+	pfd.fd = lfd;
+	pfd.events = POLLIN;
+	for (;;) {
+		int r = poll(&pfd, 1, (int)timeout_ms);
+
+		if (r < 0 && errno == EINTR && !agent_stop)
+			continue;
+		if (r <= 0) {
+			err = r < 0 ? -errno : -ETIMEDOUT;
+			snprintf(errbuf, errsize, "no agent connected to '%s' within %llu s", spec,
+				 (unsigned long long)(timeout_ms / 1000));
+			goto cleanup;
+		}
+		break;
+	}
+	cfd = accept4(lfd, (struct sockaddr *)&from, &flen, SOCK_CLOEXEC);
+	if (cfd < 0) {
+		err = -errno;
+		snprintf(errbuf, errsize, "accept on '%s' failed: %s", spec, strerror(-err));
+		goto cleanup;
+	}
+	if (from.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&from)->sin_addr, addr, sizeof(addr));
+	else
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&from)->sin6_addr, addr, sizeof(addr));
+	snprintf(peer, peer_size, "tcp:%s", addr);
+	err = cfd;
+	cfd = -1;
+cleanup:
+	if (cfd >= 0)
+		(void)close(cfd);
+	if (lfd >= 0)
+		(void)close(lfd);
 	return err;
 }
 
@@ -210,6 +300,7 @@ static void on_ack(void *ctx, const struct agent_ack *ack)
 struct agent_args {
 	const char *name;
 	const char *socket;
+	const char *listen;
 	const char *uri;
 	long long count; /* -1: unlimited */
 	bool json;
@@ -222,6 +313,7 @@ static int parse_agent_args(struct agent_args *a, int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		{ "socket", required_argument, NULL, 's' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ "uri", required_argument, NULL, 'u' },
 		{ "count", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
@@ -240,6 +332,9 @@ static int parse_agent_args(struct agent_args *a, int argc, char **argv)
 		switch (c) {
 		case 's':
 			a->socket = optarg;
+			break;
+		case 'l':
+			a->listen = optarg;
 			break;
 		case 'u':
 			a->uri = optarg;
@@ -293,8 +388,8 @@ static int parse_agent_args(struct agent_args *a, int argc, char **argv)
 	}
 	if (optind < argc)
 		a->name = argv[optind++];
-	if (optind < argc || (!a->name == !a->socket)) {
-		log_error("give one domain NAME or --socket PATH");
+	if (optind < argc || (!!a->name + !!a->socket + !!a->listen) != 1) {
+		log_error("give one domain NAME, --socket PATH or --listen ADDR:PORT");
 		usage(stderr);
 		return 2;
 	}
@@ -332,7 +427,18 @@ int do_agent(int argc, char **argv)
 	if (ret >= 0)
 		return ret;
 	ret = 1;
-	if (a.socket) {
+	if (a.listen) {
+		int fd = accept_tcp(a.listen, a.timeout_ms, path, sizeof(path), errbuf,
+				    sizeof(errbuf));
+
+		if (fd < 0)
+			return print_error(a.json, "%s", errbuf);
+		vm = path;
+		ch = channel__new_fd(fd, path, NULL);
+		if (!ch)
+			return print_error(a.json, "cannot use the connection from '%s': %s", path,
+					   strerror(errno));
+	} else if (a.socket) {
 		if (str_copy(path, a.socket, sizeof(path)))
 			return print_error(a.json, "socket path '%s' is too long", a.socket);
 		vm = a.socket;
@@ -342,7 +448,8 @@ int do_agent(int argc, char **argv)
 		vm = a.name;
 	}
 	/* A VM that is still starting has no socket yet: retry quickly. */
-	ch = channel__new(path, &copts);
+	if (!ch)
+		ch = channel__new(path, &copts);
 	if (!ch)
 		return print_error(a.json, "cannot use socket '%s': %s", path, strerror(errno));
 	(void)sigaction(SIGINT, &sa, NULL);
@@ -369,6 +476,10 @@ int do_agent(int argc, char **argv)
 			print_error(
 				a.json, "cannot connect to '%s': %s", path,
 				strerror(st->last_connect_error ? -st->last_connect_error : -n));
+			goto cleanup;
+		}
+		if (a.listen && !channel__connected(ch)) {
+			print_error(a.json, "the agent at '%s' disconnected", path);
 			goto cleanup;
 		}
 		if (st->rejected > seen_rejects) {

@@ -480,12 +480,12 @@ static int emit(const struct stat_opts *o, const struct trace_snapshot *cur,
 		if (!j)
 			goto cleanup;
 		printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
-		fflush(stdout);
 		json_object_put(j);
 	} else {
 		stat__print_text(stdout, d, n, time_s, interval_s);
 	}
-	err = 0;
+	/* A reader that went away ('stat | head') ends the run. */
+	err = fflush(stdout) == EOF || ferror(stdout) ? -EPIPE : 0;
 cleanup:
 	free(d);
 	return err;
@@ -580,6 +580,8 @@ int do_stat(int argc, char **argv)
 			err = trace__read(tr, &cur);
 			if (!err)
 				err = emit(&o, &cur, &prev, gone, ngone);
+			if (err == -EPIPE)
+				break;
 			if (err) {
 				status =
 					fail(&o, 1, "cannot read the counters: %s", strerror(-err));

@@ -46,6 +46,17 @@ expect 1 '"error":"pid .* does not exist' "$K" stat --json --pin-root "$root" --
 expect 1 "needs root" setpriv --reuid=65534 --regid=65534 --clear-groups "$K" stat --count 1
 expect 1 '"error":"stat needs root' setpriv --reuid=65534 --regid=65534 --clear-groups "$K" stat --json
 expect 1 "needs root" setpriv --reuid=65534 --regid=65534 --clear-groups "$K" unpin
+# A reader that goes away ends stat (exit 0), it does not run forever.
+timeout 20 bash -c "'$K' stat --pin-root '$root' --interval 0.2 | head -n 1 >/dev/null; exit \${PIPESTATUS[0]}"
+rc=$?
+if [ "$rc" -eq 0 ]; then
+	echo "ok: 'stat | head -n 1' ends cleanly"
+else
+	echo "FAIL: 'stat | head -n 1' -> $rc"
+	fails=$((fails + 1))
+fi
+"$K" unpin --force --pin-root "$root" >/dev/null 2>&1
+
 # bpffs and tracefs missing (in a mount namespace of our own): stat mounts them.
 if unshare -m --propagation private sh -c "umount /sys/fs/bpf && umount /sys/kernel/tracing &&
 	! mountpoint -q /sys/fs/bpf && ! mountpoint -q /sys/kernel/tracing &&

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -45,12 +46,22 @@ def run(*args, check=True, timeout=60):
 
 
 def virsh(*args, check=True):
-    return run("virsh", "-q", "-c", URI, *args, check=check)
+    """Retried for a while: other tests on this host restart libvirtd."""
+    deadline = time.monotonic() + (45 if check else 0)
+    while True:
+        p = run("virsh", "-q", "-c", URI, *args, check=False)
+        if p.returncode == 0 or not check:
+            return p
+        if time.monotonic() > deadline:
+            fail("virsh %s failed (%d): %s %s" % (" ".join(args), p.returncode, p.stdout, p.stderr))
+        time.sleep(1)
 
 
-def agent(*args, timeout=40):
-    """Run 'kvmpilot agent NAME --json ARGS', return the JSON objects printed."""
-    p = run(KP, "agent", NAME, "--json", "--timeout", "20", *args, check=False, timeout=timeout)
+def agent(*args, timeout=40, by_name=False):
+    """Run 'kvmpilot agent --json ARGS' on the domain's socket (or by NAME through
+    libvirt), return the JSON objects printed."""
+    target = [NAME] if by_name else ["--socket", os.path.join(DIR, "agent.sock")]
+    p = run(KP, "agent", *target, "--json", "--timeout", "20", *args, check=False, timeout=timeout)
     objs = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
     return p.returncode, objs, p.stderr
 
@@ -66,7 +77,7 @@ def sample():
     return objs[-1]
 
 
-def wait_sample(pred, what, timeout=40, setup=None):
+def wait_sample(pred, what, timeout=90, setup=None):
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -139,7 +150,7 @@ def main():
         xml = f.read()
     subst = {"@TYPE@": virt_type(), "@NAME@": NAME,
              "@UUID@": UUID, "@MAXMEM@": str(MAXMEM), "@CURMEM@": str(CURMEM), "@MAXCPUS@": "2",
-             "@DIR@": DIR, "@TAP@": TAP, "@CMDLINE@": "kvmpilot.workload=memhog kvmpilot.memhog=60,80,40"}
+             "@DIR@": DIR, "@TAP@": TAP, "@CMDLINE@": "kvmpilot.workload=memhog kvmpilot.memhog=60,80,40 kvmpilot.ip=192.0.2.2/24"}
     for k, v in subst.items():
         xml = xml.replace(k, v)
     xml_path = os.path.join(OUT, NAME + ".xml")
@@ -151,8 +162,18 @@ def main():
     log("started %s" % NAME)
 
     first = wait_sample(lambda s: True, "the first agent sample", timeout=180)
+    # NAME is resolved to the channel socket through libvirt's domain XML.
+    for _ in range(30):
+        rc, objs, err = agent("--count", "1", by_name=True)
+        if rc == 0:
+            break
+        time.sleep(1)
+    if rc != 0 or objs[-1].get("vm") != NAME or "mem_total_kb" not in objs[-1]:
+        fail("kvmpilot agent %s: rc=%d %s %s" % (NAME, rc, objs, err))
     boot_to_sample = time.monotonic() - t_start
     log("first sample %.1f s after start: %s" % (boot_to_sample, json.dumps(first)))
+    if LAST_ERR[0]:
+        log("before it: %s" % LAST_ERR[0])
     for k in ("seq", "agent_version", "mem_total_kb", "mem_available_kb", "mem_free_kb", "cached_kb",
               "swap_used_kb", "cpus_online", "cpus_present", "net_rx_bytes",
               "disk_read_bytes", "psi_memory_some_avg10"):
@@ -229,7 +250,7 @@ def main():
 
     # The memhog workload (60-80 MiB, freed at 40 MiB/s) shows up as a sawtooth.
     avail = []
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline and (len(avail) < 4 or max(avail) - min(avail) < 40 * 1024):
         s = sample()
         if s:
@@ -241,6 +262,7 @@ def main():
     with open(os.path.join(DIR, "console.log"), errors="replace") as f:
         console = f.read()
     for want in ("kvmpilot: ready workload=memhog", "memhog: filled size_mb=",
+                 "kvmpilot: eth0 address 192.0.2.2/24", "kvmpilot: psi available",
                  "kvmpilot-agent: transport open (org.kvmpilot.agent.0)"):
         if want not in console:
             fail("console log lacks '%s'" % want)
@@ -251,6 +273,8 @@ def main():
 
 T0 = time.monotonic()
 if __name__ == "__main__":
+    # The runner's timeout sends SIGTERM: still destroy the domain.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         main()
     finally:

@@ -3,6 +3,7 @@
 guests without the virtio-serial channel), reading fixture /proc and /sys
 trees: samples arrive and parse, commands are acked, a hostile host line is
 refused without harm, pause silences it, and a lost host is reconnected."""
+import json
 import os
 import re
 import shutil
@@ -48,6 +49,40 @@ class Conn:
 
     def send(self, s):
         self.sock.sendall(s.encode())
+
+
+def tcp_host_end(sysroot_src):
+    """'kvmpilot agent --listen' is the host end of TCP mode: samples and set-cpus."""
+    kp = os.environ.get("KVMPILOT", os.path.join(BUILD, "kvmpilot"))
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    sysroot = tempfile.mkdtemp(prefix="kvmpilot-agent-sys.")
+    shutil.copytree(sysroot_src, sysroot, dirs_exist_ok=True)
+    os.makedirs(os.path.join(sysroot, "devices/system/cpu/cpu1"))
+    with open(os.path.join(sysroot, "devices/system/cpu/cpu1/online"), "w") as f:
+        f.write("0\n")
+    host = subprocess.Popen([kp, "agent", "--listen", "127.0.0.1:%d" % port, "--set-cpus", "2",
+                             "--count", "2", "--json", "--timeout", "10"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    agent = subprocess.Popen([AGENT, "--tcp", "127.0.0.1:%d" % port, "--interval", "100",
+                              "--proc-root", os.path.join(DATA, "proc1"), "--sys-root", sysroot],
+                             stderr=subprocess.DEVNULL)
+    try:
+        out, err = host.communicate(timeout=20)
+    finally:
+        agent.terminate()
+        agent.wait(5)
+        shutil.rmtree(sysroot, ignore_errors=True)
+    objs = [json.loads(l) for l in out.splitlines()]
+    if host.returncode != 0 or len(objs) != 3:
+        fail("kvmpilot agent --listen: exit %d %r %r" % (host.returncode, out, err))
+    if objs[0].get("op") != "set-cpus" or objs[0].get("rc") != 0 or objs[0].get("cpus_online") != 2:
+        fail("--listen set-cpus ack: %s" % objs[0])
+    if objs[1]["vm"] != "tcp:127.0.0.1" or objs[1]["mem_total_kb"] != 337040:
+        fail("--listen sample: %s" % objs[1])
 
 
 def main():
@@ -140,6 +175,7 @@ def main():
             p.kill()
             _, err = p.communicate()
         shutil.rmtree(sysroot, ignore_errors=True)
+    tcp_host_end(sysroot_src=os.path.join(DATA, "sys"))
     print(err)
     if "rejected a host line" not in err:
         fail("the hostile host line was not reported")

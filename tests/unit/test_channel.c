@@ -453,6 +453,37 @@ static void test_per_vm_binding(void **state)
 	channel__free(other);
 }
 
+/* An adopted connection (agent in TCP mode) works the same, and is never redialled. */
+static void test_adopted_fd(void **state)
+{
+	struct agent_sample s;
+	struct channel *ch;
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ch = channel__new_fd(sv[0], "tcp:192.0.2.7", NULL);
+	assert_non_null(ch);
+	assert_true(channel__connected(ch));
+	assert_string_equal(channel__path(ch), "tcp:192.0.2.7");
+	assert_int_equal(write(sv[1],
+			       "KP1 sample seq=1 boot=1 ver=1 interval_ms=1000 "
+			       "mem_total_kb=77 mem_avail_kb=1 mem_free_kb=1 cpus_online=1 "
+			       "cpus_present=1\n",
+			       121),
+			 121);
+	assert_int_equal(channel__poll(ch, S_NS), 1);
+	assert_int_equal(channel__latest(ch, &s, NULL), 0);
+	assert_int_equal(s.mem_total_kb, 77);
+	close(sv[1]);
+	assert_int_equal(channel__poll(ch, 2 * S_NS), -ECONNRESET);
+	assert_false(channel__connected(ch));
+	assert_int_equal(channel__poll(ch, 100 * S_NS), -ENOTCONN);
+	assert_int_equal(channel__stats(ch)->connects, 1);
+	channel__free(ch);
+	assert_null(channel__new_fd(-1, "x", NULL));
+}
+
 static void test_path_from_xml(void **state)
 {
 	static const char xml[] =
@@ -525,6 +556,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
 		cmocka_unit_test(test_missing_socket),
 		cmocka_unit_test_setup_teardown(test_per_vm_binding, setup, teardown),
+		cmocka_unit_test(test_adopted_fd),
 		cmocka_unit_test(test_path_from_xml),
 		cmocka_unit_test(test_json),
 	};
