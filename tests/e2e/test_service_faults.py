@@ -39,7 +39,7 @@ def test():
     svc = E.Service(vms=[A, B, G], global_opts={"agent_timeout_s": 5}).start()
     pid = svc.proc.pid
 
-    E.wait_until(lambda: source(svc, A) == "agent" and source(svc, B) == "agent", 120,
+    E.wait_until(lambda: source(svc, A) == "agent" and source(svc, B) == "agent", 240,
                  "agent samples from %s and %s in the API" % (A, B))
     E.wait_until(lambda: svc.vm(G), 60, "%s in the API" % G)
 
@@ -52,7 +52,7 @@ def test():
     assert svc.proc.poll() is None
 
     # A silent agent: the balloon statistics take over, and give way again.
-    a.wait_console(r"kvmpilot-e2e: agent stopped", timeout=120)
+    a.wait_console(r"kvmpilot-e2e: agent stopped", timeout=240)
     E.wait_until(lambda: source(svc, A) == "balloon", 30,
                  "%s to fall back to balloon statistics" % A)
     age = (svc.vm(A)["memory"] or {}).get("age_s")

@@ -27,7 +27,7 @@ def test():
                     str(MAX_MIB), "--workload-args", "kvmpilot.e2e_memhog=700,900,15,90,30")
     svc = E.Service(vms=[NAME]).start()
     v = E.wait_until(lambda: (svc.vm(NAME) or {}).get("memory", {}).get("source") in (
-        "agent", "balloon") and svc.vm(NAME), 120, "the service to see %s's memory" % NAME)
+        "agent", "balloon") and svc.vm(NAME), 240, "the service to see %s's memory" % NAME)
     E.log("service sees %s: %s" % (NAME, v["memory"]))
 
     series = []  # (t, balloon MiB from libvirt, API allocation, floor, guest used)

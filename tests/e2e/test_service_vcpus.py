@@ -23,8 +23,8 @@ def test():
     vm = env.create(NAME, "--workload", "cpuburst", "--vcpus", "1", "--vcpus-max", "4",
                     "--workload-args", "kvmpilot.cpuburst=1,45,150")
     svc = E.Service(vms=[NAME]).start()
-    E.wait_until(lambda: svc.vm(NAME), 120, "the service to see %s" % NAME)
-    vm.wait_console(r"workload cpuburst", timeout=120)
+    E.wait_until(lambda: svc.vm(NAME), 240, "the service to see %s" % NAME)
+    vm.wait_console(r"workload cpuburst", timeout=240)
     burst_start = time.monotonic()
     trail = []
 
