@@ -372,7 +372,7 @@ class VM:
             print("cleanup: destroy %s: %s" % (self.name, err), file=sys.stderr)
         self.destroyed = True
 
-    def wait_console(self, pattern, timeout=90):
+    def wait_console(self, pattern, timeout=240):
         rx = re.compile(pattern)
         return wait_until(lambda: rx.search(self.console()), timeout,
                           "'%s' on the console of %s" % (pattern, self.name))

@@ -39,7 +39,7 @@ def test():
                    "--vcpus", "1", "--vcpus-max", "4")
     for vm in env.vms:
         t0 = time.monotonic()
-        lines = E.read_channel_lines(vm.channel_path, 4, timeout=120)
+        lines = E.read_channel_lines(vm.channel_path, 4, timeout=300)
         samples = [s for s in (parse_sample(ln) for ln in lines) if s]
         E.log("%s: %d samples after %.1fs: %s" % (vm.name, len(samples),
                                                  time.monotonic() - t0, lines[-1][:160]))

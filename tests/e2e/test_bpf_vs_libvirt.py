@@ -50,7 +50,7 @@ def test():
         names.append(name)
     vms = {v.name: v for v in env.vms}
     for v in env.vms:
-        v.wait_console(r"kvmpilot-e2e: disk pass", timeout=120)
+        v.wait_console(r"kvmpilot-e2e: disk pass", timeout=240)
     E.wait_until(lambda: all(s.get("net.0.tx.bytes", 0) > 50000
                              for s in all_domstats(names).values()), 60,
                  "the guests' pings on their taps")

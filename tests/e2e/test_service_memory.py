@@ -27,7 +27,7 @@ def test():
                     str(MAX_MIB), "--workload-args", "kvmpilot.e2e_memhog=700,900,15,90,30")
     svc = E.Service(vms=[NAME]).start()
     v = E.wait_until(lambda: (svc.vm(NAME) or {}).get("memory", {}).get("source") in (
-        "agent", "balloon") and svc.vm(NAME), 120, "the service to see %s's memory" % NAME)
+        "agent", "balloon") and svc.vm(NAME), 240, "the service to see %s's memory" % NAME)
     E.log("service sees %s: %s" % (NAME, v["memory"]))
 
     series = []  # (t, balloon MiB from libvirt, API allocation, floor, guest used)
@@ -80,8 +80,8 @@ def test():
     acts = [a for a in svc.actions() if a.get("vm") == NAME and "mem" in a.get("what", "")]
     E.log("%d memory actions: %s" % (len(acts), [(a["from"], a["to"], a["reason"])
                                                for a in acts][:10]))
-    ups = [a for a in acts if a["to"] > a["from"] and a["result"] == "ok"]
-    downs = [a for a in acts if a["to"] < a["from"] and a["result"] == "ok"]
+    ups = [a for a in acts if a["to"] > a["from"] and a["result"].startswith("ok")]
+    downs = [a for a in acts if a["to"] < a["from"] and a["result"].startswith("ok")]
     assert ups and downs, "expected memory actions up and down, got %s" % acts
     for a in acts:
         assert a.get("reason"), "action without reason: %s" % a

@@ -23,8 +23,8 @@ def test():
     vm = env.create(NAME, "--workload", "cpuburst", "--vcpus", "1", "--vcpus-max", "4",
                     "--workload-args", "kvmpilot.cpuburst=1,45,150")
     svc = E.Service(vms=[NAME]).start()
-    E.wait_until(lambda: svc.vm(NAME), 120, "the service to see %s" % NAME)
-    vm.wait_console(r"workload cpuburst", timeout=120)
+    E.wait_until(lambda: svc.vm(NAME), 240, "the service to see %s" % NAME)
+    vm.wait_console(r"workload cpuburst", timeout=240)
     burst_start = time.monotonic()
     trail = []
 
@@ -62,8 +62,8 @@ def test():
 
     acts = [a for a in svc.actions() if a.get("vm") == NAME and "vcpu" in a.get("what", "")]
     E.log("vCPU actions: %s" % [(a["from"], a["to"], a["reason"], a["result"]) for a in acts])
-    assert any(a["to"] > a["from"] and a["result"] == "ok" for a in acts), acts
-    assert any(a["to"] < a["from"] and a["result"] == "ok" for a in acts), acts
+    assert any(a["to"] > a["from"] and a["result"].startswith("ok") for a in acts), acts
+    assert any(a["to"] < a["from"] and a["result"].startswith("ok") for a in acts), acts
     for a in acts:
         assert a.get("reason"), "action without reason: %s" % a
     vm.assert_no_oom()
