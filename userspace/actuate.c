@@ -251,6 +251,23 @@ static int libvirt_err(struct act_record *r, const char *what)
 }
 
 /*
+ * Too soon after the last action of this kind? Fills the record's result.
+ * Growing memory is never held back (see actuate__memory): only the
+ * callers decide what counts.
+ */
+static bool rate_limited(const struct actuate *a, const struct vm_state *st, enum act_kind kind,
+			 uint64_t now, struct act_record *r)
+{
+	if (!st->last_ns[kind] || now - st->last_ns[kind] >= a->interval_ns[kind])
+		return false;
+	snprintf(r->result, sizeof(r->result),
+		 "rate-limited: last %s action %llu ms ago, minimum %llu ms", act_kind__str(kind),
+		 (unsigned long long)((now - st->last_ns[kind]) / MS),
+		 (unsigned long long)(a->interval_ns[kind] / MS));
+	return true;
+}
+
+/*
  * The checks shared by both kinds: request, rate limit, domain. Returns the
  * looked-up domain in *dom, or -errno with the record's result filled.
  */
@@ -278,14 +295,8 @@ static int begin(struct actuate *a, virConnectPtr conn, const char *vm, const ch
 		snprintf(r->result, sizeof(r->result), "error: out of memory");
 		return -ENOMEM;
 	}
-	if ((*st)->last_ns[kind] && now - (*st)->last_ns[kind] < a->interval_ns[kind]) {
-		snprintf(r->result, sizeof(r->result),
-			 "rate-limited: last %s action %llu ms ago, minimum %llu ms",
-			 act_kind__str(kind),
-			 (unsigned long long)((now - (*st)->last_ns[kind]) / MS),
-			 (unsigned long long)(a->interval_ns[kind] / MS));
+	if (kind != ACT_MEMORY && rate_limited(a, *st, kind, now, r))
 		return -EAGAIN;
-	}
 	if (!conn) {
 		snprintf(r->result, sizeof(r->result), "error: not connected to libvirt");
 		return -ENOTCONN;
@@ -352,6 +363,14 @@ int actuate__memory(struct actuate *a, virConnectPtr conn, const char *vm,
 	if (r.to == r.from) {
 		snprintf(r.result, sizeof(r.result), "unchanged");
 		err = 0;
+		goto cleanup;
+	}
+	/*
+	 * Only shrinking is rate-limited: growing within the maximum is always
+	 * safe, and a guest that allocates fast must not wait for a timer.
+	 */
+	if (r.to < r.from && rate_limited(a, st, ACT_MEMORY, now_mono_ns(), &r)) {
+		err = -EAGAIN;
 		goto cleanup;
 	}
 	st->last_ns[ACT_MEMORY] = now_mono_ns();

@@ -4,7 +4,9 @@
  * safety rules every action goes through, in this order:
  *   1. the request is validated (name, reason, numbers);
  *   2. rate limit per VM and per kind (opts.min_interval_ms): a request
- *      sooner than that after the previous attempt is "rate-limited";
+ *      sooner than that after the previous attempt is "rate-limited"; growing
+ *      memory is exempt (always safe within the maximum, and a guest that
+ *      allocates fast must not wait for a timer);
  *   3. the domain must exist and run; its maximum memory / maximum vCPUs are
  *      read from libvirt at that moment;
  *   4. the target is clamped: memory into [floor, maximum] with
