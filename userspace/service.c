@@ -51,6 +51,7 @@ struct vmstate {
 	bool cpus_cmd_pending;
 	uint32_t cpus_cmd_id;
 	int cpus_cmd_n;
+	int cpus_cmd_tries;
 };
 
 struct service {
@@ -567,19 +568,11 @@ static void merge_virt(struct service *svc, const struct vm_desc *d, struct vmst
  * every VM. The ack is read by a later tick (check_cpus_cmd), and a refusal
  * or a timeout is added to the action log there.
  */
-static int agent_set_cpus(void *ctx, const char *vm, int n)
+static int send_cpus_cmd(struct vmstate *st, int n)
 {
-	struct service *svc = ctx;
-	struct vmstate *st = vm_find(svc, vm);
 	uint32_t id;
 	int r;
 
-	if (!st || !st->ch || !channel__connected(st->ch))
-		return -ENOTCONN;
-	if (n < 1)
-		return -EINVAL;
-	if (st->cpus_cmd_pending)
-		return -EBUSY;
 	r = channel__send(st->ch, AGENT_OP_SET_CPUS, (uint32_t)n, now_mono_ns(), &id);
 	if (r)
 		return r;
@@ -588,6 +581,24 @@ static int agent_set_cpus(void *ctx, const char *vm, int n)
 	st->cpus_cmd_n = n;
 	return 0;
 }
+
+static int agent_set_cpus(void *ctx, const char *vm, int n)
+{
+	struct service *svc = ctx;
+	struct vmstate *st = vm_find(svc, vm);
+
+	if (!st || !st->ch || !channel__connected(st->ch))
+		return -ENOTCONN;
+	if (n < 1)
+		return -EINVAL;
+	if (st->cpus_cmd_pending)
+		return -EBUSY;
+	st->cpus_cmd_tries = 1;
+	return send_cpus_cmd(st, n);
+}
+
+/* How often a set-cpus the guest refused is sent again before it counts. */
+#define CPUS_CMD_TRIES 5
 
 static void check_cpus_cmd(struct service *svc, struct vmstate *st, uint64_t mono)
 {
@@ -604,6 +615,15 @@ static void check_cpus_cmd(struct service *svc, struct vmstate *st, uint64_t mon
 	if (!r && !ack.rc)
 		return;
 	r = r ? r : ack.rc;
+	/*
+	 * A hot-added CPU reaches the guest a moment after libvirt returns: the
+	 * agent then refuses with ERANGE (not present yet). Ask again next tick.
+	 */
+	if (r == -ERANGE && st->cpus_cmd_tries < CPUS_CMD_TRIES) {
+		st->cpus_cmd_tries++;
+		if (!send_cpus_cmd(st, st->cpus_cmd_n))
+			return;
+	}
 	a.time_ns = now_real_ns();
 	(void)str_copy(a.vm, st->name, sizeof(a.vm));
 	(void)str_copy(a.what, "vcpus", sizeof(a.what));
@@ -612,8 +632,8 @@ static void check_cpus_cmd(struct service *svc, struct vmstate *st, uint64_t mon
 	(void)snprintf(a.result, sizeof(a.result), "error: agent: %s", strerror(r < 0 ? -r : r));
 	st->actions[1][1]++;
 	action_push(svc, &a);
-	log_warn("agent of '%s': set-cpus %d failed: %s", st->name, st->cpus_cmd_n,
-		 strerror(r < 0 ? -r : r));
+	log_warn("agent of '%s': set-cpus %d failed after %d tries: %s", st->name, st->cpus_cmd_n,
+		 st->cpus_cmd_tries, strerror(r < 0 ? -r : r));
 }
 
 static void merge_agent(struct service *svc, const struct vm_desc *d, struct vmstate *st,
