@@ -87,10 +87,13 @@ TEST_GROUPS ?= unit asan bpf libvirt service e2e
 .PHONY: test
 test: deps
 	$(MAKE) tests-build
+	$(MAKE) guest
 	./tests/lib/run-tests.sh $(TEST_GROUPS)
 
+# Real guests (libvirt, e2e) boot the image of 'make guest'.
 .PHONY: test-%
 test-%: tests-build
+	@case "$*" in libvirt | e2e) $(MAKE) guest ;; esac
 	./tests/lib/run-tests.sh $*
 
 # The sanitizer build used by the 'asan' test group.
