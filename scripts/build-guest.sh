@@ -31,8 +31,19 @@ busybox=/bin/busybox
 mkdir -p "$cache" "$out"
 
 # The newest kernel package the archive offers; fall back to a cached one.
-pkg=$(apt-cache pkgnames linux-image-6.1.0- 2>/dev/null |
-	grep -E '^linux-image-6\.1\.0-[0-9]+-amd64$' | sort -V | tail -n 1 || true)
+newest_kernel_pkg() {
+	apt-cache pkgnames linux-image-6.1.0- 2>/dev/null |
+		grep -E '^linux-image-6\.1\.0-[0-9]+-amd64$' | sort -V | tail -n 1 || true
+}
+pkg=$(newest_kernel_pkg)
+# A machine whose package lists were never fetched knows no kernel package:
+# fetch them once (as root) unless a cached package will do.
+if [ -z "$pkg" ] && [ "$(id -u)" -eq 0 ] &&
+	! ls "$cache"/linux-image-6.1.0-*-amd64_*.deb >/dev/null 2>&1; then
+	echo "build-guest: no package lists, running apt-get update"
+	apt-get update -qq >/dev/null 2>&1 || echo "build-guest: apt-get update failed" >&2
+	pkg=$(newest_kernel_pkg)
+fi
 deb=""
 if [ -n "$pkg" ]; then
 	deb=$(ls "$cache/${pkg}_"*.deb 2>/dev/null | sort -V | tail -n 1 || true)
