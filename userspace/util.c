@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -17,7 +18,8 @@ int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	unsigned long long v;
 	char *end;
 
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+	/* strto*() skip leading blanks, and strtoull() negates "-1": refuse both. */
+	if (!s || !*s || *s == '-' || *s == '+' || isspace((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
@@ -36,7 +38,7 @@ int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 	long long v;
 	char *end;
 
-	if (!s || !*s || *s == ' ' || *s == '+')
+	if (!s || !*s || *s == '+' || isspace((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
 	v = strtoll(s, &end, 10);
@@ -55,7 +57,7 @@ int parse_double(const char *s, double min, double max, double *out)
 	double v;
 	char *end;
 
-	if (!s || !*s || *s == ' ')
+	if (!s || !*s || isspace((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);

@@ -22,6 +22,11 @@ static void test_parse_u64(void **state)
 	assert_int_equal(parse_u64("", 0, 100, &v), -EINVAL);
 	assert_int_equal(parse_u64("99999999999999999999999", 0, UINT64_MAX, &v), -ERANGE);
 	assert_int_equal(v, 42);
+	/* strtoull() skips any blank and wraps "-1": no blank may slip a sign in. */
+	assert_int_equal(parse_u64("\t-1", 0, UINT64_MAX, &v), -EINVAL);
+	assert_int_equal(parse_u64("\n5", 0, UINT64_MAX, &v), -EINVAL);
+	assert_int_equal(parse_u64(" 5", 0, UINT64_MAX, &v), -EINVAL);
+	assert_int_equal(v, 42);
 }
 
 static void test_parse_i64_double(void **state)
@@ -38,6 +43,8 @@ static void test_parse_i64_double(void **state)
 	assert_int_equal(parse_double("nan", 0, 1, &d), -EINVAL);
 	assert_int_equal(parse_double("inf", 0, 1e9, &d), -EINVAL);
 	assert_int_equal(parse_double("1.5", 0, 1, &d), -ERANGE);
+	assert_int_equal(parse_i64("\t5", -10, 10, &i), -EINVAL);
+	assert_int_equal(parse_double("\v0.5", 0, 1, &d), -EINVAL);
 }
 
 static void test_str_copy(void **state)
