@@ -647,9 +647,15 @@ static void read_vcpu(struct trace *t, __u32 tgid, const struct vm_vcpu *in, str
 	memset(out, 0, sizeof(*out));
 	out->index = in->index;
 	out->tid = in->tid;
+	/*
+	 * The clock before the copy: a stint that ends after it is counted by
+	 * BPF up to a later time, so the estimate below stays under the next
+	 * exact count (a copy torn by a concurrent switch still may not: see
+	 * trace_vm__delta).
+	 */
+	now = mono_now();
 	if (bpf_map_lookup_elem(t->vcpus_fd, &tid, &c) || c.tgid != tgid)
 		return;
-	now = mono_now();
 	out->run_ns = c.run_ns;
 	out->wait_ns = c.wait_ns;
 	out->switches = c.switches;
@@ -792,9 +798,19 @@ int trace__read(struct trace *t, struct trace_snapshot *snap)
 
 /* ---- delta --------------------------------------------------------------- */
 
+/* A counter that went backwards was reset (entry recreated): count from zero. */
 static uint64_t sub(uint64_t a, uint64_t b)
 {
 	return a >= b ? a - b : a;
+}
+
+/*
+ * vCPU run/wait times include an estimate of the open stint, which a later
+ * exact count may undercut a little: that is no time, not a reset.
+ */
+static uint64_t sub_est(uint64_t a, uint64_t b)
+{
+	return a >= b ? a - b : 0;
 }
 
 static void hist_sub(uint32_t *out, const uint32_t *a, const uint32_t *b)
@@ -828,16 +844,17 @@ void trace_vm__delta(const struct trace_vm *cur, const struct trace_vm *prev, st
 		struct trace_vcpu *o = &out->vcpus[i];
 		const struct trace_vcpu *p = NULL;
 
+		/* A tid that now runs another vCPU index has a new BPF entry. */
 		for (int j = 0; j < prev->nvcpus; j++) {
-			if (prev->vcpus[j].tid == o->tid) {
+			if (prev->vcpus[j].tid == o->tid && prev->vcpus[j].index == o->index) {
 				p = &prev->vcpus[j];
 				break;
 			}
 		}
 		if (!p)
 			continue;
-		o->run_ns = sub(o->run_ns, p->run_ns);
-		o->wait_ns = sub(o->wait_ns, p->wait_ns);
+		o->run_ns = sub_est(o->run_ns, p->run_ns);
+		o->wait_ns = sub_est(o->wait_ns, p->wait_ns);
 		o->switches = sub(o->switches, p->switches);
 		o->exits = sub(o->exits, p->exits);
 		o->exit_ns = sub(o->exit_ns, p->exit_ns);

@@ -166,6 +166,34 @@ static void test_name_null_and_restart(void **state)
 	free(cur);
 }
 
+static void test_vcpu_estimate_undercut(void **state)
+{
+	struct trace_vm *prev = calloc(1, sizeof(*prev)), *cur = calloc(1, sizeof(*cur));
+
+	(void)state;
+	fill(prev, 1000);
+	fill(cur, 1000);
+	/*
+	 * The previous read estimated an open stint a little past what BPF
+	 * counted when the stint closed: no time passed, not hours of run time.
+	 */
+	prev->vcpus[0].run_ns += 300;
+	prev->vcpus[0].wait_ns += 20;
+	trace_vm__delta(cur, prev, cur);
+	assert_int_equal(cur->vcpus[0].run_ns, 0);
+	assert_int_equal(cur->vcpus[0].wait_ns, 0);
+
+	/* The same tid as another vCPU index is a new entry: from zero. */
+	fill(prev, 1);
+	fill(cur, 3);
+	cur->vcpus[0].index = 1;
+	trace_vm__delta(cur, prev, cur);
+	assert_int_equal(cur->vcpus[0].run_ns, 3000);
+	assert_int_equal(cur->vcpus[0].exits, 9);
+	free(prev);
+	free(cur);
+}
+
 static void test_empty(void **state)
 {
 	struct json_object *root;
@@ -203,6 +231,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_delta_json),
 		cmocka_unit_test(test_name_null_and_restart),
+		cmocka_unit_test(test_vcpu_estimate_undercut),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_text),
 	};
