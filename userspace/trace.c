@@ -813,10 +813,15 @@ static uint64_t sub_est(uint64_t a, uint64_t b)
 	return a >= b ? a - b : 0;
 }
 
-static void hist_sub(uint32_t *out, const uint32_t *a, const uint32_t *b)
+/*
+ * Histogram slots are __u32 in the maps and wrap after 2^32 events (hours
+ * of exits at 100k/s): while the 64-bit count they belong to did not go
+ * back (reset), a smaller slot wrapped and the modular difference is right.
+ */
+static void hist_sub(uint32_t *out, const uint32_t *a, const uint32_t *b, bool reset)
 {
 	for (int i = 0; i < TRACE_HIST_SLOTS; i++)
-		out[i] = b ? (a[i] >= b[i] ? a[i] - b[i] : a[i]) : a[i];
+		out[i] = reset ? a[i] : a[i] - b[i];
 }
 
 static void blk_sub(struct trace_blk *out, const struct trace_blk *a, const struct trace_blk *b)
@@ -827,7 +832,8 @@ static void blk_sub(struct trace_blk *out, const struct trace_blk *a, const stru
 	out->write_bytes = sub(a->write_bytes, b->write_bytes);
 	out->sum_ns = sub(a->sum_ns, b->sum_ns);
 	out->sys_ops = sub(a->sys_ops, b->sys_ops);
-	hist_sub(out->hist, a->hist, b->hist);
+	hist_sub(out->hist, a->hist, b->hist,
+		 a->read_ops + a->write_ops < b->read_ops + b->write_ops);
 }
 
 void trace_vm__delta(const struct trace_vm *cur, const struct trace_vm *prev, struct trace_vm *out)
@@ -860,7 +866,8 @@ void trace_vm__delta(const struct trace_vm *cur, const struct trace_vm *prev, st
 		o->exit_ns = sub(o->exit_ns, p->exit_ns);
 	}
 	out->exits_total = sub(cur->exits_total, prev->exits_total);
-	hist_sub(out->exit_hist, cur->exit_hist, prev->exit_hist);
+	hist_sub(out->exit_hist, cur->exit_hist, prev->exit_hist,
+		 cur->exits_total < prev->exits_total);
 	for (int i = 0; i < out->nexits; i++) {
 		struct trace_exit *o = &out->exits[i];
 
@@ -869,9 +876,9 @@ void trace_vm__delta(const struct trace_vm *cur, const struct trace_vm *prev, st
 
 			if (p->isa != o->isa || p->reason != o->reason)
 				continue;
+			hist_sub(o->hist, o->hist, p->hist, o->count < p->count);
 			o->count = sub(o->count, p->count);
 			o->sum_ns = sub(o->sum_ns, p->sum_ns);
-			hist_sub(o->hist, o->hist, p->hist);
 			break;
 		}
 	}
