@@ -71,6 +71,47 @@ int parse_double(const char *s, double min, double max, double *out)
 	return 0;
 }
 
+static int opt_fail(int err, char *msg, unsigned long msglen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int opt_fail(int err, char *msg, unsigned long msglen, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (msg && msglen)
+		(void)vsnprintf(msg, msglen, fmt, ap);
+	else
+		(void)vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (!msg || !msglen)
+		log_error("%s", buf);
+	return err;
+}
+
+int opt_u64(const char *name, const char *arg, uint64_t min, uint64_t max, uint64_t *out, char *msg,
+	    unsigned long msglen)
+{
+	int err = parse_u64(arg, min, max, out);
+
+	if (!err)
+		return 0;
+	return opt_fail(err, msg, msglen, "invalid %s '%s' (%llu to %llu)", name, arg ? arg : "",
+			(unsigned long long)min, (unsigned long long)max);
+}
+
+int opt_double(const char *name, const char *arg, double min, double max, double *out, char *msg,
+	       unsigned long msglen)
+{
+	int err = parse_double(arg, min, max, out);
+
+	if (!err)
+		return 0;
+	return opt_fail(err, msg, msglen, "invalid %s '%s' (%g to %g)", name, arg ? arg : "", min,
+			max);
+}
+
 static uint64_t clock_ns(clockid_t id)
 {
 	struct timespec ts;

@@ -47,6 +47,27 @@ static void test_parse_i64_double(void **state)
 	assert_int_equal(parse_double("\v0.5", 0, 1, &d), -EINVAL);
 }
 
+static void test_opt_numbers(void **state)
+{
+	char msg[128] = "";
+	uint64_t v = 7;
+	double d = 0;
+
+	(void)state;
+	assert_int_equal(opt_u64("count", "12", 1, 100, &v, msg, sizeof(msg)), 0);
+	assert_int_equal(v, 12);
+	assert_int_equal(opt_u64("count", "x12", 1, 100, &v, msg, sizeof(msg)), -EINVAL);
+	assert_string_equal(msg, "invalid count 'x12' (1 to 100)");
+	assert_int_equal(opt_u64("count", "0", 1, 100, &v, msg, sizeof(msg)), -ERANGE);
+	assert_int_equal(v, 12);
+	assert_int_equal(opt_double("interval", "0", 0.1, 3600, &d, msg, sizeof(msg)), -ERANGE);
+	assert_string_equal(msg, "invalid interval '0' (0.1 to 3600)");
+	/* Without a buffer the message is logged; a cut one stays terminated. */
+	assert_int_equal(opt_u64("count", "", 1, 100, &v, NULL, 0), -EINVAL);
+	assert_int_equal(opt_u64("count", "abc", 1, 100, &v, msg, 8), -EINVAL);
+	assert_string_equal(msg, "invalid");
+}
+
 static void test_str_copy(void **state)
 {
 	char buf[4];
@@ -74,9 +95,8 @@ static void test_ratelimit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_u64),
-		cmocka_unit_test(test_parse_i64_double),
-		cmocka_unit_test(test_str_copy),
+		cmocka_unit_test(test_parse_u64),   cmocka_unit_test(test_parse_i64_double),
+		cmocka_unit_test(test_opt_numbers), cmocka_unit_test(test_str_copy),
 		cmocka_unit_test(test_ratelimit),
 	};
 
