@@ -12,7 +12,8 @@ GUEST_LDFLAGS := -static -pthread
 # The agent is its own program plus the shared wire format module.
 AGENT_SRCS := $(wildcard guest/agent/*.c)
 AGENT_LIB_SRCS := $(filter-out guest/agent/main.c,$(AGENT_SRCS)) userspace/agentproto.c
-AGENT_OBJS := $(patsubst %.c,$(GUEST_OUT)/obj/%.o,$(AGENT_SRCS) userspace/agentproto.c)
+AGENT_OBJS := $(patsubst %.c,$(GUEST_OUT)/obj/%.o,$(AGENT_SRCS) userspace/agentproto.c \
+	userspace/util.c)
 
 GUEST_BINS := $(GUEST_OUT)/memory_hog $(GUEST_OUT)/cpuburst
 ifneq ($(wildcard guest/agent/main.c),)
