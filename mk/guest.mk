@@ -32,7 +32,7 @@ $(GUEST_OUT)/obj/%.o: %.c
 $(GUEST_OUT)/kvmpilot-agent: $(AGENT_OBJS)
 	$(CC) $(GUEST_LDFLAGS) $^ -o $@
 
-$(GUEST_OUT)/%: $(GUEST_OUT)/obj/guest/workloads/%.o
+$(GUEST_OUT)/%: $(GUEST_OUT)/obj/guest/workloads/%.o $(GUEST_OUT)/obj/userspace/util.o
 	$(CC) $(GUEST_LDFLAGS) $^ -o $@
 
 # Agent modules for unit tests, built with the host flags (and sanitizers).
