@@ -53,6 +53,7 @@ static void usage(FILE *f)
 		"  --report-now      ask for a sample right away\n"
 		"  --pause S         ask the agent to stay silent for S seconds\n"
 		"  --timeout S       give up after S seconds without what we wait for (30)\n"
+		"  --help            this text\n"
 		"Only one client can use a channel at a time; stop 'kvmpilot run' first.\n");
 }
 
@@ -328,7 +329,8 @@ static int parse_agent_args(struct agent_args *a, int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			a->socket = optarg;
@@ -375,8 +377,12 @@ static int parse_agent_args(struct agent_args *a, int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case ':':
+			log_error("option '%s' needs a value", argv[optind - 1]);
+			return 2;
 		default:
-			usage(stderr);
+			log_error("unknown option '%s' (see 'kvmpilot agent --help')",
+				  argv[optind - 1]);
 			return 2;
 		}
 	}
