@@ -53,9 +53,10 @@ struct trace {
 	int vms_fd, vcpus_fd;
 	uint64_t *tgids; /* the tgids bitmap map, mmap()ed */
 	int taps_fd, disk_fds_fd, disk_devs_fd, blk_fd, exits_fd;
-	struct vm_list vms; /* copy of the last sync */
-	int lock_fd;	    /* the pin root, flock()ed: one tracer per pin root */
-	bool pins_replaced; /* incompatible pins were found and replaced */
+	struct vm_list vms;  /* copy of the last sync */
+	struct vm_list live; /* scratch for trace__sync: VMs whose entries may stay */
+	int lock_fd;	     /* the pin root, flock()ed: one tracer per pin root */
+	bool pins_replaced;  /* incompatible pins were found and replaced */
 };
 
 const char *trace__default_pin_root(const char *opts_pin_root)
@@ -120,6 +121,7 @@ void trace__close(struct trace *t)
 		munmap(t->tgids, KP_TGID_WORDS * sizeof(uint64_t));
 	destroy_skels(t);
 	vm_list__free(&t->vms);
+	vm_list__free(&t->live);
 	if (t->lock_fd >= 0)
 		close(t->lock_fd);
 	free(t);
@@ -570,24 +572,52 @@ static int sync_vm(struct trace *t, const struct vm_desc *vm, __u32 id)
 	return 0;
 }
 
+/*
+ * The VMs whose map entries may stay: not those whose pid is tracked for
+ * another process (start time), a pid reused between two syncs. QEMU's
+ * threads get the tids after its pid, so the new process often has the old
+ * vCPU tids too: all of its entries (vCPUs, exits, block) must go.
+ */
+static int live_vms(struct trace *t, const struct vm_list *vms)
+{
+	vm_list__clear(&t->live);
+	for (int i = 0; i < vms->n; i++) {
+		__u32 tgid = (__u32)vms->vms[i].pid;
+		struct vm_desc *d;
+		struct vm_track v;
+
+		if (!bpf_map_lookup_elem(t->vms_fd, &tgid, &v) &&
+		    v.start_time != vms->vms[i].start_time)
+			continue;
+		d = vm_list__add(&t->live);
+		if (!d)
+			return -ENOMEM;
+		*d = vms->vms[i];
+	}
+	return 0;
+}
+
 int trace__sync(struct trace *t, const struct vm_list *vms)
 {
+	const struct vm_list *live = &t->live;
 	int err;
 
 	/* Drop what is gone first: a reused pid must start from zero. */
-	err = prune_map(t->vms_fd, sizeof(__u32), vms, keep_vm);
+	err = live_vms(t, vms);
 	if (!err)
-		err = prune_map(t->vcpus_fd, sizeof(__u32), vms, keep_vcpu);
+		err = prune_map(t->vms_fd, sizeof(__u32), live, keep_vm);
 	if (!err)
-		err = prune_map(t->taps_fd, sizeof(__u32), vms, keep_tap);
+		err = prune_map(t->vcpus_fd, sizeof(__u32), live, keep_vcpu);
 	if (!err)
-		err = prune_map(t->disk_fds_fd, sizeof(struct disk_fd_key), vms, keep_disk_fd);
+		err = prune_map(t->taps_fd, sizeof(__u32), live, keep_tap);
 	if (!err)
-		err = prune_map(t->disk_devs_fd, sizeof(struct disk_dev_key), vms, keep_disk_dev);
+		err = prune_map(t->disk_fds_fd, sizeof(struct disk_fd_key), live, keep_disk_fd);
 	if (!err)
-		err = prune_map(t->blk_fd, sizeof(struct blk_key), vms, keep_by_tgid);
+		err = prune_map(t->disk_devs_fd, sizeof(struct disk_dev_key), live, keep_disk_dev);
 	if (!err)
-		err = prune_map(t->exits_fd, sizeof(struct exit_key), vms, keep_by_tgid);
+		err = prune_map(t->blk_fd, sizeof(struct blk_key), live, keep_by_tgid);
+	if (!err)
+		err = prune_map(t->exits_fd, sizeof(struct exit_key), live, keep_by_tgid);
 	if (err)
 		return err;
 	for (int i = 0; i < vms->n; i++) {
