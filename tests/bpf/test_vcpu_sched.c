@@ -20,6 +20,8 @@
 #include "track.h"
 #include "vcpu.h"
 #include "trace.h"
+#include "util.h"
+#include "bpftest.h"
 
 #define VM  4000100 /* above pid_max: never a real process */
 #define VC0 4000101
@@ -29,7 +31,6 @@
 #define UT1 4000201
 #define UT2 4000202
 
-static char pin_root[128];
 static struct trace *tr;
 static int test_fd;
 
@@ -164,28 +165,6 @@ int main(void)
 		cmocka_unit_test(test_run_wait_emulator),
 		cmocka_unit_test(test_reused_pid),
 	};
-	struct trace_opts opts = { 0 };
-	int rc;
 
-	if (geteuid() != 0) {
-		printf("skip: needs root\n");
-		return 77;
-	}
-	snprintf(pin_root, sizeof(pin_root), "/sys/fs/bpf/kvmpilot-test-%d", getpid());
-	opts.pin_root = pin_root;
-	if (trace__ensure_fs()) {
-		fprintf(stderr, "cannot mount bpffs/tracefs\n");
-		return 1;
-	}
-	tr = trace__open(&opts);
-	if (!tr) {
-		fprintf(stderr, "trace__open: %s\n", strerror(errno));
-		(void)trace__unpin(pin_root, true);
-		return 1;
-	}
-	test_fd = trace__prog_fd(tr, "test_sched_event");
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	trace__close(tr);
-	(void)trace__unpin(pin_root, true);
-	return rc;
+	return bpftest_main(tests, ARRAY_SIZE(tests), "test_sched_event", &tr, &test_fd);
 }
