@@ -12,7 +12,8 @@ GUEST_LDFLAGS := -static -pthread
 # The agent is its own program plus the shared wire format module.
 AGENT_SRCS := $(wildcard guest/agent/*.c)
 AGENT_LIB_SRCS := $(filter-out guest/agent/main.c,$(AGENT_SRCS)) userspace/agentproto.c
-AGENT_OBJS := $(patsubst %.c,$(GUEST_OUT)/obj/%.o,$(AGENT_SRCS) userspace/agentproto.c)
+AGENT_OBJS := $(patsubst %.c,$(GUEST_OUT)/obj/%.o,$(AGENT_SRCS) userspace/agentproto.c \
+	userspace/util.c)
 
 GUEST_BINS := $(GUEST_OUT)/memory_hog $(GUEST_OUT)/cpuburst
 ifneq ($(wildcard guest/agent/main.c),)
@@ -31,7 +32,7 @@ $(GUEST_OUT)/obj/%.o: %.c
 $(GUEST_OUT)/kvmpilot-agent: $(AGENT_OBJS)
 	$(CC) $(GUEST_LDFLAGS) $^ -o $@
 
-$(GUEST_OUT)/%: $(GUEST_OUT)/obj/guest/workloads/%.o
+$(GUEST_OUT)/%: $(GUEST_OUT)/obj/guest/workloads/%.o $(GUEST_OUT)/obj/userspace/util.o
 	$(CC) $(GUEST_LDFLAGS) $^ -o $@
 
 # Agent modules for unit tests, built with the host flags (and sanitizers).

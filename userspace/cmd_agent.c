@@ -53,6 +53,7 @@ static void usage(FILE *f)
 		"  --report-now      ask for a sample right away\n"
 		"  --pause S         ask the agent to stay silent for S seconds\n"
 		"  --timeout S       give up after S seconds without what we wait for (30)\n"
+		"  --help            this text\n"
 		"Only one client can use a channel at a time; stop 'kvmpilot run' first.\n");
 }
 
@@ -328,7 +329,8 @@ static int parse_agent_args(struct agent_args *a, int argc, char **argv)
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			a->socket = optarg;
@@ -340,10 +342,8 @@ static int parse_agent_args(struct agent_args *a, int argc, char **argv)
 			a->uri = optarg;
 			break;
 		case 'c':
-			if (parse_u64(optarg, 0, 1000000000, &v)) {
-				log_error("invalid --count '%s'", optarg);
+			if (opt_u64("count", optarg, 0, 1000000000, &v, NULL, 0))
 				return 2;
-			}
 			a->count = (long long)v;
 			break;
 		case 'j':
@@ -355,12 +355,10 @@ static int parse_agent_args(struct agent_args *a, int argc, char **argv)
 				log_error("give one command at a time");
 				return 2;
 			}
-			if (parse_u64(optarg, c == 'C' ? 1 : 0,
-				      c == 'C' ? AGENTPROTO_MAX_CPUS : 3600, &v)) {
-				log_error("invalid --%s '%s'", c == 'C' ? "set-cpus" : "pause",
-					  optarg);
+			if (c == 'C' ? opt_u64("set-cpus", optarg, 1, AGENTPROTO_MAX_CPUS, &v, NULL,
+					       0)
+				     : opt_u64("pause", optarg, 0, 3600, &v, NULL, 0))
 				return 2;
-			}
 			a->op = c == 'C' ? AGENT_OP_SET_CPUS : AGENT_OP_PAUSE;
 			a->arg = (uint32_t)v;
 			break;
@@ -372,17 +370,19 @@ static int parse_agent_args(struct agent_args *a, int argc, char **argv)
 			a->op = AGENT_OP_REPORT_NOW;
 			break;
 		case 't':
-			if (parse_u64(optarg, 1, 86400, &v)) {
-				log_error("invalid --timeout '%s'", optarg);
+			if (opt_u64("timeout", optarg, 1, 86400, &v, NULL, 0))
 				return 2;
-			}
 			a->timeout_ms = v * 1000;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
+		case ':':
+			log_error("option '%s' needs a value", argv[optind - 1]);
+			return 2;
 		default:
-			usage(stderr);
+			log_error("unknown option '%s' (see 'kvmpilot agent --help')",
+				  argv[optind - 1]);
 			return 2;
 		}
 	}

@@ -195,7 +195,7 @@ int do_replay(int argc, char **argv)
 	struct json_object *root = NULL, *jtraces = NULL;
 	const char *log_path = NULL;
 	bool json = false, compare = false, oracle = false, goals_ok = true;
-	int kind = POLICY_PREDICTIVE, c, rc = 1, err;
+	int kind = POLICY_PREDICTIVE, c, li = 0, rc = 1, err;
 	char msg[REPLAY_ERR_MAX + 64];
 	struct log_ctx lc = { 0 };
 	uint64_t sim_ns = 0, sim_ticks = 0;
@@ -203,9 +203,9 @@ int do_replay(int argc, char **argv)
 	memset(tot, 0, sizeof(tot));
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+h", opts, &li)) != -1) {
 		uint64_t *num = NULL;
-		uint64_t max = 1ull << 40;
+		uint64_t max = POLICY_MEM_MAX_MIB;
 
 		switch (c) {
 		case 'p':
@@ -265,8 +265,9 @@ int do_replay(int argc, char **argv)
 			return fail(json, msg);
 		}
 		if (num && parse_u64(optarg, 0, max, num)) {
-			snprintf(msg, sizeof(msg), "bad number '%s' for '%s'", optarg,
-				 argv[optind - 1]);
+			/* argv[optind - 1] is the value when it came as its own argument. */
+			snprintf(msg, sizeof(msg), "bad number '%s' for '--%s' (0 to %llu)", optarg,
+				 opts[li].name, (unsigned long long)max);
 			return fail(json, msg);
 		}
 	}

@@ -365,6 +365,7 @@ static int parse_args(int argc, char **argv, struct stat_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	char msg[256];
 	uint64_t v;
 	int opt;
 
@@ -377,18 +378,18 @@ static int parse_args(int argc, char **argv, struct stat_opts *o)
 			if (o->npids == STAT_MAX_PIDS)
 				return fail(o, -2, "too many --pid options (at most %d)",
 					    STAT_MAX_PIDS);
-			if (parse_u64(optarg, 1, 4194304, &v))
-				return fail(o, -2, "invalid pid '%s'", optarg);
+			if (opt_u64("pid", optarg, 1, 4194304, &v, msg, sizeof(msg)))
+				return fail(o, -2, "%s", msg);
 			o->pids[o->npids++] = (int)v;
 			break;
 		case 'i':
-			if (parse_double(optarg, 0.1, 3600, &o->interval_s))
-				return fail(o, -2, "invalid interval '%s' (0.1 to 3600 seconds)",
-					    optarg);
+			if (opt_double("interval", optarg, 0.1, 3600, &o->interval_s, msg,
+				       sizeof(msg)))
+				return fail(o, -2, "%s", msg);
 			break;
 		case 'c':
-			if (parse_u64(optarg, 1, UINT32_MAX, &o->count))
-				return fail(o, -2, "invalid count '%s'", optarg);
+			if (opt_u64("count", optarg, 1, UINT32_MAX, &o->count, msg, sizeof(msg)))
+				return fail(o, -2, "%s", msg);
 			break;
 		case 'j':
 			o->json = true;

@@ -117,7 +117,7 @@ int policy_config__validate(const struct policy_config *cfg)
 	if (!in_range(cfg->tick_s, 0.01, 3600))
 		return -EINVAL;
 	if (cfg->mem_max_mib < 1 || cfg->mem_min_mib > cfg->mem_max_mib ||
-	    cfg->mem_max_mib > (1ull << 40) || cfg->mem_reserve_mib > cfg->mem_max_mib)
+	    cfg->mem_max_mib > POLICY_MEM_MAX_MIB || cfg->mem_reserve_mib > cfg->mem_max_mib)
 		return -EINVAL;
 	if (cfg->vcpu_min < 1 || cfg->vcpu_min > cfg->vcpu_max || cfg->vcpu_max > 4096)
 		return -EINVAL;
@@ -208,7 +208,7 @@ void policy_input__init(struct policy_input *in)
 
 static int check_input(const struct policy_input *in)
 {
-	const double big = 1e9; /* MiB: a petabyte */
+	const double big = (double)POLICY_MEM_MAX_MIB;
 
 	if (!in_range(in->mem_total_mib, 0, big) || !in_range(in->mem_used_mib, 0, big) ||
 	    !in_range(in->mem_avail_mib, 0, big) || !in_range(in->swap_in_mibps, 0, big) ||

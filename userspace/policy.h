@@ -32,6 +32,8 @@
 #include <stdint.h>
 
 #define POLICY_REASON_MAX 192
+/* The largest memory size (MiB, 1 PiB) a bound or an input may have. */
+#define POLICY_MEM_MAX_MIB (1ull << 30)
 /* Longest look-back (ticks) a policy keeps: the window policy's 5 minutes fit. */
 #define POLICY_HIST_MAX 512
 /* Memory levels the predictive policy learns rises for (see policy.c). */

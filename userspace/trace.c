@@ -53,9 +53,10 @@ struct trace {
 	int vms_fd, vcpus_fd;
 	uint64_t *tgids; /* the tgids bitmap map, mmap()ed */
 	int taps_fd, disk_fds_fd, disk_devs_fd, blk_fd, exits_fd;
-	struct vm_list vms; /* copy of the last sync */
-	int lock_fd;	    /* the pin root, flock()ed: one tracer per pin root */
-	bool pins_replaced; /* incompatible pins were found and replaced */
+	struct vm_list vms;  /* copy of the last sync */
+	struct vm_list live; /* scratch for trace__sync: VMs whose entries may stay */
+	int lock_fd;	     /* the pin root, flock()ed: one tracer per pin root */
+	bool pins_replaced;  /* incompatible pins were found and replaced */
 };
 
 const char *trace__default_pin_root(const char *opts_pin_root)
@@ -120,6 +121,7 @@ void trace__close(struct trace *t)
 		munmap(t->tgids, KP_TGID_WORDS * sizeof(uint64_t));
 	destroy_skels(t);
 	vm_list__free(&t->vms);
+	vm_list__free(&t->live);
 	if (t->lock_fd >= 0)
 		close(t->lock_fd);
 	free(t);
@@ -570,24 +572,52 @@ static int sync_vm(struct trace *t, const struct vm_desc *vm, __u32 id)
 	return 0;
 }
 
+/*
+ * The VMs whose map entries may stay: not those whose pid is tracked for
+ * another process (start time), a pid reused between two syncs. QEMU's
+ * threads get the tids after its pid, so the new process often has the old
+ * vCPU tids too: all of its entries (vCPUs, exits, block) must go.
+ */
+static int live_vms(struct trace *t, const struct vm_list *vms)
+{
+	vm_list__clear(&t->live);
+	for (int i = 0; i < vms->n; i++) {
+		__u32 tgid = (__u32)vms->vms[i].pid;
+		struct vm_desc *d;
+		struct vm_track v;
+
+		if (!bpf_map_lookup_elem(t->vms_fd, &tgid, &v) &&
+		    v.start_time != vms->vms[i].start_time)
+			continue;
+		d = vm_list__add(&t->live);
+		if (!d)
+			return -ENOMEM;
+		*d = vms->vms[i];
+	}
+	return 0;
+}
+
 int trace__sync(struct trace *t, const struct vm_list *vms)
 {
+	const struct vm_list *live = &t->live;
 	int err;
 
 	/* Drop what is gone first: a reused pid must start from zero. */
-	err = prune_map(t->vms_fd, sizeof(__u32), vms, keep_vm);
+	err = live_vms(t, vms);
 	if (!err)
-		err = prune_map(t->vcpus_fd, sizeof(__u32), vms, keep_vcpu);
+		err = prune_map(t->vms_fd, sizeof(__u32), live, keep_vm);
 	if (!err)
-		err = prune_map(t->taps_fd, sizeof(__u32), vms, keep_tap);
+		err = prune_map(t->vcpus_fd, sizeof(__u32), live, keep_vcpu);
 	if (!err)
-		err = prune_map(t->disk_fds_fd, sizeof(struct disk_fd_key), vms, keep_disk_fd);
+		err = prune_map(t->taps_fd, sizeof(__u32), live, keep_tap);
 	if (!err)
-		err = prune_map(t->disk_devs_fd, sizeof(struct disk_dev_key), vms, keep_disk_dev);
+		err = prune_map(t->disk_fds_fd, sizeof(struct disk_fd_key), live, keep_disk_fd);
 	if (!err)
-		err = prune_map(t->blk_fd, sizeof(struct blk_key), vms, keep_by_tgid);
+		err = prune_map(t->disk_devs_fd, sizeof(struct disk_dev_key), live, keep_disk_dev);
 	if (!err)
-		err = prune_map(t->exits_fd, sizeof(struct exit_key), vms, keep_by_tgid);
+		err = prune_map(t->blk_fd, sizeof(struct blk_key), live, keep_by_tgid);
+	if (!err)
+		err = prune_map(t->exits_fd, sizeof(struct exit_key), live, keep_by_tgid);
 	if (err)
 		return err;
 	for (int i = 0; i < vms->n; i++) {
@@ -647,9 +677,15 @@ static void read_vcpu(struct trace *t, __u32 tgid, const struct vm_vcpu *in, str
 	memset(out, 0, sizeof(*out));
 	out->index = in->index;
 	out->tid = in->tid;
+	/*
+	 * The clock before the copy: a stint that ends after it is counted by
+	 * BPF up to a later time, so the estimate below stays under the next
+	 * exact count (a copy torn by a concurrent switch still may not: see
+	 * trace_vm__delta).
+	 */
+	now = mono_now();
 	if (bpf_map_lookup_elem(t->vcpus_fd, &tid, &c) || c.tgid != tgid)
 		return;
-	now = mono_now();
 	out->run_ns = c.run_ns;
 	out->wait_ns = c.wait_ns;
 	out->switches = c.switches;
@@ -792,15 +828,30 @@ int trace__read(struct trace *t, struct trace_snapshot *snap)
 
 /* ---- delta --------------------------------------------------------------- */
 
+/* A counter that went backwards was reset (entry recreated): count from zero. */
 static uint64_t sub(uint64_t a, uint64_t b)
 {
 	return a >= b ? a - b : a;
 }
 
-static void hist_sub(uint32_t *out, const uint32_t *a, const uint32_t *b)
+/*
+ * vCPU run/wait times include an estimate of the open stint, which a later
+ * exact count may undercut a little: that is no time, not a reset.
+ */
+static uint64_t sub_est(uint64_t a, uint64_t b)
+{
+	return a >= b ? a - b : 0;
+}
+
+/*
+ * Histogram slots are __u32 in the maps and wrap after 2^32 events (hours
+ * of exits at 100k/s): while the 64-bit count they belong to did not go
+ * back (reset), a smaller slot wrapped and the modular difference is right.
+ */
+static void hist_sub(uint32_t *out, const uint32_t *a, const uint32_t *b, bool reset)
 {
 	for (int i = 0; i < TRACE_HIST_SLOTS; i++)
-		out[i] = b ? (a[i] >= b[i] ? a[i] - b[i] : a[i]) : a[i];
+		out[i] = reset ? a[i] : a[i] - b[i];
 }
 
 static void blk_sub(struct trace_blk *out, const struct trace_blk *a, const struct trace_blk *b)
@@ -811,7 +862,8 @@ static void blk_sub(struct trace_blk *out, const struct trace_blk *a, const stru
 	out->write_bytes = sub(a->write_bytes, b->write_bytes);
 	out->sum_ns = sub(a->sum_ns, b->sum_ns);
 	out->sys_ops = sub(a->sys_ops, b->sys_ops);
-	hist_sub(out->hist, a->hist, b->hist);
+	hist_sub(out->hist, a->hist, b->hist,
+		 a->read_ops + a->write_ops < b->read_ops + b->write_ops);
 }
 
 void trace_vm__delta(const struct trace_vm *cur, const struct trace_vm *prev, struct trace_vm *out)
@@ -828,22 +880,24 @@ void trace_vm__delta(const struct trace_vm *cur, const struct trace_vm *prev, st
 		struct trace_vcpu *o = &out->vcpus[i];
 		const struct trace_vcpu *p = NULL;
 
+		/* A tid that now runs another vCPU index has a new BPF entry. */
 		for (int j = 0; j < prev->nvcpus; j++) {
-			if (prev->vcpus[j].tid == o->tid) {
+			if (prev->vcpus[j].tid == o->tid && prev->vcpus[j].index == o->index) {
 				p = &prev->vcpus[j];
 				break;
 			}
 		}
 		if (!p)
 			continue;
-		o->run_ns = sub(o->run_ns, p->run_ns);
-		o->wait_ns = sub(o->wait_ns, p->wait_ns);
+		o->run_ns = sub_est(o->run_ns, p->run_ns);
+		o->wait_ns = sub_est(o->wait_ns, p->wait_ns);
 		o->switches = sub(o->switches, p->switches);
 		o->exits = sub(o->exits, p->exits);
 		o->exit_ns = sub(o->exit_ns, p->exit_ns);
 	}
 	out->exits_total = sub(cur->exits_total, prev->exits_total);
-	hist_sub(out->exit_hist, cur->exit_hist, prev->exit_hist);
+	hist_sub(out->exit_hist, cur->exit_hist, prev->exit_hist,
+		 cur->exits_total < prev->exits_total);
 	for (int i = 0; i < out->nexits; i++) {
 		struct trace_exit *o = &out->exits[i];
 
@@ -852,9 +906,9 @@ void trace_vm__delta(const struct trace_vm *cur, const struct trace_vm *prev, st
 
 			if (p->isa != o->isa || p->reason != o->reason)
 				continue;
+			hist_sub(o->hist, o->hist, p->hist, o->count < p->count);
 			o->count = sub(o->count, p->count);
 			o->sum_ns = sub(o->sum_ns, p->sum_ns);
-			hist_sub(o->hist, o->hist, p->hist);
 			break;
 		}
 	}

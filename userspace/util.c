@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -17,7 +18,8 @@ int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	unsigned long long v;
 	char *end;
 
-	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+	/* strto*() skip leading blanks, and strtoull() negates "-1": refuse both. */
+	if (!s || !*s || *s == '-' || *s == '+' || isspace((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
@@ -36,7 +38,7 @@ int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 	long long v;
 	char *end;
 
-	if (!s || !*s || *s == ' ' || *s == '+')
+	if (!s || !*s || *s == '+' || isspace((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
 	v = strtoll(s, &end, 10);
@@ -55,7 +57,7 @@ int parse_double(const char *s, double min, double max, double *out)
 	double v;
 	char *end;
 
-	if (!s || !*s || *s == ' ')
+	if (!s || !*s || isspace((unsigned char)*s))
 		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);
@@ -67,6 +69,47 @@ int parse_double(const char *s, double min, double max, double *out)
 		return -ERANGE;
 	*out = v;
 	return 0;
+}
+
+static int opt_fail(int err, char *msg, unsigned long msglen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int opt_fail(int err, char *msg, unsigned long msglen, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (msg && msglen)
+		(void)vsnprintf(msg, msglen, fmt, ap);
+	else
+		(void)vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (!msg || !msglen)
+		log_error("%s", buf);
+	return err;
+}
+
+int opt_u64(const char *name, const char *arg, uint64_t min, uint64_t max, uint64_t *out, char *msg,
+	    unsigned long msglen)
+{
+	int err = parse_u64(arg, min, max, out);
+
+	if (!err)
+		return 0;
+	return opt_fail(err, msg, msglen, "invalid %s '%s' (%llu to %llu)", name, arg ? arg : "",
+			(unsigned long long)min, (unsigned long long)max);
+}
+
+int opt_double(const char *name, const char *arg, double min, double max, double *out, char *msg,
+	       unsigned long msglen)
+{
+	int err = parse_double(arg, min, max, out);
+
+	if (!err)
+		return 0;
+	return opt_fail(err, msg, msglen, "invalid %s '%s' (%g to %g)", name, arg ? arg : "", min,
+			max);
 }
 
 static uint64_t clock_ns(clockid_t id)

@@ -17,6 +17,17 @@ int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 int parse_double(const char *s, double min, double max, double *out);
 
+/*
+ * The value of command-line option name ("count"): parse_u64/parse_double
+ * with one wording for every command. On failure returns -EINVAL or -ERANGE
+ * and puts "invalid NAME 'VALUE' (MIN to MAX)" into msg, or logs it as an
+ * error when msg is NULL (callers with a JSON error path pass a buffer).
+ */
+int opt_u64(const char *name, const char *arg, uint64_t min, uint64_t max, uint64_t *out, char *msg,
+	    unsigned long msglen);
+int opt_double(const char *name, const char *arg, double min, double max, double *out, char *msg,
+	       unsigned long msglen);
+
 /* Clocks in nanoseconds. */
 uint64_t now_mono_ns(void);
 uint64_t now_real_ns(void);

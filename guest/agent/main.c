@@ -29,6 +29,7 @@
 #include "agentproto.h"
 #include "cmd.h"
 #include "sample.h"
+#include "util.h"
 
 enum transport_kind {
 	T_PORT,
@@ -351,20 +352,6 @@ static void usage(FILE *f)
 		"  --version          print the agent version\n");
 }
 
-static int parse_num(const char *s, unsigned long long min, unsigned long long max,
-		     unsigned long long *out)
-{
-	char *end;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	if (errno || *end || *out < min || *out > max)
-		return -EINVAL;
-	return 0;
-}
-
 static int parse_args(struct agent *a, int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -381,15 +368,16 @@ static int parse_args(struct agent *a, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	unsigned long long v;
 	const char *colon;
+	char msg[160];
+	uint64_t v;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "hv", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
-			if (parse_num(optarg, 10, 3600000, &v)) {
-				say("invalid interval '%s' (10..3600000 ms)", optarg);
+			if (opt_u64("interval", optarg, 10, 3600000, &v, msg, sizeof(msg))) {
+				say("%s", msg);
 				return 2;
 			}
 			a->interval_ms = (uint32_t)v;
@@ -401,21 +389,22 @@ static int parse_args(struct agent *a, int argc, char **argv)
 			colon = strrchr(optarg, ':');
 			if (!colon || colon == optarg ||
 			    (size_t)(colon - optarg) >= sizeof(a->tcp_host) ||
-			    parse_num(colon + 1, 1, 65535, &v)) {
+			    parse_u64(colon + 1, 1, 65535, &v)) {
 				say("invalid address '%s' (want HOST:PORT)", optarg);
 				return 2;
 			}
 			memcpy(a->tcp_host, optarg, (size_t)(colon - optarg));
 			a->tcp_host[colon - optarg] = '\0';
-			(void)snprintf(a->tcp_port, sizeof(a->tcp_port), "%llu", v);
+			(void)snprintf(a->tcp_port, sizeof(a->tcp_port), "%llu",
+				       (unsigned long long)v);
 			a->kind = T_TCP;
 			break;
 		case 's':
 			a->kind = T_STDIO;
 			break;
 		case 'c':
-			if (parse_num(optarg, 1, 1ull << 40, &v)) {
-				say("invalid count '%s'", optarg);
+			if (opt_u64("count", optarg, 1, 1ull << 40, &v, msg, sizeof(msg))) {
+				say("%s", msg);
 				return 2;
 			}
 			a->count = v;

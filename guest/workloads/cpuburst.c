@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "util.h"
+
 static volatile int stop_burst;
 
 static uint64_t mono_ms(void)
@@ -38,21 +40,6 @@ static void sleep_s(unsigned long s)
 		;
 }
 
-static int parse_ul(const char *s, unsigned long min, unsigned long max, unsigned long *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -63,11 +50,13 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	unsigned long threads = 1, busy_s = 10, idle_s = (unsigned long)-1, rounds = 0, v, round;
+	unsigned long threads = 1, busy_s = 10, idle_s = (unsigned long)-1, rounds = 0, round;
 	pthread_t tids[256];
-	int c;
+	char msg[160];
+	int c, li = 0;
+	uint64_t v;
 
-	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", lopts, &li)) != -1) {
 		unsigned long *dst, lo = 0, hi = 86400;
 
 		switch (c) {
@@ -95,8 +84,8 @@ int main(int argc, char **argv)
 		default:
 			return 2;
 		}
-		if (parse_ul(optarg, lo, hi, &v)) {
-			fprintf(stderr, "cpuburst: invalid value '%s'\n", optarg);
+		if (opt_u64(lopts[li].name, optarg, lo, hi, &v, msg, sizeof(msg))) {
+			fprintf(stderr, "cpuburst: %s\n", msg);
 			return 2;
 		}
 		*dst = v;

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define MIB (1024ul * 1024ul)
 
 struct opts {
@@ -44,21 +46,6 @@ static uint64_t xorshift(uint64_t *s)
 	x ^= x << 17;
 	*s = x;
 	return x;
-}
-
-static int parse_ul(const char *s, unsigned long min, unsigned long max, unsigned long *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 static void usage(FILE *f)
@@ -99,13 +86,15 @@ int main(int argc, char **argv)
 		{},
 	};
 	struct opts o = { .min_mb = 500, .max_mb = 1800, .free_mb_per_s = 100, .chunk_mb = 10 };
-	unsigned long seed = 0, size_mb = 0, nchunks = 0, i, v;
+	unsigned long seed = 0, size_mb = 0, nchunks = 0, i;
 	double budget = 0;
 	unsigned char **chunks = NULL;
 	uint64_t rng, t0;
-	int c, err = 1;
+	int c, li = 0, err = 1;
+	char msg[160];
+	uint64_t v;
 
-	while ((c = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", lopts, &li)) != -1) {
 		unsigned long *dst;
 		unsigned long lo = 1, hi = 1ul << 30;
 
@@ -131,7 +120,7 @@ int main(int argc, char **argv)
 		case 's':
 			dst = &seed;
 			lo = 0;
-			hi = ~0ul;
+			hi = UINT64_MAX;
 			break;
 		case 'h':
 			usage(stdout);
@@ -140,15 +129,8 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		if (parse_ul(optarg, lo, hi, &v)) {
-			fprintf(stderr, "memory_hog: invalid value '%s' for --%s\n", optarg,
-				lopts[c == 'm'	 ? 0
-				      : c == 'M' ? 1
-				      : c == 'f' ? 2
-				      : c == 'c' ? 3
-				      : c == 'H' ? 4
-						 : 5]
-					.name);
+		if (opt_u64(lopts[li].name, optarg, lo, hi, &v, msg, sizeof(msg))) {
+			fprintf(stderr, "memory_hog: %s\n", msg);
 			return 2;
 		}
 		*dst = v;

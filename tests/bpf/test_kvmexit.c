@@ -24,12 +24,13 @@
 #include "exitreason.h"
 #include "hist.h"
 #include "trace.h"
+#include "util.h"
+#include "bpftest.h"
 
 #define TGID 4000000 /* above pid_max: never a real process */
 #define TID0 4000001
 #define TID1 4000002
 
-static char pin_root[128];
 static struct trace *tr;
 static int test_fd;
 
@@ -161,28 +162,6 @@ int main(void)
 		cmocka_unit_test(test_synthetic_pairs),
 		cmocka_unit_test(test_real_programs_attached),
 	};
-	struct trace_opts opts = { 0 };
-	int rc;
 
-	if (geteuid() != 0) {
-		printf("skip: needs root\n");
-		return 77;
-	}
-	snprintf(pin_root, sizeof(pin_root), "/sys/fs/bpf/kvmpilot-test-%d", getpid());
-	opts.pin_root = pin_root;
-	if (trace__ensure_fs()) {
-		fprintf(stderr, "cannot mount bpffs/tracefs\n");
-		return 1;
-	}
-	tr = trace__open(&opts);
-	if (!tr) {
-		fprintf(stderr, "trace__open: %s\n", strerror(errno));
-		(void)trace__unpin(pin_root, true);
-		return 1;
-	}
-	test_fd = trace__prog_fd(tr, "test_kvm_event");
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	trace__close(tr);
-	(void)trace__unpin(pin_root, true);
-	return rc;
+	return bpftest_main(tests, ARRAY_SIZE(tests), "test_kvm_event", &tr, &test_fd);
 }

@@ -20,6 +20,8 @@
 #include "track.h"
 #include "vcpu.h"
 #include "trace.h"
+#include "util.h"
+#include "bpftest.h"
 
 #define VM  4000100 /* above pid_max: never a real process */
 #define VC0 4000101
@@ -29,7 +31,6 @@
 #define UT1 4000201
 #define UT2 4000202
 
-static char pin_root[128];
 static struct trace *tr;
 static int test_fd;
 
@@ -47,7 +48,7 @@ static void ev(__u64 op, __u64 tgid_a, __u64 tid_a, __u64 runnable, __u64 tgid_b
 	ev(VCPU_TEST_SWITCH, a_tgid, a_tid, runnable, b_tgid, b_tid, t)
 #define WAKEUP(tgid, tid, t) ev(VCPU_TEST_WAKEUP, tgid, tid, 0, 0, 0, t)
 
-static void sync_vm(int with_vm)
+static void sync_vm_started(int with_vm, uint64_t start_time)
 {
 	struct vm_list list = { 0 };
 	struct vm_desc *d;
@@ -56,7 +57,7 @@ static void sync_vm(int with_vm)
 		d = vm_list__add(&list);
 		assert_non_null(d);
 		d->pid = VM;
-		d->start_time = 1;
+		d->start_time = start_time;
 		d->nvcpus = 1;
 		d->vcpus[0] = (struct vm_vcpu){ .index = 0, .tid = VC0 };
 		d = vm_list__add(&list);
@@ -66,6 +67,11 @@ static void sync_vm(int with_vm)
 	}
 	assert_int_equal(trace__sync(tr, &list), 0);
 	vm_list__free(&list);
+}
+
+static void sync_vm(int with_vm)
+{
+	sync_vm_started(with_vm, 1);
 }
 
 static const struct trace_vm *read_vm(struct trace_snapshot *snap, int pid)
@@ -124,33 +130,41 @@ static void test_run_wait_emulator(void **state)
 	trace_snapshot__free(&snap);
 }
 
+static void test_reused_pid(void **state)
+{
+	struct trace_snapshot snap = { 0 };
+	const struct trace_vm *vm;
+	uint64_t run;
+
+	(void)state;
+	sync_vm(1);
+	run = read_vm(&snap, VM)->vcpus[0].run_ns;
+	SWITCH(0, 0, 0, VM, VC0, 70000);
+	SWITCH(VM, VC0, 0, 0, 0, 71000);
+	vm = read_vm(&snap, VM);
+	assert_int_equal(vm->vcpus[0].run_ns, run + 1000);
+	/*
+	 * The VM exits and, before the next scan, another QEMU gets its pid
+	 * and vCPU tid: its counters start from zero, not from the old ones.
+	 */
+	sync_vm_started(1, 2);
+	vm = read_vm(&snap, VM);
+	assert_non_null(vm);
+	assert_int_equal(vm->start_time, 2);
+	assert_int_equal(vm->vcpus[0].run_ns, 0);
+	assert_int_equal(vm->vcpus[0].switches, 0);
+	SWITCH(0, 0, 0, VM, VC0, 80000);
+	SWITCH(VM, VC0, 0, 0, 0, 80400);
+	assert_int_equal(read_vm(&snap, VM)->vcpus[0].run_ns, 400);
+	trace_snapshot__free(&snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_run_wait_emulator),
+		cmocka_unit_test(test_reused_pid),
 	};
-	struct trace_opts opts = { 0 };
-	int rc;
 
-	if (geteuid() != 0) {
-		printf("skip: needs root\n");
-		return 77;
-	}
-	snprintf(pin_root, sizeof(pin_root), "/sys/fs/bpf/kvmpilot-test-%d", getpid());
-	opts.pin_root = pin_root;
-	if (trace__ensure_fs()) {
-		fprintf(stderr, "cannot mount bpffs/tracefs\n");
-		return 1;
-	}
-	tr = trace__open(&opts);
-	if (!tr) {
-		fprintf(stderr, "trace__open: %s\n", strerror(errno));
-		(void)trace__unpin(pin_root, true);
-		return 1;
-	}
-	test_fd = trace__prog_fd(tr, "test_sched_event");
-	rc = cmocka_run_group_tests(tests, NULL, NULL);
-	trace__close(tr);
-	(void)trace__unpin(pin_root, true);
-	return rc;
+	return bpftest_main(tests, ARRAY_SIZE(tests), "test_sched_event", &tr, &test_fd);
 }

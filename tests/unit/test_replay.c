@@ -112,6 +112,28 @@ static void test_hand_checked(void **state)
 	replay_trace__free(t);
 }
 
+/* Every memory bound the config accepts can be replayed (the policy's input check agrees). */
+static void test_largest_bounds(void **state)
+{
+	struct replay_start start = { .mem_mib = POLICY_MEM_MAX_MIB, .vcpus = 1 };
+	struct replay_trace *t = NULL;
+	struct policy_config cfg;
+	struct replay_score s;
+	char err[REPLAY_ERR_MAX];
+
+	(void)state;
+	assert_int_equal(PARSE(hand, &t, err), 0);
+	for (int k = POLICY_THRESHOLD; k <= POLICY_PREDICTIVE; k++) {
+		policy_config__init(&cfg, (enum policy_kind)k);
+		cfg.mem_max_mib = POLICY_MEM_MAX_MIB;
+		assert_int_equal(policy_config__validate(&cfg), 0);
+		assert_int_equal(replay__run(&cfg, &start, t, &s, NULL, NULL), 0);
+		cfg.mem_max_mib = POLICY_MEM_MAX_MIB + 1;
+		assert_int_equal(policy_config__validate(&cfg), -EINVAL);
+	}
+	replay_trace__free(t);
+}
+
 static void test_sum(void **state)
 {
 	struct replay_score a = { .ticks = 10, .mem_pressure_s = 1, .mean_slack_mb = 100 };
@@ -235,7 +257,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hand_checked),  cmocka_unit_test(test_sum),
 		cmocka_unit_test(test_parse_errors),  cmocka_unit_test(test_parse_ok),
-		cmocka_unit_test(test_parse_garbage),
+		cmocka_unit_test(test_parse_garbage), cmocka_unit_test(test_largest_bounds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -166,6 +166,60 @@ static void test_name_null_and_restart(void **state)
 	free(cur);
 }
 
+static void test_vcpu_estimate_undercut(void **state)
+{
+	struct trace_vm *prev = calloc(1, sizeof(*prev)), *cur = calloc(1, sizeof(*cur));
+
+	(void)state;
+	fill(prev, 1000);
+	fill(cur, 1000);
+	/*
+	 * The previous read estimated an open stint a little past what BPF
+	 * counted when the stint closed: no time passed, not hours of run time.
+	 */
+	prev->vcpus[0].run_ns += 300;
+	prev->vcpus[0].wait_ns += 20;
+	trace_vm__delta(cur, prev, cur);
+	assert_int_equal(cur->vcpus[0].run_ns, 0);
+	assert_int_equal(cur->vcpus[0].wait_ns, 0);
+
+	/* The same tid as another vCPU index is a new entry: from zero. */
+	fill(prev, 1);
+	fill(cur, 3);
+	cur->vcpus[0].index = 1;
+	trace_vm__delta(cur, prev, cur);
+	assert_int_equal(cur->vcpus[0].run_ns, 3000);
+	assert_int_equal(cur->vcpus[0].exits, 9);
+	free(prev);
+	free(cur);
+}
+
+static void test_hist_slot_wrap(void **state)
+{
+	struct trace_vm *prev = calloc(1, sizeof(*prev)), *cur = calloc(1, sizeof(*cur));
+
+	(void)state;
+	fill(prev, 1);
+	fill(cur, 1);
+	/* 100 more exits, all in a slot that passed 2^32 (__u32 in the map). */
+	prev->exits[0].hist[10] = UINT32_MAX - 49;
+	prev->exit_hist[10] = UINT32_MAX - 49;
+	prev->blk.hist[16] = UINT32_MAX;
+	cur->exits[0].hist[10] = 50;
+	cur->exit_hist[10] = 50;
+	cur->exits[0].count = prev->exits[0].count + 100;
+	cur->exits_total = prev->exits_total + 100;
+	cur->blk.hist[16] = 2;
+	cur->blk.read_ops = prev->blk.read_ops + 3;
+	trace_vm__delta(cur, prev, cur);
+	assert_int_equal(cur->exits[0].count, 100);
+	assert_int_equal(cur->exits[0].hist[10], 100);
+	assert_int_equal(cur->exit_hist[10], 100);
+	assert_int_equal(cur->blk.hist[16], 3);
+	free(prev);
+	free(cur);
+}
+
 static void test_empty(void **state)
 {
 	struct json_object *root;
@@ -203,6 +257,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_delta_json),
 		cmocka_unit_test(test_name_null_and_restart),
+		cmocka_unit_test(test_vcpu_estimate_undercut),
+		cmocka_unit_test(test_hist_slot_wrap),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_text),
 	};

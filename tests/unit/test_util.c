@@ -22,6 +22,11 @@ static void test_parse_u64(void **state)
 	assert_int_equal(parse_u64("", 0, 100, &v), -EINVAL);
 	assert_int_equal(parse_u64("99999999999999999999999", 0, UINT64_MAX, &v), -ERANGE);
 	assert_int_equal(v, 42);
+	/* strtoull() skips any blank and wraps "-1": no blank may slip a sign in. */
+	assert_int_equal(parse_u64("\t-1", 0, UINT64_MAX, &v), -EINVAL);
+	assert_int_equal(parse_u64("\n5", 0, UINT64_MAX, &v), -EINVAL);
+	assert_int_equal(parse_u64(" 5", 0, UINT64_MAX, &v), -EINVAL);
+	assert_int_equal(v, 42);
 }
 
 static void test_parse_i64_double(void **state)
@@ -38,6 +43,29 @@ static void test_parse_i64_double(void **state)
 	assert_int_equal(parse_double("nan", 0, 1, &d), -EINVAL);
 	assert_int_equal(parse_double("inf", 0, 1e9, &d), -EINVAL);
 	assert_int_equal(parse_double("1.5", 0, 1, &d), -ERANGE);
+	assert_int_equal(parse_i64("\t5", -10, 10, &i), -EINVAL);
+	assert_int_equal(parse_double("\v0.5", 0, 1, &d), -EINVAL);
+}
+
+static void test_opt_numbers(void **state)
+{
+	char msg[128] = "";
+	uint64_t v = 7;
+	double d = 0;
+
+	(void)state;
+	assert_int_equal(opt_u64("count", "12", 1, 100, &v, msg, sizeof(msg)), 0);
+	assert_int_equal(v, 12);
+	assert_int_equal(opt_u64("count", "x12", 1, 100, &v, msg, sizeof(msg)), -EINVAL);
+	assert_string_equal(msg, "invalid count 'x12' (1 to 100)");
+	assert_int_equal(opt_u64("count", "0", 1, 100, &v, msg, sizeof(msg)), -ERANGE);
+	assert_int_equal(v, 12);
+	assert_int_equal(opt_double("interval", "0", 0.1, 3600, &d, msg, sizeof(msg)), -ERANGE);
+	assert_string_equal(msg, "invalid interval '0' (0.1 to 3600)");
+	/* Without a buffer the message is logged; a cut one stays terminated. */
+	assert_int_equal(opt_u64("count", "", 1, 100, &v, NULL, 0), -EINVAL);
+	assert_int_equal(opt_u64("count", "abc", 1, 100, &v, msg, 8), -EINVAL);
+	assert_string_equal(msg, "invalid");
 }
 
 static void test_str_copy(void **state)
@@ -67,9 +95,8 @@ static void test_ratelimit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_u64),
-		cmocka_unit_test(test_parse_i64_double),
-		cmocka_unit_test(test_str_copy),
+		cmocka_unit_test(test_parse_u64),   cmocka_unit_test(test_parse_i64_double),
+		cmocka_unit_test(test_opt_numbers), cmocka_unit_test(test_str_copy),
 		cmocka_unit_test(test_ratelimit),
 	};
 
