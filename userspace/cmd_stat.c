@@ -609,11 +609,18 @@ int do_stat(int argc, char **argv)
 			 * report those were just printed.
 			 */
 			err = reported ? 0 : trace__read(tr, &tick);
-			if (!err) {
-				(void)scan(&o, &next, &bad);
-				if (!reported)
-					err = stash_gone(&tick, &next, &gone, &ngone);
+			/*
+			 * Without --pid a failed scan means /proc itself could not
+			 * be read: keep the tables rather than drop every VM and
+			 * its counters. With --pid, a VM that exited is expected.
+			 */
+			if (!err && scan(&o, &next, &bad) && !o.npids) {
+				log_warn("cannot scan /proc, keeping the VMs of the last scan");
+				t_scan = now + RESCAN_NS;
+				continue;
 			}
+			if (!err && !reported)
+				err = stash_gone(&tick, &next, &gone, &ngone);
 			if (!err)
 				err = trace__sync(tr, &next);
 			if (err) {
