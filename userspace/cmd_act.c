@@ -154,11 +154,11 @@ int do_act(int argc, char **argv)
 		case 'm':
 		case 'M':
 		case 'r':
-			if (parse_u64(optarg, 0, max_mib, &val)) {
-				log_error("invalid size '%s' (MiB, 0..%llu)", optarg,
-					  (unsigned long long)max_mib);
+			if (opt_u64(c == 'm'   ? "--memory MiB"
+				    : c == 'M' ? "--min-memory MiB"
+					       : "--reserve MiB",
+				    optarg, 0, max_mib, &val, NULL, 0))
 				return 2;
-			}
 			if (c == 'm') {
 				mem = val;
 				has_mem = true;
@@ -169,10 +169,8 @@ int do_act(int argc, char **argv)
 			}
 			break;
 		case 'c':
-			if (parse_u64(optarg, 1, 16384, &vcpus)) {
-				log_error("invalid vCPU count '%s' (1..16384)", optarg);
+			if (opt_u64("--vcpus", optarg, 1, 16384, &vcpus, NULL, 0))
 				return 2;
-			}
 			has_vcpus = true;
 			break;
 		case 'n':
@@ -197,10 +195,8 @@ int do_act(int argc, char **argv)
 			use_agent = false;
 			break;
 		case 'T':
-			if (parse_u64(optarg, 1, 600, &val)) {
-				log_error("invalid --agent-timeout '%s' (1..600 s)", optarg);
+			if (opt_u64("--agent-timeout seconds", optarg, 1, 600, &val, NULL, 0))
 				return 2;
-			}
 			agent.timeout_ms = (unsigned int)val * 1000;
 			break;
 		case 'h':

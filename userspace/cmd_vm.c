@@ -1113,10 +1113,9 @@ static int parse_opts(int argc, char **argv, struct vm_opts *o)
 		switch (c) {
 		case OPT_MEMORY:
 		case OPT_MEMORY_MAX:
-			if (parse_u64(optarg, 64, 1024 * 1024, &v)) {
-				log_error("invalid memory '%s': MiB in 64..1048576", optarg);
+			if (opt_u64(c == OPT_MEMORY ? "--memory MiB" : "--memory-max MiB", optarg,
+				    64, 1024 * 1024, &v, NULL, 0))
 				return 2;
-			}
 			if (c == OPT_MEMORY)
 				o->memory_mib = v;
 			else
@@ -1124,10 +1123,9 @@ static int parse_opts(int argc, char **argv, struct vm_opts *o)
 			break;
 		case OPT_VCPUS:
 		case OPT_VCPUS_MAX:
-			if (parse_u64(optarg, 1, 64, &v)) {
-				log_error("invalid vCPU count '%s': 1..64", optarg);
+			if (opt_u64(c == OPT_VCPUS ? "--vcpus" : "--vcpus-max", optarg, 1, 64, &v,
+				    NULL, 0))
 				return 2;
-			}
 			if (c == OPT_VCPUS)
 				o->vcpus = v;
 			else
@@ -1159,10 +1157,9 @@ static int parse_opts(int argc, char **argv, struct vm_opts *o)
 			}
 			break;
 		case OPT_DISK_SIZE:
-			if (parse_u64(optarg, 16, 1024 * 1024, &o->disk_mib)) {
-				log_error("invalid --disk-size '%s': MiB in 16..1048576", optarg);
+			if (opt_u64("--disk-size MiB", optarg, 16, 1024 * 1024, &o->disk_mib, NULL,
+				    0))
 				return 2;
-			}
 			break;
 		case OPT_IP:
 			o->ip = optarg;
