@@ -73,8 +73,13 @@ def test():
         assert len(d["vcpu_threads"]) == 1 and d["vcpu_threads"][0]["tid"] > 0, d
         assert d["max_memory_kib"] == 2048 * 1024 and d["max_vcpus"] == 4, d
         assert d["balloon_stats_period"] == 1, d
-    for vm in env.vms:
-        vm.assert_no_oom()
+    # No service manages these guests: QEMU inflates the balloon to
+    # currentMemory (512 MiB) after boot, which may well OOM-kill a large
+    # memory_hog run. That is what test_service_memory prevents; here only
+    # the guests without a memory hog must stay clear of the OOM killer.
+    for vm, (_, workload) in zip(env.vms, VMS):
+        if workload != "memhog":
+            vm.assert_no_oom()
 
 
 if __name__ == "__main__":
