@@ -47,6 +47,7 @@ struct vcpu_track {
 	__u64 exit_at;	   /* state: time of a kvm_exit not yet followed by kvm_entry */
 	__u32 exit_reason; /* state: its basic reason */
 	__u32 exit_isa;	   /* state: its isa */
+	__u64 on_rt;	   /* state: the task's sum_exec_runtime at switch-in, 0: unknown */
 };
 
 /* taps: ifindex -> VM and counters, named from the guest's point of view. */

@@ -22,7 +22,24 @@ struct {
 	__type(value, struct sched_ts);
 } sched_ts SEC(".maps");
 
-static __always_inline void switch_out(__u32 tgid, __u32 tid, bool runnable, __u64 now)
+/*
+ * Time on CPU of one stint. The scheduler's own account of the task
+ * (se.sum_exec_runtime, the same as /proc/PID/task/TID/schedstat and
+ * libvirt's vcpu.N.time) leaves out the time stolen by the hypervisor below
+ * us and IRQ time; the wall clock between switches does not. Use the wall
+ * clock only when the runtime is unknown (0: test entry, or a stint that
+ * began before tracking).
+ */
+static __always_inline __u64 stint_ns(__u64 on, __u64 now, __u64 on_rt, __u64 rt)
+{
+	__u64 wall = now - on;
+
+	if (on_rt && rt >= on_rt && rt - on_rt <= wall)
+		return rt - on_rt;
+	return wall;
+}
+
+static __always_inline void switch_out(__u32 tgid, __u32 tid, bool runnable, __u64 now, __u64 rt)
 {
 	struct vcpu_track *vc = bpf_map_lookup_elem(&vcpus, &tid);
 	struct vm_track *vm;
@@ -33,8 +50,9 @@ static __always_inline void switch_out(__u32 tgid, __u32 tid, bool runnable, __u
 		/* Only this thread's own switches write its entry. */
 		on = vc->on_ns;
 		if (on && now > on)
-			vc->run_ns += now - on;
+			vc->run_ns += stint_ns(on, now, vc->on_rt, rt);
 		vc->on_ns = 0;
+		vc->on_rt = 0;
 		vc->wake_ns = runnable ? now : 0;
 		return;
 	}
@@ -47,13 +65,13 @@ static __always_inline void switch_out(__u32 tgid, __u32 tid, bool runnable, __u
 		return;
 	vm = bpf_map_lookup_elem(&vms, &tgid);
 	if (vm)
-		__sync_fetch_and_add(&vm->emu_run_ns, now - on);
+		__sync_fetch_and_add(&vm->emu_run_ns, stint_ns(on, now, ts->on_rt, rt));
 }
 
-static __always_inline void switch_in(__u32 tgid, __u32 tid, __u64 now)
+static __always_inline void switch_in(__u32 tgid, __u32 tid, __u64 now, __u64 rt)
 {
 	struct vcpu_track *vc = bpf_map_lookup_elem(&vcpus, &tid);
-	struct sched_ts init = { .on_ns = now };
+	struct sched_ts init = { .on_ns = now, .on_rt = rt };
 	struct vm_track *vm;
 	struct sched_ts *ts;
 
@@ -62,13 +80,15 @@ static __always_inline void switch_in(__u32 tgid, __u32 tid, __u64 now)
 			vc->wait_ns += now - vc->wake_ns;
 		vc->wake_ns = 0;
 		vc->on_ns = now;
+		vc->on_rt = rt;
 		vc->switches++;
 		return;
 	}
 	ts = bpf_map_lookup_elem(&sched_ts, &tid);
-	if (ts)
+	if (ts) {
 		ts->on_ns = now;
-	else
+		ts->on_rt = rt;
+	} else
 		bpf_map_update_elem(&sched_ts, &tid, &init, BPF_ANY);
 	vm = bpf_map_lookup_elem(&vms, &tgid);
 	if (vm)
@@ -76,19 +96,21 @@ static __always_inline void switch_in(__u32 tgid, __u32 tid, __u64 now)
 }
 
 /*
- * Entry points take plain ids and a time (0: read the clock, only once the
- * task is known to be tracked) so a test program can drive them too.
+ * Entry points take plain ids, a time (0: read the clock, only once the
+ * task is known to be tracked) and the tasks' runtimes (0: unknown) so a
+ * test program can drive them too.
  */
 static __always_inline int sched_switch_account(__u32 prev_tgid, __u32 prev_tid, bool runnable,
-						__u32 next_tgid, __u32 next_tid, __u64 now)
+						__u64 prev_rt, __u32 next_tgid, __u32 next_tid,
+						__u64 next_rt, __u64 now)
 {
 	if (kp_tgid_tracked(prev_tgid)) {
 		now = now ?: bpf_ktime_get_ns();
-		switch_out(prev_tgid, prev_tid, runnable, now);
+		switch_out(prev_tgid, prev_tid, runnable, now, prev_rt);
 	}
 	if (kp_tgid_tracked(next_tgid)) {
 		now = now ?: bpf_ktime_get_ns();
-		switch_in(next_tgid, next_tid, now);
+		switch_in(next_tgid, next_tid, now, next_rt);
 	}
 	return 0;
 }
@@ -111,8 +133,15 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(on_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	return sched_switch_account(prev->tgid, prev->pid, preempt || prev_state == TASK_RUNNING,
-				    next->tgid, next->pid, 0);
+	__u32 prev_tgid = prev->tgid, next_tgid = next->tgid;
+	bool prev_on = kp_tgid_tracked(prev_tgid), next_on = kp_tgid_tracked(next_tgid);
+
+	/* sum_exec_runtime is up to date here: put_prev_task() settled prev */
+	if (!prev_on && !next_on)
+		return 0;
+	return sched_switch_account(prev_tgid, prev->pid, preempt || prev_state == TASK_RUNNING,
+				    prev_on ? prev->se.sum_exec_runtime : 0, next_tgid, next->pid,
+				    next_on ? next->se.sum_exec_runtime : 0, 0);
 }
 
 SEC("tp_btf/sched_wakeup")
@@ -135,7 +164,7 @@ int test_sched_event(__u64 *ctx)
 	__u64 tgid_b = ctx[4], tid_b = ctx[5], now = ctx[6];
 
 	if (op == VCPU_TEST_SWITCH)
-		return sched_switch_account(tgid_a, tid_a, runnable, tgid_b, tid_b, now);
+		return sched_switch_account(tgid_a, tid_a, runnable, 0, tgid_b, tid_b, 0, now);
 	if (op == VCPU_TEST_WAKEUP)
 		return sched_wakeup_account(tgid_a, tid_a, now);
 	return 1;

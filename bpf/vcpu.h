@@ -9,7 +9,7 @@
  */
 struct sched_ts {
 	__u64 on_ns; /* switch-in time while on CPU, else 0 */
-	__u64 pad;
+	__u64 on_rt; /* the task's sum_exec_runtime at switch-in, 0: unknown */
 };
 
 /*
