@@ -1053,6 +1053,11 @@ int service__tick(struct service *svc)
 		snapshot__put(old);
 		snapshot_slot__publish(svc->slot, snap);
 	}
+	/*
+	 * The tick frees a snapshot and the per-tick arrays (hundreds of kB):
+	 * give the free pages back so they are not kept resident until reuse.
+	 */
+	(void)malloc_trim(0);
 	svc->phase_ms[5] = (double)(now_mono_ns() - t_phase) / 1e6;
 	svc->last_tick_ms = (double)(now_mono_ns() - t0) / 1e6;
 cleanup:
