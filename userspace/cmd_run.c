@@ -143,6 +143,12 @@ int do_run(int argc, char **argv)
 	 * The threads rarely allocate at the same time (one tick a second).
 	 */
 	(void)mallopt(M_ARENA_MAX, 1);
+	/*
+	 * Keep blocks from 128 kB (a tick's snapshot, rendered responses) in
+	 * their own mappings, returned on free: glibc would otherwise raise the
+	 * threshold after the first such free and leave them fragmenting the heap.
+	 */
+	(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	svc = service__new(&opts, err, sizeof(err));
 	if (!svc) {
 		log_error("%s", err);
