@@ -46,6 +46,11 @@ struct history {
 	char csv_path[VM_PATH_MAX + VM_NAME_MAX + 8];
 	uint64_t csv_bytes, csv_max;
 	unsigned int csv_keep;
+	/*
+	 * stdio would give each VM's file a 4 kB buffer; a row is a few hundred
+	 * bytes and flushed at once, so 1 kB is enough (a longer row is two writes).
+	 */
+	char csv_buf[1024];
 };
 
 static const char *const col_names[HC_N] = {
@@ -182,6 +187,7 @@ static int csv_open(struct history *h)
 	h->csv = fopen(h->csv_path, "ae");
 	if (!h->csv)
 		return -errno;
+	(void)setvbuf(h->csv, h->csv_buf, _IOFBF, sizeof(h->csv_buf));
 	h->csv_bytes = fstat(fileno(h->csv), &st) ? 0 : (uint64_t)st.st_size;
 	if (!h->csv_bytes)
 		csv_header(h);
