@@ -14,8 +14,16 @@
 
 #define KIB_TO_MIB(x) ((float)((double)(x) / 1024.0))
 
+/*
+ * Column storage: a column that has held one value since the first row (an
+ * idle VM's zero exits, a fixed maximum, NaN for what a VM does not report)
+ * is kept as that value alone; its array of cap floats is allocated, for the
+ * whole ring, the first time a row differs. No value is rounded or dropped.
+ */
 struct ring {
-	struct history_row *rows;
+	double *t; /* unix seconds of each row */
+	_Atomic(float *) col[HC_N];
+	float same[HC_N]; /* the value of every row of a column without an array */
 	int cap;
 	_Atomic uint64_t count; /* rows ever written; row i lives at i % cap */
 };
@@ -38,6 +46,11 @@ struct history {
 	char csv_path[VM_PATH_MAX + VM_NAME_MAX + 8];
 	uint64_t csv_bytes, csv_max;
 	unsigned int csv_keep;
+	/*
+	 * stdio would give each VM's file a 4 kB buffer; a row is a few hundred
+	 * bytes and flushed at once, so 1 kB is enough (a longer row is two writes).
+	 */
+	char csv_buf[1024];
 };
 
 static const char *const col_names[HC_N] = {
@@ -86,32 +99,34 @@ static const char *const col_names[HC_N] = {
 
 _Static_assert(HC_VCPU_WAIT0 - HC_VCPU_BUSY0 == 4, "column names assume 4 vCPUs");
 
+static int ring_init(struct ring *ring, int cap)
+{
+	ring->cap = cap;
+	ring->t = calloc((size_t)cap, sizeof(*ring->t));
+	for (int c = 0; c < HC_N; c++)
+		ring->same[c] = NAN;
+	return ring->t ? 0 : -ENOMEM;
+}
+
+static void ring_free(struct ring *ring)
+{
+	free(ring->t);
+	for (int c = 0; c < HC_N; c++)
+		free(atomic_load_explicit(&ring->col[c], memory_order_relaxed));
+}
+
 struct history *history__new(const char *vm_name)
 {
 	struct history *h = calloc(1, sizeof(*h));
 
 	if (!h)
 		return NULL;
-	h->fine.cap = HISTORY_FINE_ROWS;
-	h->coarse.cap = HISTORY_COARSE_ROWS;
-	h->fine.rows = calloc(HISTORY_FINE_ROWS, sizeof(struct history_row));
-	h->coarse.rows = calloc(HISTORY_COARSE_ROWS, sizeof(struct history_row));
-	if (!h->fine.rows || !h->coarse.rows) {
-		free(h->fine.rows);
-		free(h->coarse.rows);
+	if (ring_init(&h->fine, HISTORY_FINE_ROWS) || ring_init(&h->coarse, HISTORY_COARSE_ROWS)) {
+		ring_free(&h->fine);
+		ring_free(&h->coarse);
 		free(h);
 		return NULL;
 	}
-	/*
-	 * Fill the rings now (NaN rows): the memory of a full hour is taken, and
-	 * measured, from the start rather than creeping up over the first hour.
-	 */
-	for (int i = 0; i < HISTORY_FINE_ROWS; i++)
-		for (int c = 0; c < HC_N; c++)
-			h->fine.rows[i].v[c] = NAN;
-	for (int i = 0; i < HISTORY_COARSE_ROWS; i++)
-		for (int c = 0; c < HC_N; c++)
-			h->coarse.rows[i].v[c] = NAN;
 	atomic_init(&h->refs, 1);
 	(void)str_copy(h->name, vm_name, sizeof(h->name));
 	return h;
@@ -130,8 +145,8 @@ void history__put(struct history *h)
 		return;
 	if (h->csv)
 		fclose(h->csv);
-	free(h->fine.rows);
-	free(h->coarse.rows);
+	ring_free(&h->fine);
+	ring_free(&h->coarse);
 	free(h);
 }
 
@@ -172,6 +187,7 @@ static int csv_open(struct history *h)
 	h->csv = fopen(h->csv_path, "ae");
 	if (!h->csv)
 		return -errno;
+	(void)setvbuf(h->csv, h->csv_buf, _IOFBF, sizeof(h->csv_buf));
 	h->csv_bytes = fstat(fileno(h->csv), &st) ? 0 : (uint64_t)st.st_size;
 	if (!h->csv_bytes)
 		csv_header(h);
@@ -354,21 +370,62 @@ static void fill_row(struct history *h, const struct vm_sample *s, struct histor
 	}
 }
 
-static void ring_push(struct ring *ring, const struct history_row *row)
+static bool same_value(float a, float b)
+{
+	return isnan(a) ? isnan(b) : a == b && signbit(a) == signbit(b);
+}
+
+/* Returns 0, or -ENOMEM when a column that changed got no array (its value is lost). */
+static int ring_push(struct ring *ring, const struct history_row *row)
 {
 	uint64_t n = atomic_load_explicit(&ring->count, memory_order_relaxed);
+	uint64_t slot = n % (uint64_t)ring->cap;
+	int err = 0;
 
 	/* a reader of this slot sees count move past it and drops what it copied */
-	ring->rows[n % (uint64_t)ring->cap] = *row;
+	ring->t[slot] = row->t;
+	for (int c = 0; c < HC_N; c++) {
+		float *col = atomic_load_explicit(&ring->col[c], memory_order_relaxed);
+
+		if (col) {
+			col[slot] = row->v[c];
+		} else if (!n) {
+			ring->same[c] = row->v[c];
+		} else if (!same_value(row->v[c], ring->same[c])) {
+			col = malloc((size_t)ring->cap * sizeof(*col));
+			if (!col) {
+				err = -ENOMEM;
+				continue;
+			}
+			for (int i = 0; i < ring->cap; i++)
+				col[i] = ring->same[c];
+			col[slot] = row->v[c];
+			atomic_store_explicit(&ring->col[c], col, memory_order_release);
+		}
+	}
 	atomic_store_explicit(&ring->count, n + 1, memory_order_release);
+	return err;
+}
+
+static void ring_row(struct ring *ring, uint64_t i, struct history_row *out)
+{
+	uint64_t slot = i % (uint64_t)ring->cap;
+
+	out->t = ring->t[slot];
+	for (int c = 0; c < HC_N; c++) {
+		const float *col = atomic_load_explicit(&ring->col[c], memory_order_acquire);
+
+		out->v[c] = col ? col[slot] : ring->same[c];
+	}
 }
 
 int history__append(struct history *h, const struct vm_sample *s)
 {
 	struct history_row row;
+	int err, err2 = 0;
 
 	fill_row(h, s, &row);
-	ring_push(&h->fine, &row);
+	err = ring_push(&h->fine, &row);
 
 	if (!h->acc_rows)
 		h->acc_t = row.t;
@@ -383,12 +440,15 @@ int history__append(struct history *h, const struct vm_sample *s)
 
 		for (int c = 0; c < HC_N; c++)
 			avg.v[c] = h->acc_n[c] ? (float)(h->acc[c] / h->acc_n[c]) : NAN;
-		ring_push(&h->coarse, &avg);
+		err2 = ring_push(&h->coarse, &avg);
 		memset(h->acc, 0, sizeof(h->acc));
 		memset(h->acc_n, 0, sizeof(h->acc_n));
 		h->acc_rows = 0;
 	}
-	return csv_write(h, &row, s);
+	if (!err)
+		err = err2;
+	err2 = csv_write(h, &row, s);
+	return err ? err : err2;
 }
 
 /* Copy rows [lo, n) of a ring with t > since and t < before; drop overwritten ones. */
@@ -402,14 +462,14 @@ static int ring_copy(const struct ring *ring, double since, double before, struc
 	uint64_t first = lo;
 
 	for (uint64_t i = lo; i < n && got < max; i++) {
-		const struct history_row *row = &r->rows[i % (uint64_t)r->cap];
+		double t = r->t[i % (uint64_t)r->cap];
 
-		if (row->t <= since || row->t >= before) {
+		if (t <= since || t >= before) {
 			if (!got)
 				first = i + 1;
 			continue;
 		}
-		out[got++] = *row;
+		ring_row(r, i, &out[got++]);
 	}
 	atomic_thread_fence(memory_order_acquire);
 	n2 = atomic_load_explicit(&r->count, memory_order_relaxed);
@@ -429,7 +489,7 @@ int history__copy(const struct history *h, double since_s, struct history_row *o
 	const struct ring *fine = &h->fine;
 	uint64_t n = atomic_load_explicit((_Atomic uint64_t *)&fine->count, memory_order_acquire);
 	uint64_t oldest = n > (uint64_t)fine->cap ? n - (uint64_t)fine->cap + 1 : 0;
-	double fine_start = n ? fine->rows[oldest % (uint64_t)fine->cap].t : INFINITY;
+	double fine_start = n ? fine->t[oldest % (uint64_t)fine->cap] : INFINITY;
 	int got;
 
 	/* coarse averages for what the fine ring no longer holds, then the fine rows */

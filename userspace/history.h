@@ -5,6 +5,11 @@
  * dashboard read, and a CSV file per VM in the data directory with every
  * merged metric of every tick, rotated by size.
  *
+ * In memory, a metric that has had one value since the ring's first row
+ * (NaN when a VM does not report it, zero network rates without a tap) is
+ * stored once; it gets an array for the whole ring when a row differs.
+ * Values are kept exactly as before (floats); the worst case is unchanged.
+ *
  * One writer (the tick thread) and any number of readers (HTTP handlers):
  * a reader never blocks the writer; it copies rows and drops any that the
  * writer overwrote meanwhile (a sequence check, like a seqlock).

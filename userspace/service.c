@@ -38,8 +38,8 @@
 struct vmstate {
 	char name[VM_NAME_MAX];
 	struct history *hist;
-	struct vm_sample prev; /* last tick's sample, for rates */
-	bool have_prev;
+	/* last tick's sample, for rates: in svc->prev_snap, or NULL */
+	const struct vm_sample *prev;
 	bool seen; /* in this tick's list */
 	uint64_t actions[2][3];
 	uint64_t mem_time_ns;	  /* wall clock of the guest memory data */
@@ -58,6 +58,8 @@ struct service {
 	struct service_opts opts;
 	struct config *cfg;
 	struct snapshot_slot *slot;
+	/* the last tick's snapshot: the vmstate prev samples live in it */
+	struct snapshot *prev_snap;
 	struct http_server *http;
 	struct vmstate *vms;
 	int nvms, capvms;
@@ -742,13 +744,11 @@ static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *
 	if (s->mem_source == MEM_SOURCE_NONE && st->mem_time_ns)
 		s->mem_age_s = (double)(now_ns - st->mem_time_ns) / 1e9;
 
-	rates(s, st->have_prev ? &st->prev : NULL);
-	s->exit_p50_us =
-		hist_delta_pct(&s->exit_hist, st->have_prev ? &st->prev.exit_hist : NULL, 50);
-	s->exit_p99_us =
-		hist_delta_pct(&s->exit_hist, st->have_prev ? &st->prev.exit_hist : NULL, 99);
-	s->blk_p50_us = hist_delta_pct(&s->blk_hist, st->have_prev ? &st->prev.blk_hist : NULL, 50);
-	s->blk_p99_us = hist_delta_pct(&s->blk_hist, st->have_prev ? &st->prev.blk_hist : NULL, 99);
+	rates(s, st->prev);
+	s->exit_p50_us = hist_delta_pct(&s->exit_hist, st->prev ? &st->prev->exit_hist : NULL, 50);
+	s->exit_p99_us = hist_delta_pct(&s->exit_hist, st->prev ? &st->prev->exit_hist : NULL, 99);
+	s->blk_p50_us = hist_delta_pct(&s->blk_hist, st->prev ? &st->prev->blk_hist : NULL, 50);
+	s->blk_p99_us = hist_delta_pct(&s->blk_hist, st->prev ? &st->prev->blk_hist : NULL, 99);
 
 	config__vm(svc->cfg, s->name, &vc);
 	s->enabled = vc.enabled;
@@ -912,18 +912,20 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 
 /* ---- the tick ---- */
 
-static struct snapshot *build_snapshot(struct service *svc, const struct vm_sample *samples,
-				       double now)
+/* Complete the snapshot whose samples the tick wrote (snap->vms[i].s). */
+static int build_snapshot(struct service *svc, struct snapshot *snap, double now)
 {
-	struct snapshot *snap = snapshot__new(svc->nvms, svc->nactions);
 	struct snapshot_health *h;
+	struct action_rec *actions;
 
-	if (!snap)
-		return NULL;
+	actions = calloc(svc->nactions ? (size_t)svc->nactions : 1, sizeof(*actions));
+	if (!actions)
+		return -ENOMEM;
+	free(snap->actions);
+	snap->actions = actions;
 	snap->seq = svc->ticks;
 	snap->time = now;
 	for (int i = 0; i < svc->nvms; i++) {
-		snap->vms[i].s = samples[i];
 		snap->vms[i].hist = history__get(svc->vms[i].hist);
 		memcpy(snap->vms[i].actions, svc->vms[i].actions, sizeof(snap->vms[i].actions));
 	}
@@ -951,7 +953,7 @@ static struct snapshot *build_snapshot(struct service *svc, const struct vm_samp
 	}
 	h->bpf_loaded = svc->bpf_loaded;
 	for (int i = 0; i < svc->nvms; i++)
-		h->agent |= samples[i].mem_source == MEM_SOURCE_AGENT;
+		h->agent |= snap->vms[i].s.mem_source == MEM_SOURCE_AGENT;
 	h->policy = true;
 	(void)str_copy(h->bpf_error, svc->bpf_error, sizeof(h->bpf_error));
 	h->procscan = svc->cfg->procscan;
@@ -965,14 +967,13 @@ static struct snapshot *build_snapshot(struct service *svc, const struct vm_samp
 	(void)str_copy(h->config_path, svc->cfg->path, sizeof(h->config_path));
 	(void)str_copy(h->config_error, svc->config_error, sizeof(h->config_error));
 	h->config_reloads = svc->reloads;
-	return snap;
+	return 0;
 }
 
 int service__tick(struct service *svc)
 {
 	uint64_t t0 = now_mono_ns(), now_ns = now_real_ns(), t_phase;
-	struct vm_sample *samples = NULL;
-	struct snapshot *snap;
+	struct snapshot *snap = NULL;
 	double interval_s = svc->cfg->tick_ms / 1000.0;
 	int err;
 
@@ -999,8 +1000,12 @@ int service__tick(struct service *svc)
 	}
 	vm_drop_unseen(svc);
 
-	samples = calloc(svc->nvms ? (size_t)svc->nvms : 1, sizeof(*samples));
-	if (!samples) {
+	/*
+	 * The tick writes its samples straight into the snapshot it publishes,
+	 * and the next tick reads them there as its previous samples: no copy.
+	 */
+	snap = snapshot__new(svc->nvms, 0);
+	if (!snap) {
 		err = -ENOMEM;
 		goto cleanup;
 	}
@@ -1014,12 +1019,12 @@ int service__tick(struct service *svc)
 		vm_key(d, key, sizeof(key));
 		st = vm_find(svc, key);
 		idx = (int)(st - svc->vms);
-		if (samples[idx].time_ns)
+		if (snap->vms[idx].s.time_ns)
 			continue;
-		if (st->have_prev && st->prev.time_ns && now_ns > st->prev.time_ns)
-			interval_s = (double)(now_ns - st->prev.time_ns) / 1e9;
-		merge(svc, d, st, &samples[idx], now_ns, interval_s);
-		decide_and_act(svc, st, &samples[idx]);
+		if (st->prev && st->prev->time_ns && now_ns > st->prev->time_ns)
+			interval_s = (double)(now_ns - st->prev->time_ns) / 1e9;
+		merge(svc, d, st, &snap->vms[idx].s, now_ns, interval_s);
+		decide_and_act(svc, st, &snap->vms[idx].s);
 	}
 
 	svc->phase_ms[3] = (double)(now_mono_ns() - t_phase) / 1e6;
@@ -1027,19 +1032,20 @@ int service__tick(struct service *svc)
 	for (int i = 0; i < svc->nvms; i++) {
 		struct vmstate *st = &svc->vms[i];
 
-		err = history__append(st->hist, &samples[i]);
+		err = history__append(st->hist, &snap->vms[i].s);
 		if (err)
 			log_debug("history of '%s': %s", st->name, strerror(-err));
-		st->prev = samples[i];
-		st->have_prev = true;
+		st->prev = &snap->vms[i].s;
 	}
 	err = 0;
 
 	svc->ticks++;
 	svc->phase_ms[4] = (double)(now_mono_ns() - t_phase) / 1e6;
 	t_phase = now_mono_ns();
-	snap = build_snapshot(svc, samples, (double)now_ns / 1e9);
-	if (snap) {
+	snapshot__put(svc->prev_snap);
+	svc->prev_snap = snapshot__ref(snap);
+	err = build_snapshot(svc, snap, (double)now_ns / 1e9);
+	if (!err) {
 		struct snapshot *old = snapshot_slot__get(svc->slot);
 
 		/*
@@ -1052,11 +1058,17 @@ int service__tick(struct service *svc)
 			(void)snapshot__cached(snap, SNAP_CACHE_METRICS, metrics__render);
 		snapshot__put(old);
 		snapshot_slot__publish(svc->slot, snap);
+		snap = NULL;
 	}
+	/*
+	 * The tick frees a snapshot and the per-tick arrays (hundreds of kB):
+	 * give the free pages back so they are not kept resident until reuse.
+	 */
+	(void)malloc_trim(0);
 	svc->phase_ms[5] = (double)(now_mono_ns() - t_phase) / 1e6;
 	svc->last_tick_ms = (double)(now_mono_ns() - t0) / 1e6;
 cleanup:
-	free(samples);
+	snapshot__put(snap);
 	return err;
 }
 
@@ -1256,6 +1268,7 @@ void service__free(struct service *svc)
 	/* HTTP first: no reader may outlive the data */
 	http__stop(svc->http);
 	snapshot_slot__free(svc->slot);
+	snapshot__put(svc->prev_snap);
 	for (int i = 0; i < svc->nvms; i++) {
 		history__put(svc->vms[i].hist);
 		free(svc->vms[i].pol);

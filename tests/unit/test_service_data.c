@@ -147,6 +147,43 @@ static void test_history_ring(void **state)
 	free(rows);
 }
 
+/* A metric that stays constant and then changes keeps every value, old and new. */
+static void test_history_constant_then_change(void **state)
+{
+	struct history *h = history__new("vm/1");
+	struct history_row *rows = calloc(HISTORY_FINE_ROWS + HISTORY_COARSE_ROWS, sizeof(*rows));
+	struct vm_sample s;
+	int n;
+
+	(void)state;
+	assert_non_null(h);
+	for (int i = 0; i < 300; i++) {
+		sample_at(&s, 1000 + i, 512);
+		/* NaN, then 0, then a value; and a swap rate that turns -0.0 after 250 */
+		s.psi_mem_some = i < 100 ? -1 : i < 200 ? 0 : 0.25;
+		s.swap_in_per_s = i < 250 ? 0.0 : -0.0;
+		assert_int_equal(history__append(h, &s), 0);
+	}
+	n = history__copy(h, 0, rows, HISTORY_FINE_ROWS + HISTORY_COARSE_ROWS);
+	assert_int_equal(n, HISTORY_FINE_ROWS + (300 - HISTORY_FINE_ROWS) / HISTORY_COARSE_STEP);
+	for (int i = 0; i < n; i++) {
+		double t = rows[i].t - 1000;
+
+		assert_true(fabs(rows[i].v[HC_MEM_USED] - 512) < 1e-6);
+		if (t < 100)
+			assert_true(isnan(rows[i].v[HC_PSI_MEM]));
+		else if (t < 200)
+			assert_true(rows[i].v[HC_PSI_MEM] == 0);
+		else
+			assert_true(fabs(rows[i].v[HC_PSI_MEM] - 0.25) < 1e-6);
+		assert_true(rows[i].v[HC_SWAP_IN] == 0);
+		assert_int_equal(!!signbit(rows[i].v[HC_SWAP_IN]), t >= 250);
+		assert_true(isnan(rows[i].v[HC_FORECAST]));
+	}
+	history__put(h);
+	free(rows);
+}
+
 static void test_history_csv_rotation(void **state)
 {
 	char dir[] = "/tmp/kvmpilot-hist-XXXXXX", path[256];
@@ -243,6 +280,7 @@ int main(void)
 		cmocka_unit_test(test_config_bad),
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_history_ring),
+		cmocka_unit_test(test_history_constant_then_change),
 		cmocka_unit_test(test_history_csv_rotation),
 		cmocka_unit_test(test_snapshot_api),
 	};
