@@ -35,6 +35,9 @@
 #define BPF_RETRY_TICKS 60
 #define MEM_RESERVE_MIB 128 /* headroom kept above guest used (policy and actuator) */
 
+/* How long a balloon target that grew counts before the balloon reaches it. */
+#define MEM_GROW_SETTLE_NS (10 * 1000000000ull)
+
 struct vmstate {
 	char name[VM_NAME_MAX];
 	struct history *hist;
@@ -52,6 +55,9 @@ struct vmstate {
 	uint32_t cpus_cmd_id;
 	int cpus_cmd_n;
 	int cpus_cmd_tries;
+	/* the last memory growth set, while the balloon may still be deflating */
+	uint64_t mem_grow_kib;
+	uint64_t mem_grow_ns;
 };
 
 struct service {
@@ -858,6 +864,13 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 	}
 	policy_cfg(svc, s, &pc);
 	policy_in(s, &in);
+	/*
+	 * The balloon reaches a larger target over a few seconds: meanwhile the
+	 * VM has what was set, or the policy would undercut its own growth.
+	 */
+	if (st->mem_grow_kib > s->balloon_kib &&
+	    now_mono_ns() - st->mem_grow_ns < MEM_GROW_SETTLE_NS)
+		in.balloon_cur_mib = (double)st->mem_grow_kib / 1024.0;
 	r = policy__decide(&pc, st->pol, &in, &dec);
 	s->decided = true;
 	(void)str_copy(s->reason, dec.reason, sizeof(s->reason));
@@ -894,6 +907,12 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 		r = actuate__memory(act, conn, s->name, &req, dec.reason, &rec);
 		if (r == -ENOTCONN || r == -EIO)
 			virt__note_error(svc->virt);
+		if (!r && !rec.dry_run && rec.to > rec.from && !strncmp(rec.result, "ok", 2)) {
+			st->mem_grow_kib = rec.to;
+			st->mem_grow_ns = now_mono_ns();
+		} else if (!r && !rec.dry_run && rec.to < rec.from) {
+			st->mem_grow_kib = 0;
+		}
 		record(svc, st, &rec);
 	}
 	if (dec.flags & (POLICY_VCPU_UP | POLICY_VCPU_DOWN)) {
