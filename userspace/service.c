@@ -804,6 +804,17 @@ static void policy_in(const struct vm_sample *s, struct policy_input *in)
 	in->mem_total_mib = (double)s->mem_total_kib / 1024.0;
 	in->mem_used_mib = (double)s->mem_used_kib / 1024.0;
 	in->mem_avail_mib = (double)s->mem_avail_kib / 1024.0;
+	/*
+	 * The guest's MemTotal leaves out what its kernel keeps for itself
+	 * (tens of MiB): measured against the balloon, all that is not
+	 * available is used. Otherwise a shrink to used + reserve lands below
+	 * the reserve and the next tick grows again.
+	 */
+	if (s->mem_source == MEM_SOURCE_AGENT && s->balloon_kib > s->mem_avail_kib &&
+	    s->balloon_kib >= s->mem_total_kib) {
+		in->mem_total_mib = (double)s->balloon_kib / 1024.0;
+		in->mem_used_mib = (double)(s->balloon_kib - s->mem_avail_kib) / 1024.0;
+	}
 	in->psi_valid = s->psi_mem_some >= 0;
 	in->psi_some_avg10 = s->psi_mem_some >= 0 ? s->psi_mem_some : 0;
 	in->swap_in_mibps = s->swap_in_per_s / 1024.0;
@@ -899,7 +910,10 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 		struct act_mem_req req = {
 			.target_kib = s->target_mem_kib,
 			.min_kib = s->mem_floor_kib,
-			.guest_used_kib = s->mem_source != MEM_SOURCE_NONE ? s->mem_used_kib : 0,
+			.guest_used_kib = s->mem_source == MEM_SOURCE_NONE ? 0
+					  : in.mem_used_mib > 0
+						  ? (uint64_t)(in.mem_used_mib * 1024.0)
+						  : s->mem_used_kib,
 			.reserve_kib = MEM_RESERVE_MIB * KIB_PER_MIB,
 		};
 
