@@ -565,8 +565,9 @@ static int vm_create(const char *name, const struct vm_opts *o)
 		goto fail_path;
 	domxml__uuid(name, uuid);
 	domxml__mac(name, mac);
+	/* Debian's kernel boots with PSI off: the agent reports pressure with psi=1. */
 	rc = snprintf(cmdline, sizeof(cmdline),
-		      "console=ttyS0 panic=-1 kvmpilot.workload=%s%s%s%s%s", o->workload,
+		      "console=ttyS0 panic=-1 psi=1 kvmpilot.workload=%s%s%s%s%s", o->workload,
 		      o->ip ? " kvmpilot.ip=" : "", o->ip ? o->ip : "", o->workload_args ? " " : "",
 		      o->workload_args ? o->workload_args : "");
 	if (rc < 0 || rc >= (int)sizeof(cmdline))
