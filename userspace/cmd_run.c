@@ -96,10 +96,8 @@ int do_run(int argc, char **argv)
 			opts.dry_run = true;
 			break;
 		case 't':
-			if (parse_u64(optarg, 100, 60000, &v)) {
-				log_error("bad --tick-ms '%s' (100..60000)", optarg);
+			if (opt_u64("--tick-ms", optarg, 100, 60000, &v, NULL, 0))
 				return 2;
-			}
 			opts.tick_ms = (unsigned int)v;
 			break;
 		case 'v':

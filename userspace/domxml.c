@@ -381,7 +381,12 @@ int domxml__pool(const char *name, const char *path, char **xml)
 	return doc__finish(&d, xml);
 }
 
-int domxml__base_volume(const char *name, uint64_t capacity_mib, char **xml)
+/*
+ * A qcow2 volume: the shared base (readable by every guest's QEMU) or an
+ * overlay on it (backing_path set, private to its guest).
+ */
+static int volume_xml(const char *name, uint64_t capacity_mib, const char *mode,
+		      const char *backing_path, char **xml)
 {
 	struct doc d;
 	int err;
@@ -394,39 +399,33 @@ int domxml__base_volume(const char *name, uint64_t capacity_mib, char **xml)
 	fprintf(d.f, "<volume>\n");
 	fprintf(d.f, "  <name>%s</name>\n", doc__esc(&d, name));
 	fprintf(d.f, "  <capacity unit='MiB'>%llu</capacity>\n", (unsigned long long)capacity_mib);
-	fprintf(d.f, "  <target>\n"
-		     "    <format type='qcow2'/>\n"
-		     "    <permissions><mode>0644</mode></permissions>\n"
-		     "  </target>\n"
-		     "</volume>\n");
+	fprintf(d.f,
+		"  <target>\n"
+		"    <format type='qcow2'/>\n"
+		"    <permissions><mode>%s</mode></permissions>\n"
+		"  </target>\n",
+		mode);
+	if (backing_path) {
+		fprintf(d.f, "  <backingStore>\n");
+		fprintf(d.f, "    <path>%s</path>\n", doc__esc(&d, backing_path));
+		fprintf(d.f, "    <format type='qcow2'/>\n"
+			     "  </backingStore>\n");
+	}
+	fprintf(d.f, "</volume>\n");
 	return doc__finish(&d, xml);
+}
+
+int domxml__base_volume(const char *name, uint64_t capacity_mib, char **xml)
+{
+	return volume_xml(name, capacity_mib, "0644", NULL, xml);
 }
 
 int domxml__overlay_volume(const char *name, uint64_t capacity_mib, const char *backing_path,
 			   char **xml)
 {
-	struct doc d;
-	int err;
-
-	if (!name || !*name || strchr(name, '/') || !capacity_mib || !backing_path ||
-	    backing_path[0] != '/' || !xml)
+	if (!backing_path || backing_path[0] != '/')
 		return -EINVAL;
-	err = doc__open(&d);
-	if (err)
-		return err;
-	fprintf(d.f, "<volume>\n");
-	fprintf(d.f, "  <name>%s</name>\n", doc__esc(&d, name));
-	fprintf(d.f, "  <capacity unit='MiB'>%llu</capacity>\n", (unsigned long long)capacity_mib);
-	fprintf(d.f, "  <target>\n"
-		     "    <format type='qcow2'/>\n"
-		     "    <permissions><mode>0600</mode></permissions>\n"
-		     "  </target>\n"
-		     "  <backingStore>\n");
-	fprintf(d.f, "    <path>%s</path>\n", doc__esc(&d, backing_path));
-	fprintf(d.f, "    <format type='qcow2'/>\n"
-		     "  </backingStore>\n"
-		     "</volume>\n");
-	return doc__finish(&d, xml);
+	return volume_xml(name, capacity_mib, "0600", backing_path, xml);
 }
 
 int domxml__agent_channel(const char *socket_path, char **xml)
