@@ -352,12 +352,7 @@ int domxml__domain(const struct domxml_vm *vm, char **xml)
 		fprintf(d.f, "      <target type='virtio' name='" DOMXML_AGENT_CHANNEL "'/>\n"
 			     "    </channel>\n");
 	}
-	/*
-	 * autodeflate: the guest's last line of defence when an allocation
-	 * outruns the host's next balloon target (a few seconds on a loaded
-	 * host): the balloon gives pages back instead of the OOM killer.
-	 */
-	fprintf(d.f, "    <memballoon model='virtio' autodeflate='on'>\n"
+	fprintf(d.f, "    <memballoon model='virtio'>\n"
 		     "      <stats period='1'/>\n"
 		     "    </memballoon>\n"
 		     "    <video><model type='none'/></video>\n"
