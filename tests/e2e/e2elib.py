@@ -257,6 +257,64 @@ def restart_libvirtd():
                60, "libvirtd to answer again")
 
 
+# ---------------------------------------------------------------- leftovers
+_STATE_RX = re.compile(r"/var/tmp/kp-e2e-(\d+)/")
+
+
+def _run_alive(pid):
+    """Is the test run that owns /var/tmp/kp-e2e-PID still going?"""
+    if pid == os.getpid():
+        return True
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return b"python" in f.read()
+    except OSError:
+        return False
+
+
+def reap_stale():
+    """Remove what a test run killed with SIGKILL left behind (its cleanup
+    never ran): kp-e2e-* domains and pools whose state folder belongs to a
+    dead run, the folder itself and its BPF pins. A later run would meet
+    "domain already exists" or share the host's CPU with a forgotten guest.
+    Runs that are still alive keep everything."""
+    dead = set()
+    names = run_lv(["virsh", "-c", URI, "list", "--all", "--name"], quiet=True)[1].split()
+    for name in names:
+        if not name.startswith("kp-e2e-"):
+            continue
+        rc, xml, _ = run_lv(["virsh", "-c", URI, "dumpxml", name], check=False, quiet=True)
+        m = _STATE_RX.search(xml) if rc == 0 else None
+        if not m or _run_alive(int(m.group(1))):
+            continue
+        dead.add(int(m.group(1)))
+        log("removing %s, left by the dead test run %s" % (name, m.group(1)))
+        run_lv(["virsh", "-c", URI, "destroy", name], check=False, quiet=True)
+        run_lv(["virsh", "-c", URI, "undefine", name], check=False, quiet=True)
+    pools = run_lv(["virsh", "-c", URI, "pool-list", "--all", "--name"], quiet=True)[1].split()
+    for pool in pools:
+        m = re.match(r"kp-e2e-.*-(\d+)$", pool)
+        if not m or _run_alive(int(m.group(1))):
+            continue
+        log("removing pool %s, left by a dead test run" % pool)
+        run_lv(["virsh", "-c", URI, "pool-destroy", pool], check=False, quiet=True)
+        run_lv(["virsh", "-c", URI, "pool-undefine", pool], check=False, quiet=True)
+    for parent, rx in (("/var/tmp", r"kp-e2e-(\d+)$"), ("/sys/fs/bpf", r"kp-e2e-(\d+)$")):
+        try:
+            entries = os.listdir(parent)
+        except OSError:
+            continue
+        for e in entries:
+            m = re.match(rx, e)
+            if not m or _run_alive(int(m.group(1))):
+                continue
+            path = os.path.join(parent, e)
+            if parent == "/sys/fs/bpf":
+                run([KVMPILOT, "unpin", "--pin-root", path, "--force"], check=False, quiet=True)
+            else:
+                shutil.rmtree(path, ignore_errors=True)
+
+
 # ---------------------------------------------------------------- guests
 def guest_dir():
     d = os.environ.get("KVMPILOT_GUEST_DIR") or os.path.join(SRC, "guest", "out")
@@ -278,6 +336,7 @@ class Env:
     def __init__(self, tag):
         require_root()
         ensure_daemons()
+        reap_stale()
         self.tag = tag
         self.pool = "kp-e2e-%s-%d" % (tag, os.getpid())
         self.state = "/var/tmp/kp-e2e-%d" % os.getpid()
