@@ -26,6 +26,7 @@
 
 #define MIN_VISITS  8 /* ticks a state needs before its own rises are trusted */
 #define SHRINK_HOLD 2 /* consecutive ticks a shrink must be wanted */
+#define RAMP_TICKS  3 /* a ramp this close to the allocation is extrapolated */
 /* Whole numbers in reasons: cheaper to format than %.0f. */
 #define I(x)	  ((long long)llround(x))
 #define ACT_TICKS 120.0 /* smoothing of the action rate */
@@ -214,7 +215,8 @@ static int check_input(const struct policy_input *in)
 	    !in_range(in->mem_avail_mib, 0, big) || !in_range(in->swap_in_mibps, 0, big) ||
 	    !in_range(in->swap_out_mibps, 0, big) || !in_range(in->balloon_cur_mib, 0, big) ||
 	    !in_range(in->balloon_max_mib, 0, big) || !in_range(in->data_age_s, 0, 1e12) ||
-	    !in_range(in->vcpu_busy, 0, 1e6) || !in_range(in->runq_wait, 0, 1))
+	    !in_range(in->mem_lag_s, 0, 3600) || !in_range(in->vcpu_busy, 0, 1e6) ||
+	    !in_range(in->runq_wait, 0, 1))
 		return -EINVAL;
 	if (in->mem_used_mib > in->mem_total_mib + 0.5)
 		return -EINVAL;
@@ -256,6 +258,7 @@ struct mem_ctx {
 	bool pressure; /* PSI, swap-in or available below the reserve */
 	const char *pressure_why;
 	bool censored; /* the guest used (almost) all it had */
+	double lag_s;  /* seconds a change takes to land, beyond the tick */
 };
 
 static void mem_ctx__fill(const struct policy_config *cfg, const struct policy_input *in,
@@ -272,6 +275,7 @@ static void mem_ctx__fill(const struct policy_config *cfg, const struct policy_i
 	if (m->floor > m->ceiling)
 		m->floor = m->ceiling;
 	m->stale = in->source == POLICY_SRC_NONE || in->data_age_s > cfg->stale_after_s;
+	m->lag_s = in->mem_lag_s;
 	m->swapping = in->swap_in_mibps > 0 || in->swap_out_mibps > 0;
 	m->pressure = false;
 	m->pressure_why = NULL;
@@ -421,7 +425,7 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 {
 	const double u = m->used;
 	double delta = st->have_prev ? u - st->prev_used : 0;
-	double noise = fmax(2.0, 0.005 * u), r, hi, need, want = m->alloc;
+	double noise = fmax(2.0, 0.005 * u), r, hi, need, want = m->alloc, ramp = 0;
 	bool rising = delta > noise;
 	int bin, s;
 
@@ -461,12 +465,25 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 	r = expected_rise(cfg, st, s);
 	if (!m->stale)
 		st->trend = 0.5 * st->trend + 0.5 * delta;
-	if (rising && st->visits_kind[1] < MIN_VISITS)
-		r = fmax(r, delta); /* nothing learned yet: a ramp goes on as fast */
+	/*
+	 * A ramp (rising two ticks in a row) that outruns what was learned,
+	 * with the guest a few ticks from its allocation: it goes on at least
+	 * as fast for a tick more. One-tick steps are left to what was
+	 * learned. Nothing learned yet: any rise goes on as fast.
+	 */
+	if (rising && (st->visits_kind[1] < MIN_VISITS ||
+		       (st->have_prev && st->prev_delta > noise &&
+			m->alloc - u < delta * (RAMP_TICKS + m->lag_s / cfg->tick_s))))
+		r = fmax(r, delta);
 	hi = u + r;
 	out->forecast_mem_mib = u + (rising ? delta : 0);
 	out->forecast_mem_hi_mib = hi;
 	need = fmax(hi / cfg->predictive.fill, hi + (double)cfg->mem_reserve_mib);
+	/* Along a ramp: room for a few more ticks of it, not one, and for as
+	 * long as a change takes to land in the guest. */
+	if (rising)
+		ramp = (cfg->predictive.ramp_pad_s * busy_factor(cfg, st) + m->lag_s) /
+		       cfg->tick_s * fmax(st->trend, 0);
 
 	if (m->censored) {
 		double step = fmax(cfg->predictive.pressure_grow * m->alloc,
@@ -487,11 +504,8 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 		reason_add(out, "mem: %s (available %lld MiB)", m->pressure_why, I(m->alloc - u));
 		st->low_mem_ticks = 0;
 	} else if (need > m->alloc) {
-		/* Growing along a ramp: room for a few more ticks of it, not one. */
-		double ramp = cfg->predictive.ramp_pad_s / cfg->tick_s * busy_factor(cfg, st);
-
-		want = need + fmax(cfg->predictive.grow_pad * need * fmax(1, busy_factor(cfg, st)),
-				   rising ? ramp * fmax(st->trend, 0) : 0);
+		want = need +
+		       fmax(cfg->predictive.grow_pad * need * fmax(1, busy_factor(cfg, st)), ramp);
 		reason_add(out, "mem: forecast %lld..%lld MiB above %lld%% of %lld",
 			   I(u + fmax(0, delta)), I(hi), I(cfg->predictive.fill * 100),
 			   I(m->alloc));
@@ -720,4 +734,18 @@ int policy__decide(const struct policy_config *cfg, struct policy_state *st,
 		memmove(out->reason, out->reason + 2, strlen(out->reason + 2) + 1);
 	st->tick++;
 	return 0;
+}
+
+double policy__lag_update(double est, double seen_s, double tick_s)
+{
+	double lag = seen_s - tick_s;
+
+	if (!isfinite(lag) || lag < 0)
+		lag = 0;
+	if (lag > POLICY_LAG_MAX_S)
+		lag = POLICY_LAG_MAX_S;
+	if (!isfinite(est) || est < 0)
+		return lag;
+	/* A slower landing counts at once, a faster one halfway. */
+	return lag > est ? lag : 0.5 * (est + lag);
 }

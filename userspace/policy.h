@@ -68,6 +68,8 @@ struct policy_input {
 	double balloon_cur_mib; /* current allocation (balloon actual); 0: use mem_total */
 	double balloon_max_mib; /* domain maximum; 0: unknown, mem_max_mib alone */
 	double data_age_s;	/* age of the guest memory data */
+	double mem_lag_s;	/* seconds a memory change takes to land (measured
+				 * by the caller; 0: unknown, next tick) */
 	enum policy_source source;
 	double vcpu_busy;     /* host-measured (BPF run time), in vCPUs */
 	double runq_wait;     /* host run-queue wait, fraction 0..1 */
@@ -219,5 +221,15 @@ void policy_input__init(struct policy_input *in);
  */
 int policy__decide(const struct policy_config *cfg, struct policy_state *st,
 		   const struct policy_input *in, struct policy_decision *out);
+
+/*
+ * How long memory changes take to land, for policy_input.mem_lag_s. The
+ * caller measures each growth from the call that set it to the first tick
+ * that sees the balloon there (seen_s) and feeds it here with the previous
+ * estimate (est < 0: none yet). Returns the smoothed delay beyond one tick,
+ * in [0, POLICY_LAG_MAX_S].
+ */
+#define POLICY_LAG_MAX_S 5.0
+double policy__lag_update(double est, double seen_s, double tick_s);
 
 #endif /* KVMPILOT_POLICY_H */

@@ -547,6 +547,76 @@ static void test_predictive_on_memhog(void **state)
 	replay_trace__free(t);
 }
 
+/*
+ * The e2e memhog as the service saw it: a VM of 537 MiB that has been at
+ * ~100 and ~320 MiB before, with small rises learned at both levels, then a
+ * ramp of ~170 MiB per tick from 100. On the ramp's second tick (at 324) the
+ * allocation must already cover one more tick of it plus the reserve, or the
+ * guest runs out before the balloon lands.
+ */
+static uint64_t ramp_target(double lag_s)
+{
+	struct policy_config cfg;
+	struct policy_state st;
+	struct policy_decision d;
+	struct policy_input in;
+
+	policy_config__init(&cfg, POLICY_PREDICTIVE);
+	policy_state__init(&st);
+	for (int i = 0; i < 120; i++) {
+		/* +6 MiB wobbles (rising ticks) at 320 MiB, then at 100 */
+		in = input(537, (i < 40 ? 320 : 100) + (i % 2 ? 6 : 0), 0.1, 1);
+		assert_int_equal(policy__decide(&cfg, &st, &in, &d), 0);
+	}
+	in = input(537, 156, 0.9, 1);
+	assert_int_equal(policy__decide(&cfg, &st, &in, &d), 0);
+	in = input(537, 324, 0.9, 1);
+	in.mem_lag_s = lag_s;
+	assert_int_equal(policy__decide(&cfg, &st, &in, &d), 0);
+	print_message("lag %.0f s: %s (band %.0f..%.0f)\n", lag_s, d.reason, d.forecast_mem_mib,
+		      d.forecast_mem_hi_mib);
+	assert_true(d.flags & POLICY_MEM_GROW);
+	return d.target_mem_mib;
+}
+
+static void test_ramp_extrapolated(void **state)
+{
+	uint64_t now, late;
+
+	(void)state;
+	now = ramp_target(0);
+	late = ramp_target(2);
+	print_message("ramp at 324 MiB +168/tick: target %llu, with 2 s lag %llu\n",
+		      (unsigned long long)now, (unsigned long long)late);
+	assert_true(now >= 324 + 168 + 128);
+	/* Landing 2 s late: about two more ticks of the ramp's trend. */
+	assert_true(late >= now + 150);
+	assert_true(late <= now + 500);
+}
+
+static void test_lag_update(void **state)
+{
+	struct policy_config cfg;
+	struct policy_state st;
+	struct policy_decision d;
+	struct policy_input in = input(1000, 400, 0.5, 1);
+
+	(void)state;
+	assert_true(policy__lag_update(-1, 1.0, 1.0) == 0);	/* the next tick: no lag */
+	assert_true(policy__lag_update(-1, 0.2, 1.0) == 0);	/* never negative */
+	assert_true(policy__lag_update(0, 3.5, 1.0) == 2.5);	/* slower: at once */
+	assert_true(policy__lag_update(2.5, 1.0, 1.0) == 1.25); /* faster: halfway */
+	assert_true(policy__lag_update(1, 60, 1.0) == POLICY_LAG_MAX_S);
+	assert_true(policy__lag_update(1, NAN, 1.0) == 0.5);
+	/* The policy refuses a lag that is not a duration. */
+	policy_config__init(&cfg, POLICY_PREDICTIVE);
+	policy_state__init(&st);
+	in.mem_lag_s = -1;
+	assert_int_equal(policy__decide(&cfg, &st, &in, &d), -EINVAL);
+	in.mem_lag_s = NAN;
+	assert_int_equal(policy__decide(&cfg, &st, &in, &d), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -563,6 +633,8 @@ int main(void)
 		cmocka_unit_test(test_invalid_input),
 		cmocka_unit_test(test_causality_and_determinism),
 		cmocka_unit_test(test_predictive_on_memhog),
+		cmocka_unit_test(test_ramp_extrapolated),
+		cmocka_unit_test(test_lag_update),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
