@@ -225,6 +225,7 @@ static struct json_object *vm_json(const struct snapshot_vm *sv)
 	ADD(d, "forecast_mib", s->forecast_kib > 0 ? jnum(MIB(s->forecast_kib)) : NULL);
 	ADD(d, "forecast_lo_mib", s->forecast_kib > 0 ? jnum(MIB(s->forecast_lo_kib)) : NULL);
 	ADD(d, "forecast_hi_mib", s->forecast_kib > 0 ? jnum(MIB(s->forecast_hi_kib)) : NULL);
+	ADD(d, "balloon_lag_s", s->decided && s->mem_lag_s >= 0 ? jnum(s->mem_lag_s) : NULL);
 	ADD(d, "reason", s->decided ? json_object_new_string(s->reason) : NULL);
 	ADD(o, "decision", d);
 	return o;
@@ -439,6 +440,7 @@ static int do_healthz(const struct snapshot *snap, struct http_response *resp)
 	ADD(t, "count", jint((int64_t)h->ticks));
 	ADD(t, "last_duration_ms", jnum(h->last_tick_ms));
 	ADD(t, "overruns", jint((int64_t)h->tick_overruns));
+	ADD(t, "early", jint((int64_t)h->early_ticks));
 	{
 		static const char *const names[6] = { "procscan",	  "libvirt", "bpf",
 						      "merge_policy_act", "history", "snapshot" };

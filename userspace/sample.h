@@ -133,6 +133,7 @@ struct vm_sample {
 	uint64_t target_mem_kib;
 	int target_vcpus;
 	double forecast_kib, forecast_lo_kib, forecast_hi_kib; /* 0 when none */
+	double mem_lag_s; /* memory growths land this late beyond a tick; < 0: unknown */
 	char reason[SAMPLE_REASON_LEN];
 };
 

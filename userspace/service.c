@@ -37,6 +37,8 @@
 
 /* How long a balloon target that grew counts before the balloon reaches it. */
 #define MEM_GROW_SETTLE_NS (10 * 1000000000ull)
+/* a growth has landed when the balloon is this close to its target */
+#define MEM_LANDED_SLACK_KIB 2048
 
 struct vmstate {
 	char name[VM_NAME_MAX];
@@ -58,6 +60,13 @@ struct vmstate {
 	/* the last memory growth set, while the balloon may still be deflating */
 	uint64_t mem_grow_kib;
 	uint64_t mem_grow_ns;
+	bool mem_grow_landed;
+	double mem_lag_s; /* how long growths take to land beyond a tick; < 0: none yet */
+	/* balloon - guest MemTotal: what the guest kernel keeps for itself */
+	uint64_t kernel_kib;
+	uint64_t prev_balloon_kib, prev_total_kib;
+	uint64_t tick_used_kib; /* guest MemTotal - MemAvailable the last tick used */
+	bool have_tick_used;
 };
 
 struct service {
@@ -71,7 +80,10 @@ struct service {
 	int nvms, capvms;
 	struct vm_list list; /* this tick's VMs, all sources merged */
 	struct vm_list proc;
-	uint64_t ticks, overruns;
+	uint64_t ticks, overruns, early_ticks;
+	struct pollfd *pfds; /* the agent channels watched between ticks */
+	struct vmstate **pfd_vm;
+	int cap_pfds;
 	double last_tick_ms;
 	double phase_ms[TICK_PHASES]; /* of the last tick */
 	double start_time;
@@ -158,6 +170,7 @@ static struct vmstate *vm_get(struct service *svc, const char *name)
 	st = &svc->vms[svc->nvms];
 	memset(st, 0, sizeof(*st));
 	(void)str_copy(st->name, name, sizeof(st->name));
+	st->mem_lag_s = -1;
 	st->hist = history__new(name);
 	st->pol = malloc(sizeof(*st->pol));
 	if (!st->hist || !st->pol) {
@@ -688,6 +701,8 @@ static void merge_agent(struct service *svc, const struct vm_desc *d, struct vms
 	if (!a.mem_total_kb || a.mem_avail_kb > a.mem_total_kb)
 		return; /* parsed within bounds, but inconsistent: not acted upon */
 	s->mem_source = MEM_SOURCE_AGENT;
+	st->tick_used_kib = a.mem_total_kb - a.mem_avail_kb;
+	st->have_tick_used = true;
 	s->mem_total_kib = a.mem_total_kb;
 	s->mem_avail_kib = a.mem_avail_kb;
 	s->mem_used_kib = a.mem_total_kb - a.mem_avail_kb;
@@ -831,6 +846,36 @@ static void policy_in(const struct vm_sample *s, struct policy_input *in)
 	in->vcpus_present = s->vcpus_max > 0 ? (unsigned int)s->vcpus_max : 0;
 }
 
+/*
+ * Guest used memory as one consistent reading. libvirt's balloon value trails
+ * the guest by a tick or two while the balloon moves, so balloon - MemAvailable
+ * (policy_in) jumps by the change in flight, and a jump reads as demand. The
+ * guest's own MemTotal follows the balloon exactly, short of what its kernel
+ * keeps for itself (tens of MiB, fixed for a boot): that share is learned
+ * while the balloon stands still, then used = MemTotal + share - MemAvailable.
+ */
+static void guest_used(struct vmstate *st, const struct vm_sample *s, struct policy_input *in)
+{
+	uint64_t share;
+
+	if (s->mem_source != MEM_SOURCE_AGENT || !s->mem_total_kib || !s->balloon_kib) {
+		st->prev_balloon_kib = 0;
+		return;
+	}
+	if (s->balloon_kib == st->prev_balloon_kib && s->mem_total_kib == st->prev_total_kib &&
+	    (!st->mem_grow_kib || st->mem_grow_landed) && s->balloon_kib > s->mem_total_kib) {
+		share = s->balloon_kib - s->mem_total_kib;
+		/* a guest claiming a tiny MemTotal does not get a huge share */
+		st->kernel_kib = share <= s->balloon_kib / 4 ? share : 0;
+	}
+	st->prev_balloon_kib = s->balloon_kib;
+	st->prev_total_kib = s->mem_total_kib;
+	if (!st->kernel_kib || s->mem_avail_kib > s->mem_total_kib)
+		return;
+	in->mem_total_mib = (double)(s->mem_total_kib + st->kernel_kib) / 1024.0;
+	in->mem_used_mib = (double)(s->mem_total_kib + st->kernel_kib - s->mem_avail_kib) / 1024.0;
+}
+
 static void record(struct service *svc, struct vmstate *st, const struct act_record *rec)
 {
 	struct action_rec a = { 0 };
@@ -863,6 +908,7 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 	struct act_record rec;
 	struct actuate *act;
 	virConnectPtr conn;
+	uint64_t now;
 	int r;
 
 	/* only libvirt domains can be acted on: QEMUs found in /proc are observed */
@@ -875,13 +921,24 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 	}
 	policy_cfg(svc, s, &pc);
 	policy_in(s, &in);
+	now = now_mono_ns();
 	/*
 	 * The balloon reaches a larger target over a few seconds: meanwhile the
 	 * VM has what was set, or the policy would undercut its own growth.
+	 * How long it took (or is taking) pads the next growth along a ramp.
 	 */
-	if (st->mem_grow_kib > s->balloon_kib &&
-	    now_mono_ns() - st->mem_grow_ns < MEM_GROW_SETTLE_NS)
+	if (st->mem_grow_kib && !st->mem_grow_landed &&
+	    (s->balloon_kib + MEM_LANDED_SLACK_KIB >= st->mem_grow_kib ||
+	     now - st->mem_grow_ns >= MEM_GROW_SETTLE_NS)) {
+		st->mem_grow_landed = true;
+		st->mem_lag_s = policy__lag_update(
+			st->mem_lag_s, (double)(now - st->mem_grow_ns) / 1e9, pc.tick_s);
+	}
+	if (st->mem_grow_kib > s->balloon_kib && now - st->mem_grow_ns < MEM_GROW_SETTLE_NS)
 		in.balloon_cur_mib = (double)st->mem_grow_kib / 1024.0;
+	guest_used(st, s, &in);
+	in.mem_lag_s = st->mem_lag_s > 0 ? st->mem_lag_s : 0;
+	s->mem_lag_s = st->mem_lag_s;
 	r = policy__decide(&pc, st->pol, &in, &dec);
 	s->decided = true;
 	(void)str_copy(s->reason, dec.reason, sizeof(s->reason));
@@ -923,7 +980,8 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 			virt__note_error(svc->virt);
 		if (!r && !rec.dry_run && rec.to > rec.from && !strncmp(rec.result, "ok", 2)) {
 			st->mem_grow_kib = rec.to;
-			st->mem_grow_ns = now_mono_ns();
+			st->mem_grow_ns = now;
+			st->mem_grow_landed = false;
 		} else if (!r && !rec.dry_run && rec.to < rec.from) {
 			st->mem_grow_kib = 0;
 		}
@@ -996,6 +1054,7 @@ static int build_snapshot(struct service *svc, struct snapshot *snap, double now
 	memcpy(h->phase_ms, svc->phase_ms, sizeof(h->phase_ms));
 	h->ticks = svc->ticks;
 	h->tick_overruns = svc->overruns;
+	h->early_ticks = svc->early_ticks;
 	h->start_time = svc->start_time;
 	(void)str_copy(h->config_path, svc->cfg->path, sizeof(h->config_path));
 	(void)str_copy(h->config_error, svc->config_error, sizeof(h->config_error));
@@ -1247,11 +1306,113 @@ static void timespec_add_ns(struct timespec *ts, uint64_t ns)
 	ts->tv_nsec %= 1000000000L;
 }
 
+/* The agent's own threshold (guest/agent): a rise it sends at once. */
+#define EARLY_RISE_MIN_KIB (32 * 1024)
+
+/*
+ * Between ticks, agent samples are read as they arrive. One whose used
+ * memory (MemTotal - MemAvailable) rose since the tick by max(32 MiB,
+ * MemTotal / 32) starts the next tick now rather than up to a tick later: a
+ * guest allocating fast gets its balloon grown a tick sooner. Returns true
+ * for such a sample.
+ */
+static bool agent_urgent(struct service *svc, int n)
+{
+	uint64_t mono = now_mono_ns(), recv_ns;
+	bool urgent = false;
+
+	for (int i = 0; i < n; i++) {
+		struct vmstate *st = svc->pfd_vm[i];
+		struct agent_sample a;
+		uint64_t used;
+
+		if (!svc->pfds[i].revents)
+			continue;
+		/* a socket in error stays ready: the next tick deals with it */
+		if (svc->pfds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			svc->pfds[i].fd = -1;
+			continue;
+		}
+		if (channel__poll(st->ch, mono) <= 0 || !st->have_tick_used ||
+		    channel__latest(st->ch, &a, &recv_ns) || a.mem_avail_kb > a.mem_total_kb)
+			continue;
+		used = a.mem_total_kb - a.mem_avail_kb;
+		if (used >= st->tick_used_kib + EARLY_RISE_MIN_KIB &&
+		    used - st->tick_used_kib >= a.mem_total_kb / 32)
+			urgent = true;
+	}
+	return urgent;
+}
+
+/* Fill svc->pfds with the connected agent channels; returns how many. */
+static int agent_pollfds(struct service *svc)
+{
+	int n = 0;
+
+	if (svc->cap_pfds < svc->nvms) {
+		struct pollfd *p = realloc(svc->pfds, (size_t)svc->nvms * sizeof(*p));
+		struct vmstate **v;
+
+		if (!p)
+			return 0;
+		svc->pfds = p;
+		v = realloc(svc->pfd_vm, (size_t)svc->nvms * sizeof(*v));
+		if (!v)
+			return 0;
+		svc->pfd_vm = v;
+		svc->cap_pfds = svc->nvms;
+	}
+	for (int i = 0; i < svc->nvms; i++) {
+		struct vmstate *st = &svc->vms[i];
+
+		if (!st->ch || channel__fd(st->ch) < 0 || !channel__connected(st->ch))
+			continue;
+		svc->pfds[n] = (struct pollfd){ .fd = channel__fd(st->ch), .events = POLLIN };
+		svc->pfd_vm[n++] = st;
+	}
+	return n;
+}
+
+static bool ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/*
+ * Sleep until `next`, reading agent samples as they come. Returns true when
+ * one of them asks for an early tick (never twice in a row: a guest cannot
+ * make the service tick faster than twice per interval).
+ */
+static bool wait_tick(struct service *svc, const struct timespec *next, const sigset_t *mask,
+		      bool allow_early)
+{
+	struct timespec now, left;
+	int n = 0;
+
+	if (allow_early)
+		n = agent_pollfds(svc);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (!ts_before(&now, next) || *svc->opts.stop || *svc->opts.reload)
+			return false;
+		left.tv_sec = next->tv_sec - now.tv_sec;
+		left.tv_nsec = next->tv_nsec - now.tv_nsec;
+		if (left.tv_nsec < 0) {
+			left.tv_sec--;
+			left.tv_nsec += 1000000000L;
+		}
+		/* EINTR: a signal set a flag; the checks above look at it */
+		if (ppoll(n ? svc->pfds : NULL, (nfds_t)n, &left, mask) > 0 && agent_urgent(svc, n))
+			return true;
+	}
+}
+
 int service__run(struct service *svc)
 {
-	struct timespec next, now, left;
+	struct timespec next, now;
 	sigset_t waitmask;
 	char err[CONFIG_ERR_MAX];
+	bool early = false;
 	int r;
 
 	/* signals stay blocked except while waiting, so none is lost between checks */
@@ -1276,20 +1437,18 @@ int service__run(struct service *svc)
 
 		timespec_add_ns(&next, (uint64_t)svc->cfg->tick_ms * 1000000ull);
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec > next.tv_sec ||
-		    (now.tv_sec == next.tv_sec && now.tv_nsec >= next.tv_nsec)) {
+		if (!ts_before(&now, &next)) {
 			svc->overruns++;
 			next = now; /* late: start the next tick at once, do not pile up */
+			early = false;
 			continue;
 		}
-		left.tv_sec = next.tv_sec - now.tv_sec;
-		left.tv_nsec = next.tv_nsec - now.tv_nsec;
-		if (left.tv_nsec < 0) {
-			left.tv_sec--;
-			left.tv_nsec += 1000000000L;
+		early = wait_tick(svc, &next, &waitmask, !early);
+		if (early) {
+			/* the interval starts again from this tick */
+			svc->early_ticks++;
+			clock_gettime(CLOCK_MONOTONIC, &next);
 		}
-		/* EINTR: a signal set a flag; the loop looks at it */
-		(void)ppoll(NULL, 0, &left, &waitmask);
 	}
 	return 0;
 }
@@ -1308,6 +1467,8 @@ void service__free(struct service *svc)
 		channel__free(svc->vms[i].ch);
 	}
 	free(svc->vms);
+	free(svc->pfds);
+	free(svc->pfd_vm);
 	vm_list__free(&svc->list);
 	vm_list__free(&svc->proc);
 	actuate__free(svc->act);

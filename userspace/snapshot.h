@@ -39,7 +39,8 @@ struct snapshot_health {
 	double phase_ms[6];
 	uint64_t ticks;
 	uint64_t tick_overruns;
-	double start_time; /* unix seconds */
+	uint64_t early_ticks; /* started early on a guest's falling memory */
+	double start_time;    /* unix seconds */
 	char config_path[256];
 	char config_error[512]; /* last reload error, "" when fine */
 	uint64_t config_reloads;

@@ -46,7 +46,8 @@ struct agent {
 	char tcp_host[256];
 	char tcp_port[16];
 	uint32_t interval_ms;
-	uint64_t count; /* stop after this many samples sent (0: never) */
+	uint32_t watch_ms; /* MemAvailable checked this often between samples (0: never) */
+	uint64_t count;	   /* stop after this many samples sent (0: never) */
 	int verbose;
 
 	int fd;
@@ -61,7 +62,12 @@ struct agent {
 	char out[4 * AGENTPROTO_MAX_LINE];
 	size_t out_len;
 	uint64_t sent, dropped, bad_cmds;
+	uint64_t sent_used_kb; /* MemTotal - MemAvailable of the last sample sent */
+	uint64_t early;	       /* samples sent early on a rise of it */
 };
+
+/* A rise of used memory that is sent at once rather than at the next interval. */
+#define WATCH_RISE_MIN_KB (32 * 1024)
 
 static volatile sig_atomic_t stop;
 
@@ -275,7 +281,27 @@ static int send_sample(struct agent *a, struct agent_sampler *sp)
 		return err;
 	}
 	a->sent++;
+	a->sent_used_kb = s.mem_total_kb > s.mem_avail_kb ? s.mem_total_kb - s.mem_avail_kb : 0;
 	return 0;
+}
+
+/*
+ * Between samples: has used memory (MemTotal - MemAvailable) risen since the
+ * last sample sent by max(32 MiB, MemTotal / 32)? A guest allocating fast then
+ * reports within watch_ms instead of up to a whole interval later, so the
+ * host can grow its balloon before it runs out. (A balloon taking memory
+ * back lowers MemTotal and MemAvailable together: not a rise.)
+ */
+static bool mem_rising(const struct agent *a)
+{
+	struct meminfo m;
+	uint64_t used;
+
+	if (!a->sent || agent_read_meminfo(a->proc_root, &m) || m.avail_kb > m.total_kb)
+		return false;
+	used = m.total_kb - m.avail_kb;
+	return used >= a->sent_used_kb + WATCH_RISE_MIN_KB &&
+	       used - a->sent_used_kb >= m.total_kb / 32;
 }
 
 static void handle_line(struct agent *a, const char *line, size_t len, int *report_now)
@@ -341,6 +367,9 @@ static void usage(FILE *f)
 		"Send memory, CPU, disk and network samples to the kvmpilot host and carry\n"
 		"out its commands (set online CPUs, report now).\n\n"
 		"  --interval MS      time between samples (default 1000)\n"
+		"  --watch-ms MS      check memory this often, send at once when used (MemTotal -\n"
+		"                     MemAvailable) rose by max(32 MiB, MemTotal/32) (default 100,\n"
+		"                     0: never)\n"
 		"  --port NAME        virtio-serial port name (default " AGENTPROTO_CHANNEL ")\n"
 		"  --tcp ADDR:PORT    send over TCP (numeric address) instead of the virtio-serial port\n"
 		"  --stdio            samples to stdout, commands from stdin\n"
@@ -356,6 +385,7 @@ static int parse_args(struct agent *a, int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		{ "interval", required_argument, NULL, 'i' },
+		{ "watch-ms", required_argument, NULL, 'w' },
 		{ "port", required_argument, NULL, 'p' },
 		{ "tcp", required_argument, NULL, 't' },
 		{ "stdio", no_argument, NULL, 's' },
@@ -381,6 +411,13 @@ static int parse_args(struct agent *a, int argc, char **argv)
 				return 2;
 			}
 			a->interval_ms = (uint32_t)v;
+			break;
+		case 'w':
+			if (opt_u64("watch-ms", optarg, 0, 3600000, &v, msg, sizeof(msg))) {
+				say("%s", msg);
+				return 2;
+			}
+			a->watch_ms = (uint32_t)v;
 			break;
 		case 'p':
 			a->port_name = optarg;
@@ -462,11 +499,12 @@ int main(int argc, char **argv)
 		.sys_root = "/sys",
 		.dev_root = "/dev",
 		.interval_ms = 1000,
+		.watch_ms = 100,
 		.fd = -1,
 	};
 	struct agent_sampler sp;
 	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t next_ms;
+	uint64_t next_ms, watch_ms;
 	int ret, last_err = 0;
 
 	ret = parse_args(&a, argc, argv);
@@ -480,6 +518,7 @@ int main(int argc, char **argv)
 	    sp.boot);
 
 	next_ms = mono_ms();
+	watch_ms = next_ms;
 	while (!stop) {
 		uint64_t now = mono_ms();
 		struct pollfd pfd = { .fd = -1 };
@@ -499,6 +538,14 @@ int main(int argc, char **argv)
 				last_err = 0;
 				a.backoff_ms = 0;
 			}
+		}
+		if (a.watch_ms && now >= watch_ms) {
+			if (now < next_ms && a.fd >= 0 && now >= a.paused_until_ms &&
+			    mem_rising(&a)) {
+				next_ms = now;
+				a.early++;
+			}
+			watch_ms = now + a.watch_ms;
 		}
 		if (now >= next_ms) {
 			if (a.fd >= 0 && now >= a.paused_until_ms) {
@@ -521,6 +568,8 @@ int main(int argc, char **argv)
 			pfd.events = POLLIN | (a.out_len ? POLLOUT : 0);
 		}
 		timeout = (int)(next_ms - now);
+		if (a.watch_ms && watch_ms > now && watch_ms < next_ms)
+			timeout = (int)(watch_ms - now);
 		if (a.fd < 0 && a.retry_at_ms > now && a.retry_at_ms < next_ms)
 			timeout = (int)(a.retry_at_ms - now);
 		if (pfd.fd < 0 && a.fd >= 0 && a.hup_until_ms > now && a.hup_until_ms < next_ms)

@@ -31,7 +31,7 @@ if os.path.exists(sock_path):
 srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 srv.bind(sock_path)
 srv.listen(4)
-state = {"talk": True, "garbage": 0, "cmds": []}
+state = {"talk": True, "garbage": 0, "cmds": [], "avail_kb": 262144}
 
 
 def guest():
@@ -47,8 +47,9 @@ def guest():
             if state["talk"]:
                 seq += 1
                 line = ("KP1 sample seq=%d boot=4242 ver=test interval_ms=1000 mem_total_kb=1048576 "
-                        "mem_avail_kb=262144 mem_free_kb=131072 swap_total_kb=0 swap_used_kb=0 "
-                        "psi_mem_some=1250 psi_cpu_some=300 cpu_busy=4200 cpus_online=1 cpus_present=4\n" % seq)
+                        "mem_avail_kb=%d mem_free_kb=131072 swap_total_kb=0 swap_used_kb=0 "
+                        "psi_mem_some=1250 psi_cpu_some=300 cpu_busy=4200 cpus_online=1 cpus_present=4\n"
+                        % (seq, state["avail_kb"]))
                 try:
                     conn.sendall(line.encode())
                     if seq % 3 == 0:  # hostile lines between good ones
@@ -109,6 +110,19 @@ try:
     state["talk"] = True
     wait_for(lambda: svc.vms()["svc-agent"]["memory"]["source"] == "agent", 15, "the agent back")
     check(True, "the agent is the source again once it speaks")
+
+    # used memory jumps by 200 MiB between ticks: the next tick starts at once
+    code, h = svc.get_json("/healthz")
+    check(h["tick"]["early"] == 0, "steady samples and hostile lines never start a tick early")
+    state["avail_kb"] = 262144 - 200 * 1024
+    wait_for(lambda: svc.get_json("/healthz")[1]["tick"]["early"] >= 1, 10, "an early tick")
+    v = svc.vms()["svc-agent"]
+    check(v["memory"]["guest_used_mib"] == 968,
+          "a 200 MiB rise of used memory starts the next tick early (%d early)" %
+          svc.get_json("/healthz")[1]["tick"]["early"])
+    time.sleep(3)
+    code, h = svc.get_json("/healthz")
+    check(h["tick"]["early"] == 1, "one rise, one early tick (%d)" % h["tick"]["early"])
 finally:
     svc.stop()
     srv.close()

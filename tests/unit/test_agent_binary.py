@@ -85,6 +85,58 @@ def tcp_host_end(sysroot_src):
         fail("--listen sample: %s" % objs[1])
 
 
+def watch_test():
+    """A fast rise of used memory (MemTotal - MemAvailable) is sent at once,
+    not at the next interval (10 s here); a small one, or a balloon taking
+    MemTotal and MemAvailable down together, waits for the interval."""
+    import select
+    proc = tempfile.mkdtemp(prefix="kvmpilot-agent-proc.")
+    shutil.copytree(os.path.join(DATA, "proc1"), proc, dirs_exist_ok=True)
+    meminfo = open(os.path.join(proc, "meminfo")).read()
+
+    def set_avail(kb, total=337040):
+        text = re.sub(r"MemAvailable: +\d+ kB", "MemAvailable:     %d kB" % kb, meminfo)
+        text = re.sub(r"MemTotal: +\d+ kB", "MemTotal:         %d kB" % total, text)
+        with open(os.path.join(proc, "meminfo.new"), "w") as f:
+            f.write(text)
+        os.rename(os.path.join(proc, "meminfo.new"), os.path.join(proc, "meminfo"))
+
+    p = subprocess.Popen([AGENT, "--stdio", "--interval", "10000", "--watch-ms", "50",
+                          "--proc-root", proc, "--sys-root", os.path.join(DATA, "sys")],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True)
+
+    def next_line(timeout):
+        r, _, _ = select.select([p.stdout], [], [], timeout)
+        return p.stdout.readline() if r else None
+
+    try:
+        first = next_line(5)
+        if not first or kv(first.strip())[1]["mem_avail_kb"] != "254652":
+            fail("watch: first sample %r" % first)
+        set_avail(254652 - 8 * 1024)  # 8 MiB: below max(32 MiB, MemTotal/32)
+        line = next_line(1.0)
+        if line is not None:
+            fail("watch: a small rise was sent early: %r" % line)
+        set_avail(254652 - 100 * 1024, 337040 - 100 * 1024)  # the balloon took 100 MiB
+        line = next_line(1.0)
+        if line is not None:
+            fail("watch: a balloon inflating was sent early: %r" % line)
+        set_avail(254652 - 100 * 1024)
+        start = time.monotonic()
+        line = next_line(3.0)
+        if not line:
+            fail("watch: a 100 MiB fall was not sent before the 10 s interval")
+        _, s = kv(line.strip())
+        print("watch: a 100 MiB rise sent after %.2f s" % (time.monotonic() - start))
+        if s["mem_avail_kb"] != str(254652 - 100 * 1024):
+            fail("watch: early sample %s" % s)
+    finally:
+        p.kill()
+        p.wait(5)
+        shutil.rmtree(proc, ignore_errors=True)
+
+
 def main():
     if not os.access(AGENT, os.X_OK):
         fail("no agent binary at %s (run make)" % AGENT)
@@ -176,6 +228,7 @@ def main():
             _, err = p.communicate()
         shutil.rmtree(sysroot, ignore_errors=True)
     tcp_host_end(sysroot_src=os.path.join(DATA, "sys"))
+    watch_test()
     print(err)
     if "rejected a host line" not in err:
         fail("the hostile host line was not reported")
