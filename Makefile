@@ -11,6 +11,7 @@ ARCH := x86
 CC ?= gcc
 CLANG ?= clang
 BPFTOOL ?= bpftool
+LLVM_STRIP ?= llvm-strip
 PKG_CONFIG ?= pkg-config
 
 PKGS := libbpf libvirt libmicrohttpd json-c inih libelf zlib
@@ -54,8 +55,12 @@ all: $(OUTPUT)/kvmpilot $(EXTRA_TARGETS)
 $(OUTPUT) $(OUTPUT)/obj:
 	mkdir -p $@
 
+# DWARF goes (BTF and line info stay): the objects are embedded in the binary
+# and parsed at start-up, so their size is resident memory of the service.
 $(OUTPUT)/%.bpf.o: bpf/%.bpf.c vmlinux/$(ARCH)/vmlinux.h | $(OUTPUT)
-	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(CLANG) $(BPF_CFLAGS) -MT $@ -MF $(@:.o=.d) -c $< -o $(@:.bpf.o=.tmp.bpf.o)
+	$(LLVM_STRIP) -g $(@:.bpf.o=.tmp.bpf.o) -o $@
+	rm -f $(@:.bpf.o=.tmp.bpf.o)
 
 $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
