@@ -79,16 +79,14 @@ struct vm_sample {
 	 */
 	bool have_cpu;
 	char cpu_source[12]; /* "bpf", "schedstat" or "" */
-	int nvcpus;
-	struct sample_vcpu vcpus[VM_MAX_VCPUS];
+	int nvcpus;	     /* vcpus[] */
 	uint64_t emulator_run_ns;
 	double emulator_pct;
 	double cpu_busy_pct; /* sum over vCPUs, % of one host CPU */
 	double cpu_wait_pct;
 	uint64_t exits_total;
 	double exits_per_s;
-	int nreasons;
-	struct sample_reason reasons[SAMPLE_MAX_REASONS];
+	int nreasons;		      /* reasons[] */
 	struct sample_hist exit_hist; /* all reasons */
 	double exit_p50_us, exit_p99_us;
 	int nnets;
@@ -135,6 +133,14 @@ struct vm_sample {
 	double forecast_kib, forecast_lo_kib, forecast_hi_kib; /* 0 when none */
 	double mem_lag_s; /* memory growths land this late beyond a tick; < 0: unknown */
 	char reason[SAMPLE_REASON_LEN];
+
+	/*
+	 * Sized for the largest VM, last: only the first n entries are
+	 * written, so in a freshly allocated snapshot most of their pages are
+	 * never touched (not resident).
+	 */
+	struct sample_reason reasons[SAMPLE_MAX_REASONS];
+	struct sample_vcpu vcpus[VM_MAX_VCPUS];
 };
 
 /* One entry of the action log as the API shows it. */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <stddef.h>
 #include <malloc.h>
 #include <math.h>
 #include <poll.h>
@@ -729,7 +730,8 @@ static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *
 {
 	struct vm_config vc;
 
-	memset(s, 0, sizeof(*s));
+	/* s is in a snapshot fresh from calloc: its arrays are zero already */
+	memset(s, 0, offsetof(struct vm_sample, reasons));
 	(void)str_copy(s->name, st->name, sizeof(s->name));
 	(void)str_copy(s->uuid, d->uuid, sizeof(s->uuid));
 	s->pid = d->pid;

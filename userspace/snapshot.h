@@ -16,9 +16,9 @@
 #include "sample.h"
 
 struct snapshot_vm {
-	struct vm_sample s;
 	struct history *hist;	/* a reference, for the series API */
 	uint64_t actions[2][3]; /* [kind][ok, error, dry-run] */
+	struct vm_sample s;	/* last: see the end of struct vm_sample */
 };
 
 struct snapshot_health {

@@ -6,6 +6,7 @@
  * the counters back per VM.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -737,6 +738,7 @@ static void read_exits(struct trace *t, struct trace_snapshot *snap)
 			if (vm->nexits == TRACE_MAX_REASONS)
 				continue;
 			e = &vm->exits[vm->nexits++];
+			memset(e, 0, sizeof(*e));
 			e->isa = key.isa;
 			e->reason = key.reason;
 		}
@@ -786,7 +788,8 @@ int trace__read(struct trace *t, struct trace_snapshot *snap)
 		__u32 tgid = (__u32)d->pid;
 		struct vm_track v;
 
-		memset(vm, 0, sizeof(*vm));
+		/* the head; the arrays' entries are zeroed as they are used */
+		memset(vm, 0, offsetof(struct trace_vm, vcpus));
 		vm->pid = d->pid;
 		vm->start_time = d->start_time;
 		(void)str_copy(vm->name, d->name, sizeof(vm->name));
@@ -815,6 +818,7 @@ int trace__read(struct trace *t, struct trace_snapshot *snap)
 		}
 		vm->ndisks = d->ndisks < VM_MAX_DISKS ? d->ndisks : VM_MAX_DISKS;
 		for (int j = 0; j < vm->ndisks; j++) {
+			memset(&vm->disks[j], 0, sizeof(vm->disks[j]));
 			(void)str_copy(vm->disks[j].target, d->disks[j].target,
 				       sizeof(vm->disks[j].target));
 			(void)str_copy(vm->disks[j].path, d->disks[j].path,

@@ -82,23 +82,28 @@ struct trace_disk {
 	struct trace_blk io;
 };
 
+/*
+ * The arrays sized for the largest VM come last and only their first n
+ * entries are ever written: a snapshot of many small VMs leaves most of
+ * their pages untouched (not resident).
+ */
 struct trace_vm {
 	int pid;
 	char name[VM_NAME_MAX]; /* "" when unknown */
 	uint64_t start_time;
-	int nvcpus;
-	struct trace_vcpu vcpus[VM_MAX_VCPUS];
 	uint64_t emulator_run_ns; /* QEMU threads that are not vCPUs */
 	uint64_t emulator_switches;
 	uint64_t exits_total;
-	int nexits; /* per reason, summed over the vCPUs */
-	struct trace_exit exits[TRACE_MAX_REASONS];
 	uint32_t exit_hist[TRACE_HIST_SLOTS]; /* all reasons */
+	struct trace_blk blk;		      /* all of the VM's block I/O */
 	int ntaps;
 	struct trace_tap taps[VM_MAX_TAPS];
-	struct trace_blk blk; /* all of the VM's block I/O */
+	int nvcpus;
 	int ndisks;
+	int nexits; /* per reason, summed over the vCPUs */
+	struct trace_vcpu vcpus[VM_MAX_VCPUS];
 	struct trace_disk disks[VM_MAX_DISKS];
+	struct trace_exit exits[TRACE_MAX_REASONS];
 };
 
 struct trace_snapshot {
