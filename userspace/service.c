@@ -84,6 +84,7 @@ struct service {
 	uint64_t ticks, overruns, early_ticks;
 	struct pollfd *pfds; /* the agent channels watched between ticks */
 	struct vmstate **pfd_vm;
+	unsigned int *pfd_reads; /* reads of each since the tick */
 	int cap_pfds;
 	double last_tick_ms;
 	double phase_ms[TICK_PHASES]; /* of the last tick */
@@ -1310,6 +1311,12 @@ static void timespec_add_ns(struct timespec *ts, uint64_t ns)
 
 /* The agent's own threshold (guest/agent): a rise it sends at once. */
 #define EARLY_RISE_MIN_KIB (32 * 1024)
+/*
+ * Reads of one channel between two ticks (the agent sends at most ten
+ * samples a second); a guest flooding its channel waits for the tick, as
+ * it did before, instead of keeping the service reading.
+ */
+#define EARLY_READS_MAX 16
 
 /*
  * Between ticks, agent samples are read as they arrive. One whose used
@@ -1327,16 +1334,25 @@ static bool agent_urgent(struct service *svc, int n)
 		struct vmstate *st = svc->pfd_vm[i];
 		struct agent_sample a;
 		uint64_t used;
+		int r;
 
 		if (!svc->pfds[i].revents)
 			continue;
-		/* a socket in error stays ready: the next tick deals with it */
-		if (svc->pfds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+		/*
+		 * A socket in error stays ready, one read too often may be a
+		 * flood, a lost one may have closed its fd: the tick deals with
+		 * them.
+		 */
+		if (svc->pfds[i].revents & (POLLERR | POLLHUP | POLLNVAL) ||
+		    ++svc->pfd_reads[i] > EARLY_READS_MAX) {
 			svc->pfds[i].fd = -1;
 			continue;
 		}
-		if (channel__poll(st->ch, mono) <= 0 || !st->have_tick_used ||
-		    channel__latest(st->ch, &a, &recv_ns) || a.mem_avail_kb > a.mem_total_kb)
+		r = channel__poll(st->ch, mono);
+		if (r < 0 || !channel__connected(st->ch))
+			svc->pfds[i].fd = -1;
+		if (r <= 0 || !st->have_tick_used || channel__latest(st->ch, &a, &recv_ns) ||
+		    a.mem_avail_kb > a.mem_total_kb)
 			continue;
 		used = a.mem_total_kb - a.mem_avail_kb;
 		if (used >= st->tick_used_kib + EARLY_RISE_MIN_KIB &&
@@ -1354,6 +1370,7 @@ static int agent_pollfds(struct service *svc)
 	if (svc->cap_pfds < svc->nvms) {
 		struct pollfd *p = realloc(svc->pfds, (size_t)svc->nvms * sizeof(*p));
 		struct vmstate **v;
+		unsigned int *r;
 
 		if (!p)
 			return 0;
@@ -1362,6 +1379,10 @@ static int agent_pollfds(struct service *svc)
 		if (!v)
 			return 0;
 		svc->pfd_vm = v;
+		r = realloc(svc->pfd_reads, (size_t)svc->nvms * sizeof(*r));
+		if (!r)
+			return 0;
+		svc->pfd_reads = r;
 		svc->cap_pfds = svc->nvms;
 	}
 	for (int i = 0; i < svc->nvms; i++) {
@@ -1370,6 +1391,7 @@ static int agent_pollfds(struct service *svc)
 		if (!st->ch || channel__fd(st->ch) < 0 || !channel__connected(st->ch))
 			continue;
 		svc->pfds[n] = (struct pollfd){ .fd = channel__fd(st->ch), .events = POLLIN };
+		svc->pfd_reads[n] = 0;
 		svc->pfd_vm[n++] = st;
 	}
 	return n;
@@ -1471,6 +1493,7 @@ void service__free(struct service *svc)
 	free(svc->vms);
 	free(svc->pfds);
 	free(svc->pfd_vm);
+	free(svc->pfd_reads);
 	vm_list__free(&svc->list);
 	vm_list__free(&svc->proc);
 	actuate__free(svc->act);
