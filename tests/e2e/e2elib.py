@@ -299,7 +299,7 @@ def reap_stale():
         log("removing pool %s, left by a dead test run" % pool)
         run_lv(["virsh", "-c", URI, "pool-destroy", pool], check=False, quiet=True)
         run_lv(["virsh", "-c", URI, "pool-undefine", pool], check=False, quiet=True)
-    for parent, rx in (("/var/tmp", r"kp-e2e-(\d+)$"), ("/sys/fs/bpf", r"kp-e2e-(\d+)$")):
+    for parent, rx in (("/var/tmp", r"kp-e2e-(\d+)$"), ("/sys/fs/bpf", r"kp-e2e-(\d+)(-stat)?$")):
         try:
             entries = os.listdir(parent)
         except OSError:
