@@ -46,7 +46,7 @@ struct agent {
 	char tcp_host[256];
 	char tcp_port[16];
 	uint32_t interval_ms;
-	uint32_t watch_ms; /* MemAvailable checked this often between samples (0: never) */
+	uint32_t watch_ms; /* memory checked this often between samples (0: never) */
 	uint64_t count;	   /* stop after this many samples sent (0: never) */
 	int verbose;
 
@@ -618,8 +618,9 @@ int main(int argc, char **argv)
 		if (report_now)
 			next_ms = mono_ms();
 	}
-	say("stopping: %llu samples sent, %llu dropped, %llu bad commands",
-	    (unsigned long long)a.sent, (unsigned long long)a.dropped,
+	say("stopping: %llu samples sent (%llu early on a rise of used memory), %llu dropped, "
+	    "%llu bad commands",
+	    (unsigned long long)a.sent, (unsigned long long)a.early, (unsigned long long)a.dropped,
 	    (unsigned long long)a.bad_cmds);
 	if (a.fd >= 0 && a.kind != T_STDIO) {
 		(void)flush_out(&a);
