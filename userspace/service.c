@@ -65,9 +65,12 @@ struct vmstate {
 	double mem_lag_s; /* how long growths take to land beyond a tick; < 0: none yet */
 	/* balloon - guest MemTotal: what the guest kernel keeps for itself */
 	uint64_t kernel_kib;
-	uint64_t prev_balloon_kib, prev_total_kib;
-	uint64_t tick_used_kib; /* guest MemTotal - MemAvailable the last tick used */
-	bool have_tick_used;
+};
+
+/* An agent channel watched between ticks. */
+struct agent_watch {
+	struct vmstate *st;
+	unsigned int reads; /* since the tick */
 };
 
 struct service {
@@ -82,9 +85,8 @@ struct service {
 	struct vm_list list; /* this tick's VMs, all sources merged */
 	struct vm_list proc;
 	uint64_t ticks, overruns, early_ticks;
-	struct pollfd *pfds; /* the agent channels watched between ticks */
-	struct vmstate **pfd_vm;
-	unsigned int *pfd_reads; /* reads of each since the tick */
+	struct pollfd *pfds;	   /* the agent channels watched between ticks */
+	struct agent_watch *watch; /* watch[i] is pfds[i]'s */
 	int cap_pfds;
 	double last_tick_ms;
 	double phase_ms[TICK_PHASES]; /* of the last tick */
@@ -703,8 +705,6 @@ static void merge_agent(struct service *svc, const struct vm_desc *d, struct vms
 	if (!a.mem_total_kb || a.mem_avail_kb > a.mem_total_kb)
 		return; /* parsed within bounds, but inconsistent: not acted upon */
 	s->mem_source = MEM_SOURCE_AGENT;
-	st->tick_used_kib = a.mem_total_kb - a.mem_avail_kb;
-	st->have_tick_used = true;
 	s->mem_total_kib = a.mem_total_kb;
 	s->mem_avail_kib = a.mem_avail_kb;
 	s->mem_used_kib = a.mem_total_kb - a.mem_avail_kb;
@@ -859,20 +859,18 @@ static void policy_in(const struct vm_sample *s, struct policy_input *in)
  */
 static void guest_used(struct vmstate *st, const struct vm_sample *s, struct policy_input *in)
 {
+	const struct vm_sample *p = st->prev; /* the last tick's */
 	uint64_t share;
 
-	if (s->mem_source != MEM_SOURCE_AGENT || !s->mem_total_kib || !s->balloon_kib) {
-		st->prev_balloon_kib = 0;
+	if (s->mem_source != MEM_SOURCE_AGENT || !s->mem_total_kib || !s->balloon_kib)
 		return;
-	}
-	if (s->balloon_kib == st->prev_balloon_kib && s->mem_total_kib == st->prev_total_kib &&
-	    (!st->mem_grow_kib || st->mem_grow_landed) && s->balloon_kib > s->mem_total_kib) {
+	if (p && p->mem_source == MEM_SOURCE_AGENT && p->balloon_kib == s->balloon_kib &&
+	    p->mem_total_kib == s->mem_total_kib && (!st->mem_grow_kib || st->mem_grow_landed) &&
+	    s->balloon_kib > s->mem_total_kib) {
 		share = s->balloon_kib - s->mem_total_kib;
 		/* a guest claiming a tiny MemTotal does not get a huge share */
 		st->kernel_kib = share <= s->balloon_kib / 4 ? share : 0;
 	}
-	st->prev_balloon_kib = s->balloon_kib;
-	st->prev_total_kib = s->mem_total_kib;
 	if (!st->kernel_kib || s->mem_avail_kib > s->mem_total_kib)
 		return;
 	in->mem_total_mib = (double)(s->mem_total_kib + st->kernel_kib) / 1024.0;
@@ -1302,13 +1300,6 @@ int service__reload(struct service *svc, char *err, size_t errlen)
 	return 0;
 }
 
-static void timespec_add_ns(struct timespec *ts, uint64_t ns)
-{
-	ts->tv_nsec += (long)(ns % 1000000000ull);
-	ts->tv_sec += (time_t)(ns / 1000000000ull) + ts->tv_nsec / 1000000000L;
-	ts->tv_nsec %= 1000000000L;
-}
-
 /* The agent's own threshold (guest/agent): a rise it sends at once. */
 #define EARLY_RISE_MIN_KIB (32 * 1024)
 /*
@@ -1331,9 +1322,10 @@ static bool agent_urgent(struct service *svc, int n)
 	bool urgent = false;
 
 	for (int i = 0; i < n; i++) {
-		struct vmstate *st = svc->pfd_vm[i];
+		struct vmstate *st = svc->watch[i].st;
+		const struct vm_sample *p = st->prev; /* the last tick's */
 		struct agent_sample a;
-		uint64_t used;
+		uint64_t used, tick_used;
 		int r;
 
 		if (!svc->pfds[i].revents)
@@ -1344,19 +1336,20 @@ static bool agent_urgent(struct service *svc, int n)
 		 * them.
 		 */
 		if (svc->pfds[i].revents & (POLLERR | POLLHUP | POLLNVAL) ||
-		    ++svc->pfd_reads[i] > EARLY_READS_MAX) {
+		    ++svc->watch[i].reads > EARLY_READS_MAX) {
 			svc->pfds[i].fd = -1;
 			continue;
 		}
 		r = channel__poll(st->ch, mono);
 		if (r < 0 || !channel__connected(st->ch))
 			svc->pfds[i].fd = -1;
-		if (r <= 0 || !st->have_tick_used || channel__latest(st->ch, &a, &recv_ns) ||
-		    a.mem_avail_kb > a.mem_total_kb)
+		if (r <= 0 || !p || p->mem_source != MEM_SOURCE_AGENT ||
+		    channel__latest(st->ch, &a, &recv_ns) || a.mem_avail_kb > a.mem_total_kb)
 			continue;
 		used = a.mem_total_kb - a.mem_avail_kb;
-		if (used >= st->tick_used_kib + EARLY_RISE_MIN_KIB &&
-		    used - st->tick_used_kib >= a.mem_total_kb / 32)
+		tick_used = p->mem_total_kib - p->mem_avail_kib;
+		if (used >= tick_used + EARLY_RISE_MIN_KIB &&
+		    used - tick_used >= a.mem_total_kb / 32)
 			urgent = true;
 	}
 	return urgent;
@@ -1369,20 +1362,15 @@ static int agent_pollfds(struct service *svc)
 
 	if (svc->cap_pfds < svc->nvms) {
 		struct pollfd *p = realloc(svc->pfds, (size_t)svc->nvms * sizeof(*p));
-		struct vmstate **v;
-		unsigned int *r;
+		struct agent_watch *w;
 
 		if (!p)
 			return 0;
 		svc->pfds = p;
-		v = realloc(svc->pfd_vm, (size_t)svc->nvms * sizeof(*v));
-		if (!v)
+		w = realloc(svc->watch, (size_t)svc->nvms * sizeof(*w));
+		if (!w)
 			return 0;
-		svc->pfd_vm = v;
-		r = realloc(svc->pfd_reads, (size_t)svc->nvms * sizeof(*r));
-		if (!r)
-			return 0;
-		svc->pfd_reads = r;
+		svc->watch = w;
 		svc->cap_pfds = svc->nvms;
 	}
 	for (int i = 0; i < svc->nvms; i++) {
@@ -1391,8 +1379,7 @@ static int agent_pollfds(struct service *svc)
 		if (!st->ch || channel__fd(st->ch) < 0 || !channel__connected(st->ch))
 			continue;
 		svc->pfds[n] = (struct pollfd){ .fd = channel__fd(st->ch), .events = POLLIN };
-		svc->pfd_reads[n] = 0;
-		svc->pfd_vm[n++] = st;
+		svc->watch[n++] = (struct agent_watch){ .st = st };
 	}
 	return n;
 }
@@ -1492,8 +1479,7 @@ void service__free(struct service *svc)
 	}
 	free(svc->vms);
 	free(svc->pfds);
-	free(svc->pfd_vm);
-	free(svc->pfd_reads);
+	free(svc->watch);
 	vm_list__free(&svc->list);
 	vm_list__free(&svc->proc);
 	actuate__free(svc->act);

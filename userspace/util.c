@@ -130,6 +130,13 @@ uint64_t now_real_ns(void)
 	return clock_ns(CLOCK_REALTIME);
 }
 
+void timespec_add_ns(struct timespec *ts, uint64_t ns)
+{
+	ts->tv_nsec += (long)(ns % 1000000000ull);
+	ts->tv_sec += (time_t)(ns / 1000000000ull) + ts->tv_nsec / 1000000000L;
+	ts->tv_nsec %= 1000000000L;
+}
+
 int str_copy(char *dst, const char *src, unsigned long size)
 {
 	unsigned long n;

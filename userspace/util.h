@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -31,6 +32,8 @@ int opt_double(const char *name, const char *arg, double min, double max, double
 /* Clocks in nanoseconds. */
 uint64_t now_mono_ns(void);
 uint64_t now_real_ns(void);
+/* ts += ns, normalized (deadlines for ppoll, pthread_cond_timedwait). */
+void timespec_add_ns(struct timespec *ts, uint64_t ns);
 
 /* Copy at most size-1 bytes and always terminate; returns -E2BIG if cut. */
 int str_copy(char *dst, const char *src, unsigned long size);

@@ -611,15 +611,89 @@ static void lost_conn(struct virt *v, uint64_t now)
 static int full_refresh(struct virt *v);
 
 /*
+ * A libvirt call that may never return, on a detached thread of its own. The
+ * caller waits for it with a deadline and may give up on it (abandon): the
+ * thread then frees the job itself when the call ends. The thread stores its
+ * results, then calls bg_job__finish(); the caller reads them once
+ * bg_job__wait() said done.
+ */
+struct bg_job {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done, abandoned;
+};
+
+static void bg_job__init(struct bg_job *b)
+{
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->cond, NULL);
+}
+
+static void bg_job__destroy(struct bg_job *b)
+{
+	pthread_cond_destroy(&b->cond);
+	pthread_mutex_destroy(&b->lock);
+}
+
+/* Run fn(arg) on a detached thread. 0 or -errno. */
+static int bg_job__start(void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int err;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	err = -pthread_create(&t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return err;
+}
+
+/* The thread's end. True when the caller gave up: the job is the thread's to free. */
+static bool bg_job__finish(struct bg_job *b)
+{
+	bool abandoned;
+
+	pthread_mutex_lock(&b->lock);
+	b->done = true;
+	abandoned = b->abandoned;
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	virResetLastError();
+	return abandoned;
+}
+
+/*
+ * Wait at most wait_ns (0: just look) for the call to end; true when it did.
+ * Not done and abandon: the thread frees the job, the caller forgets it.
+ */
+static bool bg_job__wait(struct bg_job *b, uint64_t wait_ns, bool abandon)
+{
+	struct timespec ts;
+	bool done;
+
+	pthread_mutex_lock(&b->lock);
+	if (!b->done && wait_ns) {
+		(void)clock_gettime(CLOCK_REALTIME, &ts);
+		timespec_add_ns(&ts, wait_ns);
+		while (!b->done && pthread_cond_timedwait(&b->cond, &b->lock, &ts) == 0)
+			;
+	}
+	done = b->done;
+	if (!done && abandon)
+		b->abandoned = true;
+	pthread_mutex_unlock(&b->lock);
+	return done;
+}
+
+/*
  * virConnectOpen() has no timeout, and a hung libvirtd accepts the socket but
  * never answers (keepalive only starts once the connection is open). So it
  * runs in a short-lived thread; virt__poll() picks the result up and never
  * waits for it. A job that outlives its struct virt closes its own result.
  */
 struct conn_job {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done, abandoned;
+	struct bg_job b;
 	virConnectPtr conn;
 	char err[256];
 	char uri[VM_PATH_MAX];
@@ -627,50 +701,35 @@ struct conn_job {
 
 static void conn_job__free(struct conn_job *j)
 {
-	pthread_cond_destroy(&j->cond);
-	pthread_mutex_destroy(&j->lock);
+	if (j->conn)
+		(void)virConnectClose(j->conn);
+	bg_job__destroy(&j->b);
 	free(j);
 }
 
 static void *connect_main(void *arg)
 {
 	struct conn_job *j = arg;
-	virConnectPtr c = virConnectOpen(j->uri);
-	const char *msg = c ? "" : virGetLastErrorMessage();
-	bool abandoned;
+	const char *msg;
 
-	pthread_mutex_lock(&j->lock);
-	j->conn = c;
+	j->conn = virConnectOpen(j->uri);
+	msg = j->conn ? "" : virGetLastErrorMessage();
 	(void)str_copy(j->err, msg ? msg : "unknown libvirt error", sizeof(j->err));
-	j->done = true;
-	abandoned = j->abandoned;
-	pthread_cond_signal(&j->cond);
-	pthread_mutex_unlock(&j->lock);
-	virResetLastError();
-	if (abandoned) {
-		if (c)
-			(void)virConnectClose(c);
+	if (bg_job__finish(&j->b))
 		conn_job__free(j);
-	}
 	return NULL;
 }
 
 static int start_connect(struct virt *v)
 {
 	struct conn_job *j = calloc(1, sizeof(*j));
-	pthread_attr_t attr;
-	pthread_t t;
 	int err;
 
 	if (!j)
 		return -ENOMEM;
-	pthread_mutex_init(&j->lock, NULL);
-	pthread_cond_init(&j->cond, NULL);
+	bg_job__init(&j->b);
 	(void)str_copy(j->uri, v->uri, sizeof(j->uri));
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	err = -pthread_create(&t, &attr, connect_main, j);
-	pthread_attr_destroy(&attr);
+	err = bg_job__start(connect_main, j);
 	if (err) {
 		conn_job__free(j);
 		return err;
@@ -684,27 +743,12 @@ static int start_connect(struct virt *v)
 static bool take_job(struct virt *v, uint64_t wait_ns, virConnectPtr *conn)
 {
 	struct conn_job *j = v->job;
-	struct timespec ts;
-	bool done;
 
-	pthread_mutex_lock(&j->lock);
-	if (!j->done && wait_ns) {
-		(void)clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(wait_ns / 1000000000ull);
-		ts.tv_nsec += (long)(wait_ns % 1000000000ull);
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		while (!j->done && pthread_cond_timedwait(&j->cond, &j->lock, &ts) == 0)
-			;
-	}
-	done = j->done;
-	pthread_mutex_unlock(&j->lock);
-	if (!done)
+	if (!bg_job__wait(&j->b, wait_ns, false))
 		return false;
 	*conn = j->conn;
-	if (!j->conn) {
+	j->conn = NULL;
+	if (!*conn) {
 		(void)str_copy(v->err, j->err, sizeof(v->err));
 		v->cnt.errors++;
 	}
@@ -716,19 +760,9 @@ static bool take_job(struct virt *v, uint64_t wait_ns, virConnectPtr *conn)
 static void abandon_job(struct virt *v)
 {
 	struct conn_job *j = v->job;
-	bool done;
 
-	if (!j)
-		return;
-	pthread_mutex_lock(&j->lock);
-	done = j->done;
-	j->abandoned = true;
-	pthread_mutex_unlock(&j->lock);
-	if (done) {
-		if (j->conn)
-			(void)virConnectClose(j->conn);
+	if (j && bg_job__wait(&j->b, 0, true))
 		conn_job__free(j);
-	}
 	v->job = NULL;
 }
 
@@ -1363,9 +1397,7 @@ int virt_dom_stats__parse(struct virt_dom_stats *st, const char *name,
  * ends); the next calls skip that domain's job and return at once.
  */
 struct stats_job {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done, abandoned;
+	struct bg_job b;
 	virConnectPtr conn; /* our own reference */
 	unsigned int groups;
 	virDomainStatsRecordPtr *recs;
@@ -1383,32 +1415,22 @@ static void stats_job__free(struct stats_job *j)
 		virDomainStatsRecordListFree(j->recs);
 	if (j->conn)
 		(void)virConnectClose(j->conn);
-	pthread_cond_destroy(&j->cond);
-	pthread_mutex_destroy(&j->lock);
+	bg_job__destroy(&j->b);
 	free(j);
 }
 
 static void *stats_main(void *arg)
 {
 	struct stats_job *j = arg;
-	virDomainStatsRecordPtr *recs = NULL;
-	int n = virConnectGetAllDomainStats(j->conn, j->groups, &recs,
-					    VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE |
-						    VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
-	virErrorPtr e = n < 0 ? virGetLastError() : NULL;
-	bool abandoned;
+	virErrorPtr e;
 
-	pthread_mutex_lock(&j->lock);
-	j->recs = recs;
-	j->n = n;
+	j->n = virConnectGetAllDomainStats(j->conn, j->groups, &j->recs,
+					   VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE |
+						   VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
+	e = j->n < 0 ? virGetLastError() : NULL;
 	j->code = e ? e->code : 0;
 	(void)str_copy(j->err, e && e->message ? e->message : "", sizeof(j->err));
-	j->done = true;
-	abandoned = j->abandoned;
-	pthread_cond_signal(&j->cond);
-	pthread_mutex_unlock(&j->lock);
-	virResetLastError();
-	if (abandoned) {
+	if (bg_job__finish(&j->b)) {
 		stats_job__free(j);
 		atomic_fetch_sub(&stats_stuck, 1);
 	}
@@ -1422,10 +1444,6 @@ int virt__stats(struct virt *v, struct virt_stats_list *out)
 				    VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
 	virDomainStatsRecordPtr *recs = NULL;
 	struct stats_job *j = NULL;
-	pthread_attr_t attr;
-	struct timespec ts;
-	pthread_t t;
-	bool done;
 	int n, err = -ENOTCONN;
 
 	out->n = 0;
@@ -1439,8 +1457,7 @@ int virt__stats(struct virt *v, struct virt_stats_list *out)
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		goto cleanup;
-	pthread_mutex_init(&j->lock, NULL);
-	pthread_cond_init(&j->cond, NULL);
+	bg_job__init(&j->b);
 	j->groups = groups;
 	if (virConnectRef(v->conn) < 0) {
 		virResetLastError();
@@ -1450,33 +1467,16 @@ int virt__stats(struct virt *v, struct virt_stats_list *out)
 		goto cleanup;
 	}
 	j->conn = v->conn;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	err = -pthread_create(&t, &attr, stats_main, j);
-	pthread_attr_destroy(&attr);
+	err = bg_job__start(stats_main, j);
 	if (err) {
 		stats_job__free(j);
 		j = NULL;
 		goto cleanup;
 	}
-	(void)clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)(v->stats_timeout_ns / 1000000000ull);
-	ts.tv_nsec += (long)(v->stats_timeout_ns % 1000000000ull);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_mutex_lock(&j->lock);
-	while (!j->done && pthread_cond_timedwait(&j->cond, &j->lock, &ts) == 0)
-		;
-	done = j->done;
-	if (!done) {
-		j->abandoned = true;
+	if (!bg_job__wait(&j->b, v->stats_timeout_ns, true)) {
+		/* the thread frees it, and takes this back (maybe first: a moment below 0) */
 		atomic_fetch_add(&stats_stuck, 1);
-	}
-	pthread_mutex_unlock(&j->lock);
-	if (!done) {
-		j = NULL; /* the thread frees it */
+		j = NULL;
 		v->cnt.stats_timeouts++;
 		err = -ETIMEDOUT;
 		goto cleanup;
