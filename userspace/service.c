@@ -813,7 +813,26 @@ static void policy_cfg(const struct service *svc, const struct vm_sample *s,
 	pc->stale_after_s = svc->cfg->agent_timeout_s;
 }
 
-static void policy_in(const struct vm_sample *s, struct policy_input *in)
+/*
+ * The guest kernel's own share of its memory (balloon - MemTotal, tens of MiB,
+ * fixed for a boot), learned while the balloon stands still: two ticks with
+ * the same balloon and MemTotal, no growth on its way.
+ */
+static void learn_kernel_share(struct vmstate *st, const struct vm_sample *s)
+{
+	const struct vm_sample *p = st->prev; /* the last tick's */
+	uint64_t share;
+
+	if (s->mem_source != MEM_SOURCE_AGENT || !p || p->mem_source != MEM_SOURCE_AGENT ||
+	    p->balloon_kib != s->balloon_kib || p->mem_total_kib != s->mem_total_kib ||
+	    (st->mem_grow_kib && !st->mem_grow_landed) || s->balloon_kib <= s->mem_total_kib)
+		return;
+	share = s->balloon_kib - s->mem_total_kib;
+	/* a guest claiming a tiny MemTotal does not get a huge share */
+	st->kernel_kib = share <= s->balloon_kib / 4 ? share : 0;
+}
+
+static void policy_in(const struct vm_sample *s, uint64_t kernel_kib, struct policy_input *in)
 {
 	memset(in, 0, sizeof(*in));
 	in->source = s->mem_source == MEM_SOURCE_AGENT	   ? POLICY_SRC_AGENT
@@ -823,15 +842,23 @@ static void policy_in(const struct vm_sample *s, struct policy_input *in)
 	in->mem_used_mib = (double)s->mem_used_kib / 1024.0;
 	in->mem_avail_mib = (double)s->mem_avail_kib / 1024.0;
 	/*
-	 * The guest's MemTotal leaves out what its kernel keeps for itself
-	 * (tens of MiB): measured against the balloon, all that is not
-	 * available is used. Otherwise a shrink to used + reserve lands below
-	 * the reserve and the next tick grows again.
+	 * The guest's MemTotal leaves out what its kernel keeps for itself:
+	 * all that is not available is used, or a shrink to used + reserve
+	 * lands below the reserve and the next tick grows again. Counted as
+	 * MemTotal + that share once it is known, one consistent reading of the
+	 * guest; until then against the balloon, whose value in libvirt trails
+	 * the guest by a tick or two while it moves (a change in flight would
+	 * read as demand).
 	 */
-	if (s->mem_source == MEM_SOURCE_AGENT && s->balloon_kib > s->mem_avail_kib &&
-	    s->balloon_kib >= s->mem_total_kib) {
-		in->mem_total_mib = (double)s->balloon_kib / 1024.0;
-		in->mem_used_mib = (double)(s->balloon_kib - s->mem_avail_kib) / 1024.0;
+	if (s->mem_source == MEM_SOURCE_AGENT && s->mem_avail_kib <= s->mem_total_kib) {
+		uint64_t total = s->mem_total_kib;
+
+		if (kernel_kib)
+			total += kernel_kib;
+		else if (s->balloon_kib >= s->mem_total_kib && s->balloon_kib > s->mem_avail_kib)
+			total = s->balloon_kib;
+		in->mem_total_mib = (double)total / 1024.0;
+		in->mem_used_mib = (double)(total - s->mem_avail_kib) / 1024.0;
 	}
 	in->psi_valid = s->psi_mem_some >= 0;
 	in->psi_some_avg10 = s->psi_mem_some >= 0 ? s->psi_mem_some : 0;
@@ -847,34 +874,6 @@ static void policy_in(const struct vm_sample *s, struct policy_input *in)
 	in->guest_cpu_pct = s->guest_cpu_pct;
 	in->vcpus_online = s->vcpus_online > 0 ? (unsigned int)s->vcpus_online : 1;
 	in->vcpus_present = s->vcpus_max > 0 ? (unsigned int)s->vcpus_max : 0;
-}
-
-/*
- * Guest used memory as one consistent reading. libvirt's balloon value trails
- * the guest by a tick or two while the balloon moves, so balloon - MemAvailable
- * (policy_in) jumps by the change in flight, and a jump reads as demand. The
- * guest's own MemTotal follows the balloon exactly, short of what its kernel
- * keeps for itself (tens of MiB, fixed for a boot): that share is learned
- * while the balloon stands still, then used = MemTotal + share - MemAvailable.
- */
-static void guest_used(struct vmstate *st, const struct vm_sample *s, struct policy_input *in)
-{
-	const struct vm_sample *p = st->prev; /* the last tick's */
-	uint64_t share;
-
-	if (s->mem_source != MEM_SOURCE_AGENT || !s->mem_total_kib || !s->balloon_kib)
-		return;
-	if (p && p->mem_source == MEM_SOURCE_AGENT && p->balloon_kib == s->balloon_kib &&
-	    p->mem_total_kib == s->mem_total_kib && (!st->mem_grow_kib || st->mem_grow_landed) &&
-	    s->balloon_kib > s->mem_total_kib) {
-		share = s->balloon_kib - s->mem_total_kib;
-		/* a guest claiming a tiny MemTotal does not get a huge share */
-		st->kernel_kib = share <= s->balloon_kib / 4 ? share : 0;
-	}
-	if (!st->kernel_kib || s->mem_avail_kib > s->mem_total_kib)
-		return;
-	in->mem_total_mib = (double)(s->mem_total_kib + st->kernel_kib) / 1024.0;
-	in->mem_used_mib = (double)(s->mem_total_kib + st->kernel_kib - s->mem_avail_kib) / 1024.0;
 }
 
 static void record(struct service *svc, struct vmstate *st, const struct act_record *rec)
@@ -921,7 +920,6 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 		(void)str_copy(st->pol_kind, s->policy, sizeof(st->pol_kind));
 	}
 	policy_cfg(svc, s, &pc);
-	policy_in(s, &in);
 	now = now_mono_ns();
 	/*
 	 * The balloon reaches a larger target over a few seconds: meanwhile the
@@ -935,9 +933,10 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 		st->mem_lag_s = policy__lag_update(
 			st->mem_lag_s, (double)(now - st->mem_grow_ns) / 1e9, pc.tick_s);
 	}
+	learn_kernel_share(st, s);
+	policy_in(s, st->kernel_kib, &in);
 	if (st->mem_grow_kib > s->balloon_kib && now - st->mem_grow_ns < MEM_GROW_SETTLE_NS)
 		in.balloon_cur_mib = (double)st->mem_grow_kib / 1024.0;
-	guest_used(st, s, &in);
 	in.mem_lag_s = st->mem_lag_s > 0 ? st->mem_lag_s : 0;
 	s->mem_lag_s = st->mem_lag_s;
 	r = policy__decide(&pc, st->pol, &in, &dec);
