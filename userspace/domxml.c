@@ -8,28 +8,39 @@
 
 #include "domxml.h"
 
-int domxml__validate_name(const char *name)
+/* 1..max of [A-Za-z0-9._-], starting alphanumeric, no "..": safe in paths and XML. */
+static int validate_word(const char *s, size_t max)
 {
 	size_t len;
 
-	if (!name)
+	if (!s)
 		return -EINVAL;
-	len = strlen(name);
-	if (len == 0 || len > DOMXML_NAME_MAX)
+	len = strlen(s);
+	if (len == 0 || len > max)
 		return -EINVAL;
-	if (!isascii((unsigned char)name[0]) || !isalnum((unsigned char)name[0]))
+	if (!isascii((unsigned char)s[0]) || !isalnum((unsigned char)s[0]))
 		return -EINVAL;
 	for (size_t i = 1; i < len; i++) {
-		unsigned char c = name[i];
+		unsigned char c = s[i];
 
 		if (!isascii(c))
 			return -EINVAL;
 		if (!isalnum(c) && c != '-' && c != '_' && c != '.')
 			return -EINVAL;
 	}
-	if (strstr(name, ".."))
+	if (strstr(s, ".."))
 		return -EINVAL;
 	return 0;
+}
+
+int domxml__validate_name(const char *name)
+{
+	return validate_word(name, DOMXML_NAME_MAX);
+}
+
+int domxml__validate_channel(const char *name)
+{
+	return validate_word(name, DOMXML_CHANNEL_MAX);
 }
 
 /* FNV-1a, 64 bit: stable across hosts and runs, good enough to spread names. */
@@ -205,7 +216,7 @@ struct doc {
 	FILE *f;
 	char *buf;
 	size_t len;
-	char *esc[16];
+	char *esc[32]; /* every escaped value of one document */
 	int nesc;
 	int err;
 };
@@ -259,6 +270,15 @@ static int doc__finish(struct doc *d, char **xml)
 	return 0;
 }
 
+/* A virtio-serial port whose host end is a socket QEMU listens on. */
+static void channel_xml(struct doc *d, const char *indent, const char *name, const char *path)
+{
+	fprintf(d->f, "%s<channel type='unix'>\n", indent);
+	fprintf(d->f, "%s  <source mode='bind' path='%s'/>\n", indent, doc__esc(d, path));
+	fprintf(d->f, "%s  <target type='virtio' name='%s'/>\n", indent, doc__esc(d, name));
+	fprintf(d->f, "%s</channel>\n", indent);
+}
+
 int domxml__domain(const struct domxml_vm *vm, char **xml)
 {
 	struct doc d;
@@ -273,6 +293,15 @@ int domxml__domain(const struct domxml_vm *vm, char **xml)
 	if (vm->memory_mib < 64 || vm->memory_mib > vm->memory_max_mib ||
 	    vm->memory_max_mib > (1ULL << 30))
 		return -ERANGE;
+	if (vm->n_channels > DOMXML_CHANNELS_MAX)
+		return -E2BIG;
+	for (unsigned int i = 0; i < vm->n_channels; i++) {
+		const struct domxml_channel *ch = &vm->channels[i];
+
+		if (domxml__validate_channel(ch->name) || !strcmp(ch->name, DOMXML_AGENT_CHANNEL) ||
+		    !ch->path || ch->path[0] != '/')
+			return -EINVAL;
+	}
 	if (vm->vcpus < 1 || vm->vcpus > vm->vcpus_max || vm->vcpus_max > 64)
 		return -ERANGE;
 	if (!vm->kernel || !vm->initrd || !vm->console_path)
@@ -344,14 +373,12 @@ int domxml__domain(const struct domxml_vm *vm, char **xml)
 	fprintf(d.f, "      <source path='%s'/>\n", doc__esc(&d, vm->console_path));
 	fprintf(d.f, "      <target type='serial' port='0'/>\n"
 		     "    </console>\n");
-	if (vm->channel_path) {
-		fprintf(d.f, "    <controller type='virtio-serial' index='0'/>\n"
-			     "    <channel type='unix'>\n");
-		fprintf(d.f, "      <source mode='bind' path='%s'/>\n",
-			doc__esc(&d, vm->channel_path));
-		fprintf(d.f, "      <target type='virtio' name='" DOMXML_AGENT_CHANNEL "'/>\n"
-			     "    </channel>\n");
-	}
+	if (vm->channel_path || vm->n_channels)
+		fprintf(d.f, "    <controller type='virtio-serial' index='0'/>\n");
+	if (vm->channel_path)
+		channel_xml(&d, "    ", DOMXML_AGENT_CHANNEL, vm->channel_path);
+	for (unsigned int i = 0; i < vm->n_channels && i < DOMXML_CHANNELS_MAX; i++)
+		channel_xml(&d, "    ", vm->channels[i].name, vm->channels[i].path);
 	fprintf(d.f, "    <memballoon model='virtio'>\n"
 		     "      <stats period='1'/>\n"
 		     "    </memballoon>\n"
@@ -428,21 +455,26 @@ int domxml__overlay_volume(const char *name, uint64_t capacity_mib, const char *
 	return volume_xml(name, capacity_mib, "0600", backing_path, xml);
 }
 
-int domxml__agent_channel(const char *socket_path, char **xml)
+int domxml__channel(const struct domxml_channel *ch, char **xml)
 {
 	struct doc d;
 	int err;
 
-	if (!socket_path || socket_path[0] != '/' || strlen(socket_path) >= 108 || !xml)
+	if (!ch || domxml__validate_channel(ch->name) || !ch->path || ch->path[0] != '/' ||
+	    strlen(ch->path) >= 108 || !xml)
 		return -EINVAL;
 	err = doc__open(&d);
 	if (err)
 		return err;
-	fprintf(d.f, "<channel type='unix'>\n");
-	fprintf(d.f, "  <source mode='bind' path='%s'/>\n", doc__esc(&d, socket_path));
-	fprintf(d.f, "  <target type='virtio' name='" DOMXML_AGENT_CHANNEL "'/>\n"
-		     "</channel>\n");
+	channel_xml(&d, "", ch->name, ch->path);
 	return doc__finish(&d, xml);
+}
+
+int domxml__agent_channel(const char *socket_path, char **xml)
+{
+	const struct domxml_channel ch = { DOMXML_AGENT_CHANNEL, socket_path };
+
+	return domxml__channel(&ch, xml);
 }
 
 int domxml__virtio_serial_controller(char **xml)

@@ -17,6 +17,8 @@
 #define DOMXML_UUID_LEN	     37
 #define DOMXML_MAC_LEN	     18
 #define DOMXML_AGENT_CHANNEL "org.kvmpilot.agent.0"
+#define DOMXML_CHANNELS_MAX  4	/* extra virtio-serial channels of one VM */
+#define DOMXML_CHANNEL_MAX   64 /* longest channel name */
 /* Marks the domains kvmpilot created, in <metadata>. */
 #define DOMXML_NS_URI	 "http://kvmpilot.org/xmlns/vm/1"
 #define DOMXML_NS_PREFIX "kvmpilot"
@@ -30,6 +32,12 @@ enum domxml_io {
 	DOMXML_IO_THREADS = 0, /* QEMU's thread pool (the default) */
 	DOMXML_IO_NATIVE,      /* Linux AIO; needs cache=none */
 	DOMXML_IO_URING,       /* io_uring */
+};
+
+/* A virtio-serial port whose host end is a unix socket QEMU listens on. */
+struct domxml_channel {
+	const char *name; /* the port's name in the guest, domxml__validate_channel() */
+	const char *path; /* the socket, absolute, < 108 characters */
 };
 
 struct domxml_vm {
@@ -48,7 +56,9 @@ struct domxml_vm {
 	enum domxml_io io;
 	const char *tap; /* NULL: no network interface */
 	const char *mac;
-	const char *channel_path; /* NULL: no agent channel */
+	const char *channel_path;			     /* NULL: no agent channel */
+	struct domxml_channel channels[DOMXML_CHANNELS_MAX]; /* more ports, e.g. qemu-ga's */
+	unsigned int n_channels;
 	const char *console_path; /* serial console log file */
 	const char *workload;	  /* recorded in <metadata>, may be NULL */
 };
@@ -69,6 +79,9 @@ void domxml__mac(const char *name, char out[DOMXML_MAC_LEN]);
 /* A malloc'ed copy of s with & < > ' " escaped; NULL when out of memory. */
 char *domxml__escape(const char *s);
 
+/* 0 when NAME is 1..64 of [A-Za-z0-9._-], starting alphanumeric, no "..". */
+int domxml__validate_channel(const char *name);
+
 /*
  * 0 when s is safe as extra kernel command line words: space separated,
  * each of [A-Za-z0-9_.,:=/+@-], at most 512 characters in all.
@@ -86,6 +99,7 @@ int domxml__pool(const char *name, const char *path, char **xml);
 int domxml__base_volume(const char *name, uint64_t capacity_mib, char **xml);
 int domxml__overlay_volume(const char *name, uint64_t capacity_mib, const char *backing_path,
 			   char **xml);
+int domxml__channel(const struct domxml_channel *ch, char **xml);
 int domxml__agent_channel(const char *socket_path, char **xml);
 int domxml__virtio_serial_controller(char **xml);
 

@@ -227,6 +227,56 @@ static void test_domain_contents(void **state)
 	free(xml);
 }
 
+/* --channel: more virtio-serial ports beside the agent's, one controller for all. */
+static void test_domain_extra_channels(void **state)
+{
+	struct domxml_vm vm;
+	char uuid[DOMXML_UUID_LEN], *xml = NULL;
+	const char *p;
+
+	(void)state;
+	sample_vm(&vm, uuid);
+	vm.channels[0].name = "org.qemu.guest_agent.0";
+	vm.channels[0].path = "/var/lib/kvmpilot/channels/kp-unit/org.qemu.guest_agent.0.sock";
+	vm.channels[1].name = "org.kvmpilot.e2e.0";
+	vm.channels[1].path = "/tmp/e2e.sock";
+	vm.n_channels = 2;
+	assert_int_equal(domxml__domain(&vm, &xml), 0);
+	assert_non_null(strstr(xml, "<source mode='bind' path='/var/lib/kvmpilot/channels/kp-unit/"
+				    "org.qemu.guest_agent.0.sock'/>\n"
+				    "      <target type='virtio' name='org.qemu.guest_agent.0'/>"));
+	assert_non_null(strstr(xml, "<source mode='bind' path='/tmp/e2e.sock'/>\n"
+				    "      <target type='virtio' name='org.kvmpilot.e2e.0'/>"));
+	assert_non_null(strstr(xml, "name='org.kvmpilot.agent.0'"));
+	p = strstr(xml, "<controller type='virtio-serial'");
+	assert_non_null(p);
+	assert_null(strstr(p + 1, "<controller type='virtio-serial'"));
+	free(xml);
+
+	/* Without the agent channel the controller is still there for the others. */
+	vm.channel_path = NULL;
+	assert_int_equal(domxml__domain(&vm, &xml), 0);
+	assert_non_null(strstr(xml, "<controller type='virtio-serial'"));
+	assert_null(strstr(xml, "org.kvmpilot.agent.0"));
+	free(xml);
+
+	/* Names that would break out of the attribute, the agent's own name, too many. */
+	vm.channels[1].name = "x'/><evil";
+	assert_int_equal(domxml__domain(&vm, &xml), -EINVAL);
+	vm.channels[1].name = DOMXML_AGENT_CHANNEL;
+	assert_int_equal(domxml__domain(&vm, &xml), -EINVAL);
+	vm.channels[1].name = "ok.0";
+	vm.channels[1].path = "relative.sock";
+	assert_int_equal(domxml__domain(&vm, &xml), -EINVAL);
+	vm.channels[1].path = "/tmp/e2e.sock";
+	vm.n_channels = DOMXML_CHANNELS_MAX + 1;
+	assert_int_equal(domxml__domain(&vm, &xml), -E2BIG);
+	assert_int_equal(domxml__validate_channel("org.qemu.guest_agent.0"), 0);
+	assert_int_equal(domxml__validate_channel(""), -EINVAL);
+	assert_int_equal(domxml__validate_channel("a/b"), -EINVAL);
+	assert_int_equal(domxml__validate_channel("a..b"), -EINVAL);
+}
+
 static void test_domain_escapes_and_rejects(void **state)
 {
 	struct domxml_vm vm;
@@ -382,6 +432,17 @@ static void test_pool_and_volumes_accepted(void **state)
 	free(chan);
 	chan = NULL;
 	assert_int_equal(domxml__agent_channel("relative.sock", &chan), -EINVAL);
+	{
+		const struct domxml_channel qga = { "org.qemu.guest_agent.0", "/run/q.sock" };
+		const struct domxml_channel bad = { "bad name", "/run/q.sock" };
+
+		assert_int_equal(domxml__channel(&qga, &chan), 0);
+		assert_non_null(
+			strstr(chan, "<target type='virtio' name='org.qemu.guest_agent.0'/>"));
+		free(chan);
+		chan = NULL;
+		assert_int_equal(domxml__channel(&bad, &chan), -EINVAL);
+	}
 	assert_int_equal(virConnectClose(conn), 0);
 }
 
@@ -395,6 +456,7 @@ int main(void)
 		cmocka_unit_test(test_cmdline_words),
 		cmocka_unit_test(test_parse_modes),
 		cmocka_unit_test(test_domain_contents),
+		cmocka_unit_test(test_domain_extra_channels),
 		cmocka_unit_test(test_domain_escapes_and_rejects),
 		cmocka_unit_test(test_domain_accepted_by_libvirt),
 		cmocka_unit_test(test_pool_and_volumes_accepted),
