@@ -8,13 +8,16 @@
  * Files, under the state folder (default /var/lib/kvmpilot):
  *   pool/      the storage pool: the base volume and NAME.qcow2 overlays
  *   images/    copies of vmlinuz and initramfs.gz that QEMU can read
- *   channels/  NAME.agent.sock, the agent channel sockets (owned by QEMU's user)
+ *   channels/  NAME.agent.sock, the agent channel sockets (owned by QEMU's user),
+ *              and NAME/CHANNEL.sock for the ports of --channel
  *   console/   NAME.log, each guest's serial console
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <json-c/json.h>
 #include <libgen.h>
 #include <limits.h>
@@ -23,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -34,6 +38,7 @@
 
 #include "cmds.h"
 #include "domxml.h"
+#include "progress.h"
 #include "util.h"
 
 #define DEFAULT_URI	 "qemu:///system"
@@ -42,6 +47,9 @@
 #define BASE_VOLUME	 "kvmpilot-base.qcow2"
 #define QEMU_USER	 "libvirt-qemu"
 #define SYSTEM_GUEST_DIR "/usr/share/kvmpilot/guest"
+#define QEMU_CAPS_CACHE	 "/var/cache/libvirt/qemu/capabilities"
+/* A libvirt call slower than this tells the user what it waits for. */
+#define SLOW_CALL_MS 3000
 
 struct vm_opts {
 	const char *uri;
@@ -54,6 +62,8 @@ struct vm_opts {
 	const char *workload_args;
 	const char *ip;
 	const char *host_ip;
+	const char *channels[DOMXML_CHANNELS_MAX]; /* --channel NAME */
+	unsigned int n_channels;
 	uint64_t memory_mib;
 	uint64_t memory_max_mib;
 	uint64_t disk_mib;
@@ -101,10 +111,13 @@ static const char *virt_errmsg(void)
 
 static virConnectPtr connect_uri(const char *uri)
 {
+	struct progress *p;
 	virConnectPtr conn;
 
 	virSetErrorFunc(NULL, virt_quiet);
+	p = progress__begin("connecting to libvirt", SLOW_CALL_MS);
 	conn = virConnectOpen(uri);
+	(void)progress__end(p);
 	if (!conn)
 		log_error("cannot connect to '%s': %s", uri, virt_errmsg());
 	return conn;
@@ -418,22 +431,9 @@ static void state_path(const struct vm_opts *o, const char *sub, const char *nam
 	snprintf(buf, size, "%s/%s/%s%s", o->state_dir, sub, name, suffix);
 }
 
-static int vm_create(const char *name, const struct vm_opts *o)
+/* The options of create that need no libvirt: 0, or 2 after logging why. */
+static int validate_create(const char *name, const struct vm_opts *o)
 {
-	char imgdir[PATH_MAX], src[PATH_MAX + 32], kernel[PATH_MAX], initrd[PATH_MAX];
-	char dir[PATH_MAX], chan[PATH_MAX], console[PATH_MAX], volname[DOMXML_NAME_MAX + 8];
-	char tap[DOMXML_IFNAME_MAX], uuid[DOMXML_UUID_LEN], mac[DOMXML_MAC_LEN];
-	char cmdline[1024], *xml = NULL, *base_path = NULL, *vol_path = NULL;
-	const struct passwd *qemu_user = getpwnam(QEMU_USER);
-	virConnectPtr conn = NULL;
-	virStoragePoolPtr pool = NULL;
-	virStorageVolPtr base = NULL, vol = NULL;
-	virDomainPtr dom = NULL;
-	struct domxml_vm vm;
-	const char *vtype;
-	bool auto_type = !strcmp(o->virt_type, "auto");
-	int err = 1, rc;
-
 	if (domxml__validate_name(name)) {
 		log_error("invalid VM name '%s': use 1..%d of A-Z a-z 0-9 . _ -, starting with a "
 			  "letter or digit",
@@ -466,67 +466,128 @@ static int vm_create(const char *name, const struct vm_opts *o)
 		log_error("invalid --host-ip '%s': expected ADDR/PREFIX", o->host_ip);
 		return 2;
 	}
+	return 0;
+}
 
-	/* The image: copied where QEMU's user can read it whatever the checkout's modes. */
-	if (find_image_dir(o, imgdir, sizeof(imgdir)))
-		goto fail_path;
-	path_join(dir, sizeof(dir), o->state_dir, "images");
+/* The files of one VM under the state folder. */
+struct vm_files {
+	char kernel[PATH_MAX];
+	char initrd[PATH_MAX];
+	char chan[PATH_MAX];
+	char console[PATH_MAX];
+	char chan_dir[PATH_MAX];		   /* STATE/channels/NAME, for --channel */
+	char extra[DOMXML_CHANNELS_MAX][PATH_MAX]; /* its sockets */
+};
+
+/* One image file, copied where QEMU's user can read it whatever the checkout's modes. */
+static int copy_image(const char *imgdir, const char *dir, const char *file, char *dst, size_t size)
+{
+	char src[PATH_MAX + 32];
+	int rc;
+
+	snprintf(src, sizeof(src), "%s/%s", imgdir, file);
+	if (path_join(dst, size, dir, file)) {
+		log_error("path too long for '%s'", file);
+		return -ENAMETOOLONG;
+	}
+	rc = copy_if_changed(src, dst);
+	if (rc)
+		log_error("cannot copy guest image file '%s' (run 'make guest'): %s", src,
+			  strerror(-rc));
+	return rc;
+}
+
+/* Image copies, folders and socket paths; 0 or -errno after logging. */
+static int prepare_files(const char *name, const struct vm_opts *o, struct vm_files *f)
+{
+	const struct passwd *qemu_user = getpwnam(QEMU_USER);
+	char imgdir[PATH_MAX], dir[PATH_MAX];
+	int rc;
+
+	rc = find_image_dir(o, imgdir, sizeof(imgdir));
+	if (!rc)
+		rc = path_join(dir, sizeof(dir), o->state_dir, "images");
+	if (rc) {
+		log_error("path too long for the images of '%s'", name);
+		return rc;
+	}
 	rc = ensure_dir(dir, 0755, NULL);
 	if (rc) {
 		log_error("cannot create '%s': %s", dir, strerror(-rc));
-		goto cleanup;
+		return rc;
 	}
-	snprintf(src, sizeof(src), "%s/vmlinuz", imgdir);
-	if (path_join(kernel, sizeof(kernel), dir, "vmlinuz"))
-		goto fail_path;
-	rc = copy_if_changed(src, kernel);
-	if (rc) {
-		log_error("cannot copy guest kernel '%s' (run 'make guest'): %s", src,
-			  strerror(-rc));
-		goto cleanup;
-	}
-	snprintf(src, sizeof(src), "%s/initramfs.gz", imgdir);
-	if (path_join(initrd, sizeof(initrd), dir, "initramfs.gz"))
-		goto fail_path;
-	rc = copy_if_changed(src, initrd);
-	if (rc) {
-		log_error("cannot copy guest initramfs '%s' (run 'make guest'): %s", src,
-			  strerror(-rc));
-		goto cleanup;
-	}
+	rc = copy_image(imgdir, dir, "vmlinuz", f->kernel, sizeof(f->kernel));
+	if (!rc)
+		rc = copy_image(imgdir, dir, "initramfs.gz", f->initrd, sizeof(f->initrd));
+	if (rc)
+		return rc;
 	path_join(dir, sizeof(dir), o->state_dir, "channels");
 	rc = ensure_dir(dir, 0750, qemu_user);
 	if (!rc) {
 		path_join(dir, sizeof(dir), o->state_dir, "console");
 		rc = ensure_dir(dir, 0750, NULL);
 	}
+	if (!rc && o->n_channels) {
+		state_path(o, "channels", name, "", f->chan_dir, sizeof(f->chan_dir));
+		rc = ensure_dir(f->chan_dir, 0750, qemu_user);
+		str_copy(dir, f->chan_dir, sizeof(dir));
+	}
 	if (rc) {
 		log_error("cannot create '%s': %s", dir, strerror(-rc));
-		goto cleanup;
+		return rc;
 	}
-	state_path(o, "channels", name, ".agent.sock", chan, sizeof(chan));
-	state_path(o, "console", name, ".log", console, sizeof(console));
-	if (strlen(chan) >= 108) {
-		log_error("channel socket path '%s' is too long for a unix socket", chan);
-		goto cleanup;
-	}
+	state_path(o, "channels", name, ".agent.sock", f->chan, sizeof(f->chan));
+	state_path(o, "console", name, ".log", f->console, sizeof(f->console));
+	for (unsigned int i = 0; i < o->n_channels; i++) {
+		int n = snprintf(f->extra[i], sizeof(f->extra[i]), "%s/%s.sock", f->chan_dir,
+				 o->channels[i]);
 
-	conn = connect_uri(o->uri);
-	if (!conn)
-		goto cleanup;
-	dom = virDomainLookupByName(conn, name);
-	if (dom) {
-		log_error("domain '%s' already exists (kvmpilot vm destroy '%s' first)", name,
-			  name);
+		if (n < 0 || n >= 108) {
+			log_error("channel socket path '%s' is too long for a unix socket",
+				  f->extra[i]);
+			return -ENAMETOOLONG;
+		}
+	}
+	if (strlen(f->chan) >= 108) {
+		log_error("channel socket path '%s' is too long for a unix socket", f->chan);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/* Sockets of a VM that no longer exists would make QEMU fail to bind. */
+static void remove_stale_sockets(const struct vm_files *f, const struct vm_opts *o)
+{
+	(void)unlink(f->chan);
+	for (unsigned int i = 0; i < o->n_channels; i++)
+		(void)unlink(f->extra[i]);
+}
+
+/*
+ * This VM's overlay on the shared base volume of the pool; NULL after
+ * logging. Creates run in parallel (the demo's, the tests'): the first one
+ * makes the pool and the base while the others wait on STATE/storage.lock,
+ * or they would see a base volume libvirt lists but has not written yet.
+ */
+static virStorageVolPtr make_overlay(virConnectPtr conn, const char *name, const struct vm_opts *o)
+{
+	char volname[DOMXML_NAME_MAX + 8], lock[PATH_MAX], *xml = NULL, *base_path = NULL;
+	virStoragePoolPtr pool = NULL;
+	virStorageVolPtr base = NULL, vol = NULL;
+	int rc, lock_fd = -1;
+
+	if (path_join(lock, sizeof(lock), o->state_dir, "storage.lock")) {
+		log_error("path too long for the storage lock");
 		goto cleanup;
 	}
-	vtype = pick_virt_type(conn, o->virt_type);
-
-	/* Storage: the pool, the shared base, and this VM's overlay. */
+	lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lock_fd < 0 || flock(lock_fd, LOCK_EX)) {
+		log_error("cannot lock '%s': %s", lock, strerror(errno));
+		goto cleanup;
+	}
 	pool = ensure_pool(conn, o);
-	if (!pool)
-		goto cleanup;
-	base = ensure_base(pool, o);
+	if (pool)
+		base = ensure_base(pool, o);
 	if (!base)
 		goto cleanup;
 	base_path = virStorageVolGetPath(base);
@@ -549,22 +610,150 @@ static int vm_create(const char *name, const struct vm_opts *o)
 		goto cleanup;
 	}
 	vol = virStorageVolCreateXML(pool, xml, 0);
-	free(xml);
-	xml = NULL;
-	if (!vol) {
+	if (!vol)
 		log_error("cannot create volume '%s': %s", volname, virt_errmsg());
-		goto cleanup;
-	}
-	vol_path = virStorageVolGetPath(vol);
-	if (!vol_path) {
-		log_error("cannot get the path of volume '%s': %s", volname, virt_errmsg());
-		goto cleanup_vol;
-	}
+cleanup:
+	if (lock_fd >= 0)
+		close(lock_fd); /* and with it the lock */
+	free(xml);
+	free(base_path);
+	if (base)
+		virStorageVolFree(base);
+	if (pool)
+		virStoragePoolFree(pool);
+	return vol;
+}
 
+/* Newest modification of libvirt's QEMU capabilities cache, 0 when unknown. */
+static uint64_t caps_cache_mtime_ns(void)
+{
+	struct stat st;
+
+	if (stat(QEMU_CAPS_CACHE, &st))
+		return 0;
+	return (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + st.st_mtim.tv_nsec;
+}
+
+/* Can QEMU's user open /dev/kvm for reading and writing, by its mode bits? */
+static bool kvm_dev_usable_by(const struct passwd *pw)
+{
+	struct stat st;
+	gid_t groups[64];
+	int n = ARRAY_SIZE(groups);
+
+	if (!pw || stat("/dev/kvm", &st))
+		return true; /* nothing to say */
+	if (st.st_uid == pw->pw_uid)
+		return (st.st_mode & 0600) == 0600;
+	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+		n = 0;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == st.st_gid)
+			return (st.st_mode & 0060) == 0060;
+	return (st.st_mode & 0006) == 0006;
+}
+
+/*
+ * A slow define on a local libvirtd is nearly always a QEMU capability probe
+ * (seconds each): say so, and name the cause we know of (see README,
+ * "Troubleshooting").
+ */
+static void explain_slow_define(double secs, uint64_t caps_before_ns)
+{
+	if (secs * 1000 < SLOW_CALL_MS || caps_cache_mtime_ns() == caps_before_ns)
+		return;
+	log_info("libvirt re-probed QEMU's capabilities during the define (it rewrote "
+		 "%s)",
+		 QEMU_CAPS_CACHE);
+	if (!kvm_dev_usable_by(getpwnam(QEMU_USER)))
+		log_info("likely cause: /dev/kvm exists but user '%s' cannot open it, so libvirt "
+			 "judges its cached probe out of date every time; 'chgrp kvm /dev/kvm && "
+			 "chmod 660 /dev/kvm' (or unloading the kvm modules) makes defines fast",
+			 QEMU_USER);
+}
+
+/*
+ * Define and start the domain (unless --no-start); kvm falls back to qemu
+ * when it was chosen automatically and does not start. The domain, or NULL
+ * after logging.
+ */
+static virDomainPtr define_and_start(virConnectPtr conn, struct domxml_vm *vm,
+				     const struct vm_opts *o, const char *console)
+{
+	bool auto_type = !strcmp(o->virt_type, "auto");
+	virDomainPtr dom = NULL;
+	struct progress *p;
+	uint64_t caps_ns;
+	char *xml = NULL;
+	int rc;
+
+	for (;;) {
+		rc = domxml__domain(vm, &xml);
+		if (rc) {
+			log_error("cannot describe domain '%s': %s", vm->name, strerror(-rc));
+			return NULL;
+		}
+		caps_ns = caps_cache_mtime_ns();
+		p = progress__begin("defining the domain", SLOW_CALL_MS);
+		dom = virDomainDefineXML(conn, xml);
+		explain_slow_define(progress__end(p), caps_ns);
+		free(xml);
+		xml = NULL;
+		if (!dom) {
+			log_error("cannot define domain '%s': %s", vm->name, virt_errmsg());
+			return NULL;
+		}
+		if (o->no_start)
+			return dom;
+		(void)truncate(console, 0);
+		p = progress__begin("starting the domain", SLOW_CALL_MS);
+		rc = virDomainCreate(dom);
+		(void)progress__end(p);
+		if (rc == 0)
+			return dom;
+		/* /dev/kvm can exist without working (nested virtualization off). */
+		if (auto_type && !strcmp(vm->virt_type, "kvm")) {
+			log_warn("starting '%s' with kvm failed (%s), retrying with qemu (TCG)",
+				 vm->name, virt_errmsg());
+			vm->virt_type = "qemu";
+			virDomainFree(dom);
+			continue;
+		}
+		log_error("cannot start domain '%s': %s", vm->name, virt_errmsg());
+		/* A connection lost half-way may leave it running after all. */
+		if (virDomainIsActive(dom) == 1)
+			(void)virDomainDestroy(dom);
+		(void)virDomainUndefine(dom);
+		virDomainFree(dom);
+		return NULL;
+	}
+}
+
+static int vm_create(const char *name, const struct vm_opts *o)
+{
+	char tap[DOMXML_IFNAME_MAX], uuid[DOMXML_UUID_LEN], mac[DOMXML_MAC_LEN];
+	char cmdline[1024], *vol_path = NULL;
+	struct vm_files *f = NULL;
+	virConnectPtr conn = NULL;
+	virStorageVolPtr vol = NULL;
+	virDomainPtr dom = NULL;
+	struct progress *p;
+	struct domxml_vm vm;
+	int err, rc;
+
+	err = validate_create(name, o);
+	if (err)
+		return err;
+	err = 1;
+	f = calloc(1, sizeof(*f));
+	if (!f) {
+		log_error("out of memory");
+		return 1;
+	}
+	if (prepare_files(name, o, f))
+		goto cleanup;
 	if (domxml__tap_name(name, tap, sizeof(tap)))
 		goto fail_path;
-	domxml__uuid(name, uuid);
-	domxml__mac(name, mac);
 	/* Debian's kernel boots with PSI off: the agent reports pressure with psi=1. */
 	rc = snprintf(cmdline, sizeof(cmdline),
 		      "console=ttyS0 panic=-1 psi=1 kvmpilot.workload=%s%s%s%s%s", o->workload,
@@ -572,61 +761,59 @@ static int vm_create(const char *name, const struct vm_opts *o)
 		      o->workload_args ? o->workload_args : "");
 	if (rc < 0 || rc >= (int)sizeof(cmdline))
 		goto fail_path;
-	(void)unlink(chan); /* a stale socket would make QEMU fail to bind */
+
+	conn = connect_uri(o->uri);
+	if (!conn)
+		goto cleanup;
+	dom = virDomainLookupByName(conn, name);
+	if (dom) {
+		log_error("domain '%s' already exists (kvmpilot vm destroy '%s' first)", name,
+			  name);
+		goto cleanup;
+	}
+	remove_stale_sockets(f, o);
+
+	/* Storage: the pool, the shared base, and this VM's overlay. */
+	p = progress__begin("preparing storage", SLOW_CALL_MS);
+	vol = make_overlay(conn, name, o);
+	(void)progress__end(p);
+	if (!vol)
+		goto cleanup;
+	vol_path = virStorageVolGetPath(vol);
+	if (!vol_path) {
+		log_error("cannot get the path of volume '%s.qcow2': %s", name, virt_errmsg());
+		goto cleanup_vol;
+	}
+
+	domxml__uuid(name, uuid);
+	domxml__mac(name, mac);
 	memset(&vm, 0, sizeof(vm));
 	vm.name = name;
 	vm.uuid = uuid;
-	vm.virt_type = vtype;
+	vm.virt_type = pick_virt_type(conn, o->virt_type);
 	vm.memory_mib = o->memory_mib;
 	vm.memory_max_mib = o->memory_max_mib;
 	vm.vcpus = o->vcpus;
 	vm.vcpus_max = o->vcpus_max;
-	vm.kernel = kernel;
-	vm.initrd = initrd;
+	vm.kernel = f->kernel;
+	vm.initrd = f->initrd;
 	vm.cmdline = cmdline;
 	vm.disk_path = vol_path;
 	vm.cache = o->cache;
 	vm.io = o->io;
 	vm.tap = tap;
 	vm.mac = mac;
-	vm.channel_path = chan;
-	vm.console_path = console;
-	vm.workload = o->workload;
-
-	for (;;) {
-		rc = domxml__domain(&vm, &xml);
-		if (rc) {
-			log_error("cannot describe domain '%s': %s", name, strerror(-rc));
-			goto cleanup_vol;
-		}
-		dom = virDomainDefineXML(conn, xml);
-		free(xml);
-		xml = NULL;
-		if (!dom) {
-			log_error("cannot define domain '%s': %s", name, virt_errmsg());
-			goto cleanup_vol;
-		}
-		if (o->no_start)
-			break;
-		(void)truncate(console, 0);
-		if (virDomainCreate(dom) == 0)
-			break;
-		/* /dev/kvm can exist without working (nested virtualization off). */
-		if (auto_type && !strcmp(vm.virt_type, "kvm")) {
-			log_warn("starting '%s' with kvm failed (%s), retrying with qemu (TCG)",
-				 name, virt_errmsg());
-			vm.virt_type = "qemu";
-			virDomainFree(dom);
-			dom = NULL;
-			continue;
-		}
-		log_error("cannot start domain '%s': %s", name, virt_errmsg());
-		/* A connection lost half-way may leave it running after all. */
-		if (virDomainIsActive(dom) == 1)
-			(void)virDomainDestroy(dom);
-		(void)virDomainUndefine(dom);
-		goto cleanup_vol;
+	vm.channel_path = f->chan;
+	for (unsigned int i = 0; i < o->n_channels; i++) {
+		vm.channels[i].name = o->channels[i];
+		vm.channels[i].path = f->extra[i];
 	}
+	vm.n_channels = o->n_channels;
+	vm.console_path = f->console;
+	vm.workload = o->workload;
+	dom = define_and_start(conn, &vm, o, f->console);
+	if (!dom)
+		goto cleanup_vol;
 	if (o->host_ip && !o->no_start) {
 		rc = set_host_ip(tap, o->host_ip);
 		if (rc)
@@ -637,7 +824,9 @@ static int vm_create(const char *name, const struct vm_opts *o)
 	       "channel '%s', console '%s')\n",
 	       o->no_start ? "defined" : "started", name, vm.virt_type,
 	       (unsigned long long)o->memory_mib, (unsigned long long)o->memory_max_mib, o->vcpus,
-	       o->vcpus_max, o->workload, tap, vol_path, chan, console);
+	       o->vcpus_max, o->workload, tap, vol_path, f->chan, f->console);
+	for (unsigned int i = 0; i < o->n_channels; i++)
+		printf("channel '%s': '%s'\n", o->channels[i], f->extra[i]);
 	err = 0;
 	goto cleanup;
 
@@ -645,20 +834,15 @@ fail_path:
 	log_error("path or name too long for '%s'", name);
 	goto cleanup;
 cleanup_vol:
-	if (vol && virStorageVolDelete(vol, 0) < 0)
-		log_warn("cannot remove volume '%s': %s", volname, virt_errmsg());
+	if (virStorageVolDelete(vol, 0) < 0)
+		log_warn("cannot remove volume '%s.qcow2': %s", name, virt_errmsg());
 cleanup:
-	free(xml);
-	free(base_path);
 	free(vol_path);
+	free(f);
 	if (dom)
 		virDomainFree(dom);
 	if (vol)
 		virStorageVolFree(vol);
-	if (base)
-		virStorageVolFree(base);
-	if (pool)
-		virStoragePoolFree(pool);
 	disconnect(conn);
 	return err;
 }
@@ -682,6 +866,28 @@ static char *managed_workload(virDomainPtr dom)
 		out = strdup("");
 	free(meta);
 	return out;
+}
+
+/* STATE/channels/NAME of --channel: its sockets, then itself. 1 when it existed. */
+static int remove_channel_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+
+		if (len > 5 && !strcmp(e->d_name + len - 5, ".sock") &&
+		    !path_join(path, sizeof(path), dir, e->d_name))
+			(void)unlink(path);
+	}
+	closedir(d);
+	if (rmdir(dir))
+		log_warn("cannot remove '%s': %s", dir, strerror(errno));
+	return 1;
 }
 
 static int vm_destroy(const char *name, const struct vm_opts *o)
@@ -740,6 +946,9 @@ static int vm_destroy(const char *name, const struct vm_opts *o)
 	}
 	state_path(o, "channels", name, ".agent.sock", path, sizeof(path));
 	if (!unlink(path))
+		found = true;
+	state_path(o, "channels", name, "", path, sizeof(path));
+	if (remove_channel_dir(path) > 0)
 		found = true;
 	state_path(o, "console", name, ".log", path, sizeof(path));
 	if (!o->keep_console && !unlink(path))
@@ -1038,6 +1247,9 @@ static void usage(FILE *f)
 		"  --disk-cache C        default or none\n"
 		"  --disk-io M           threads (default), native (needs cache none), io_uring\n"
 		"  --disk-size MiB       size of the base volume, default 1024\n"
+		"  --channel NAME        one more virtio-serial port named NAME (e.g.\n"
+		"                        org.qemu.guest_agent.0), its socket in\n"
+		"                        STATE/channels/VM/NAME.sock; up to %d\n"
 		"  --ip ADDR/PREFIX      the guest's address (kvmpilot.ip= on its command line)\n"
 		"  --host-ip ADDR/PREFIX the host's address on the VM's tap\n"
 		"  --virt-type T         auto (kvm when /dev/kvm works, else qemu), kvm, qemu\n"
@@ -1049,7 +1261,8 @@ static void usage(FILE *f)
 		"  --state-dir DIR       default " DEFAULT_STATE " ($KVMPILOT_STATE_DIR)\n"
 		"  --pool NAME           storage pool, default " DEFAULT_POOL " ($KVMPILOT_POOL)\n"
 		"  --pool-dir DIR        its folder when created, default STATE/pool\n"
-		"  --json                (list) one JSON array\n");
+		"  --json                (list) one JSON array\n",
+		DOMXML_CHANNELS_MAX);
 }
 
 enum {
@@ -1075,6 +1288,7 @@ enum {
 	OPT_FORCE,
 	OPT_LIVE,
 	OPT_KEEP_CONSOLE,
+	OPT_CHANNEL,
 };
 
 static const struct option long_opts[] = {
@@ -1100,6 +1314,7 @@ static const struct option long_opts[] = {
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "live", no_argument, NULL, OPT_LIVE },
 	{ "keep-console", no_argument, NULL, OPT_KEEP_CONSOLE },
+	{ "channel", required_argument, NULL, OPT_CHANNEL },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -1213,6 +1428,20 @@ static int parse_opts(int argc, char **argv, struct vm_opts *o)
 			break;
 		case OPT_KEEP_CONSOLE:
 			o->keep_console = true;
+			break;
+		case OPT_CHANNEL:
+			if (domxml__validate_channel(optarg) ||
+			    !strcmp(optarg, DOMXML_AGENT_CHANNEL)) {
+				log_error("invalid --channel '%s': 1..%d of A-Z a-z 0-9 . _ -, "
+					  "starting with a letter or digit, not '%s'",
+					  optarg, DOMXML_CHANNEL_MAX, DOMXML_AGENT_CHANNEL);
+				return 2;
+			}
+			if (o->n_channels == DOMXML_CHANNELS_MAX) {
+				log_error("at most %d --channel", DOMXML_CHANNELS_MAX);
+				return 2;
+			}
+			o->channels[o->n_channels++] = optarg;
 			break;
 		case 'h':
 			usage(stdout);
