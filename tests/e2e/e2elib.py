@@ -254,7 +254,7 @@ def restart_libvirtd():
             "libvirtd"), 30, "libvirtd to stop")
     run(["libvirtd", "-d"])
     wait_until(lambda: run(["virsh", "-c", URI, "version"], check=False, quiet=True)[0] == 0,
-               60, "libvirtd to answer again")
+               180, "libvirtd to answer again")
 
 
 # ---------------------------------------------------------------- leftovers
@@ -345,10 +345,13 @@ class Env:
         cleanup.push("remove " + self.state, shutil.rmtree, self.state, True)
         cleanup.push("remove pool " + self.pool, self._remove_pool)
         self.vms = []
+        self.test_image = False
 
     def use_test_image(self):
-        """Boot the guest image with the e2e knobs (see test_image())."""
+        """Boot the guest image with the e2e knobs and the control port (see
+        test_image())."""
         self.image_dir = test_image(os.path.join(self.state, "e2e-image"))
+        self.test_image = True
         return self
 
     def common(self):
@@ -359,13 +362,18 @@ class Env:
         run_lv([KVMPILOT, "vm", "pool-delete", "--force"] + self.common(), check=False)
 
     def create(self, name, *opts):
-        """kvmpilot vm create; the VM is destroyed at cleanup whatever happens."""
+        """kvmpilot vm create; the VM is destroyed at cleanup whatever happens.
+        Returns once libvirt has started it: from seconds to minutes on a host
+        whose libvirtd re-probes QEMU at each define."""
         assert name.startswith("kp-e2e-"), name
         vm = VM(self, name)
         cleanup.push("destroy " + name, vm.destroy_quiet)
         cmd = [KVMPILOT, "vm", "create", name] + self.common() + list(opts)
+        if self.test_image:
+            cmd += ["--channel", CONTROL_CHANNEL]
+        t0 = time.monotonic()
         for attempt in range(3):
-            rc, out, err = run(cmd, check=False)
+            rc, out, err = run(cmd, check=False, timeout=600)
             if rc == 0:
                 break
             if not libvirt_away(out + err) or attempt == 2:
@@ -375,8 +383,32 @@ class Env:
             wait_libvirtd()
             vm.destroy_quiet()
             vm.destroyed = False
+        vm.create_seconds = time.monotonic() - t0
+        vm.create_err = err
+        log("%s created in %.1f s%s" % (name, vm.create_seconds,
+                                         (": " + err.strip()) if err.strip() else ""))
         self.vms.append(vm)
         return vm
+
+    def create_many(self, specs):
+        """Create several VMs at once: [(name, [opts])] -> [VM], in order.
+        libvirt defines them in parallel, so a slow define is paid once."""
+        import threading
+        results, errors = {}, []
+
+        def one(name, opts):
+            try:
+                results[name] = self.create(name, *opts)
+            except Exception as e:  # reported below, after every thread ended
+                errors.append("%s: %s" % (name, e))
+        threads = [threading.Thread(target=one, args=(n, o)) for n, o in specs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise AssertionError("vm create failed: " + "; ".join(errors))
+        return [results[n] for n, _ in specs]
 
 
 class VM:
@@ -384,6 +416,39 @@ class VM:
         self.env = env
         self.name = name
         self.destroyed = False
+        self._ctl = None
+        self.create_seconds = None
+        self.create_err = ""
+
+    @property
+    def control_path(self):
+        return "%s/channels/%s/%s.sock" % (self.env.state, self.name, CONTROL_CHANNEL)
+
+    def control(self, command, timeout=240):
+        """Send one command to the test image's control port (see E2E_SCRIPT)
+        and wait until the guest echoes it on its console. The connection is
+        opened once and kept: each open and close makes libvirtd rewrite the
+        domain status."""
+        import socket
+        if self._ctl is None:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(self.control_path)
+            self._ctl = s
+            cleanup.push("close control of " + self.name, self._close_control)
+            # The guest opens its end once its driver is up; until then QEMU
+            # holds what we write.
+            self.wait_console(r"kvmpilot-e2e: control on", timeout=timeout)
+        seen = self.console().count("kvmpilot-e2e: command " + command.split()[0])
+        log("%s <- %s" % (self.name, command))
+        self._ctl.sendall((command + "\n").encode())
+        wait_until(lambda: self.console().count("kvmpilot-e2e: command " +
+                                                command.split()[0]) > seen, timeout,
+                   "%s to take the command '%s'" % (self.name, command))
+
+    def _close_control(self):
+        if self._ctl is not None:
+            self._ctl.close()
+            self._ctl = None
 
     @property
     def console_path(self):
@@ -731,43 +796,58 @@ def within(a, b, rel):
 # The guest image of 'make guest' plus a second cpio archive appended to its
 # initramfs (the kernel unpacks both, the later one wins): /init becomes a
 # wrapper that starts the test-only activities below and then runs the real
-# init, kept as /init.kvmpilot. Knobs on the kernel command line:
+# init, kept as /init.kvmpilot.
+#
+# Nothing here starts on a timer from boot: how long libvirt takes to define
+# and start a guest varies from 1 s to a minute between machines. Continuous
+# activities (disk, ping) run from boot; everything a test must time runs
+# when the test says so, over the control port (VM.control()), a
+# virtio-serial port named CONTROL_CHANNEL that 'kvmpilot vm create
+# --channel' adds. Its commands, one a line, each echoed on the console as
+# "kvmpilot-e2e: command ...":
+#   memhog MIN MAX HOLD   one memory_hog run: MIN..MAX MiB, held HOLD s, freed
+#                         at 100 MiB/s; "memhog start" and "memhog done" on
+#                         the console (boot with kvmpilot.workload=idle)
+#   cpuburst THREADS SECS one burst; "cpuburst start" and "cpuburst done"
+#   agent_stop            SIGSTOP the agent (a silent agent); agent_cont: SIGCONT
+#   garbage               write hostile lines to the agent port every 0.2 s
+#                         (boot with kvmpilot.agent=off)
+# Knobs on the kernel command line, for what runs from boot:
 #   kvmpilot.e2e_disk=MB         loop: write MB MiB with O_DIRECT to /dev/vda,
 #                                read them back with O_DIRECT, pause 1 s
 #   kvmpilot.e2e_ping=ADDR       ping ADDR with 1000-byte payloads every 0.1 s
-#   kvmpilot.e2e_garbage=on      write hostile lines to the agent port every
-#                                0.2 s (boot with kvmpilot.agent=off)
-#   kvmpilot.e2e_memhog=MIN,MAX,HOLD,PAUSE[,FIRST]
-#                                loop: pause PAUSE s (FIRST s the first time),
-#                                memory_hog MIN..MAX MiB,
-#                                hold HOLD s, free 100 MiB/s (boot with
-#                                kvmpilot.workload=idle)
-#   kvmpilot.e2e_agent_stop=AFTER,FOR
-#                                SIGSTOP the agent after AFTER s, SIGCONT it
-#                                FOR s later (a silent agent)
+CONTROL_CHANNEL = "org.kvmpilot.e2e.0"
+
 E2E_SCRIPT = r'''#!/bin/busybox sh
 B=/bin/busybox
 while ! $B test -r /proc/cmdline; do $B sleep 0.2; done
-disk= ping= garbage= memhog= agent_stop=
+disk= ping=
 for opt in $($B cat /proc/cmdline); do
 	case "$opt" in
-	kvmpilot.e2e_memhog=*) memhog=${opt#*=} ;;
-	kvmpilot.e2e_agent_stop=*) agent_stop=${opt#*=} ;;
 	kvmpilot.e2e_disk=*) disk=${opt#*=} ;;
 	kvmpilot.e2e_ping=*) ping=${opt#*=} ;;
-	kvmpilot.e2e_garbage=*) garbage=${opt#*=} ;;
 	esac
 done
-# Let the real init load the drivers and configure eth0 first.
-$B sleep 4
+say() { echo "kvmpilot-e2e: $*"; }
+# The virtio-serial port named $1, once the real init has loaded its driver.
+find_port() {
+	port=
+	while [ -z "$port" ]; do
+		for p in /sys/class/virtio-ports/*; do
+			[ "$($B cat $p/name 2>/dev/null)" = "$1" ] && port=/dev/${p##*/}
+		done
+		[ -n "$port" ] && $B test -c "$port" || { port=; $B sleep 0.5; }
+	done
+	echo "$port"
+}
 if [ -n "$disk" ]; then
 	(
 		while ! $B test -b /dev/vda; do $B sleep 0.5; done
-		echo "kvmpilot-e2e: disk loop ${disk} MiB"
+		say "disk loop ${disk} MiB"
 		while :; do
 			$B dd if=/dev/zero of=/dev/vda bs=1M count=$disk oflag=direct 2>/dev/null
 			$B dd if=/dev/vda of=/dev/null bs=1M count=$disk iflag=direct 2>/dev/null
-			echo "kvmpilot-e2e: disk pass"
+			say "disk pass"
 			$B sleep 1
 		done
 	) &
@@ -775,65 +855,69 @@ fi
 if [ -n "$ping" ]; then
 	(
 		# Until the real init has configured eth0, ping fails at once: retry.
-		echo "kvmpilot-e2e: ping $ping"
+		say "ping $ping"
 		while :; do
 			$B ping -q -s 1000 -i 0.1 "$ping" >/dev/null 2>&1
 			$B sleep 1
 		done
 	) &
 fi
-if [ -n "$memhog" ]; then
-	(
-		set -- $(echo "$memhog" | $B tr ',' ' ')
-		pause=${5:-$4}
-		while :; do
-			echo "kvmpilot-e2e: memhog pause $pause s"
-			$B sleep "$pause"
-			pause=$4
-			echo "kvmpilot-e2e: memhog start"
-			/bin/memory_hog --min-mb "$1" --max-mb "$2" --hold-s "$3" --free-mb-per-s 100
-			echo "kvmpilot-e2e: memhog done status=$?"
-		done
-	) &
-fi
-if [ -n "$agent_stop" ]; then
-	(
-		set -- $(echo "$agent_stop" | $B tr ',' ' ')
-		$B sleep "$1"
-		$B killall -STOP kvmpilot-agent && echo "kvmpilot-e2e: agent stopped"
-		$B sleep "$2"
-		$B killall -CONT kvmpilot-agent && echo "kvmpilot-e2e: agent continued"
-	) &
-fi
-if [ -n "$garbage" ]; then
-	(
-		port=
-		while [ -z "$port" ]; do
-			for p in /sys/class/virtio-ports/*; do
-				[ "$($B cat $p/name 2>/dev/null)" = org.kvmpilot.agent.0 ] &&
-					port=/dev/${p##*/}
-			done
+garbage() {
+	port=$(find_port org.kvmpilot.agent.0)
+	say "garbage on $port"
+	exec 3>"$port"
+	long=$($B head -c 5000 /dev/zero | $B tr '\0' 'A')
+	n=0
+	while :; do
+		n=$((n + 1))
+		case $((n % 6)) in
+		0) echo "not the protocol at all $n" >&3 ;;
+		1) echo "KP1 sample seq=-5 mem_total_kb=99999999999999999999999" >&3 ;;
+		2) echo "KP1 sample seq=$n evil_key=1" >&3 ;;
+		3) echo "$long" >&3 ;;
+		4) $B printf 'KP1 sample seq=%d\000\001\377 mem\n' $n >&3 ;;
+		5) echo "KP9 sample seq=$n" >&3 ;;
+		esac
+		$B sleep 0.2
+	done
+}
+# The control port: opened once and kept open (each open and close makes
+# libvirtd rewrite the domain status). A read returns at once while no host
+# end is connected: wait and read again.
+(
+	ctl=$(find_port CONTROL_CHANNEL)
+	exec 4<"$ctl"
+	say "control on $ctl"
+	while :; do
+		if ! read -r cmd a1 a2 a3 <&4; then
 			$B sleep 0.5
-		done
-		echo "kvmpilot-e2e: garbage on $port"
-		exec 3>"$port"
-		long=$($B head -c 5000 /dev/zero | $B tr '\0' 'A')
-		n=0
-		while :; do
-			n=$((n + 1))
-			case $((n % 6)) in
-			0) echo "not the protocol at all $n" >&3 ;;
-			1) echo "KP1 sample seq=-5 mem_total_kb=99999999999999999999999" >&3 ;;
-			2) echo "KP1 sample seq=$n evil_key=1" >&3 ;;
-			3) echo "$long" >&3 ;;
-			4) $B printf 'KP1 sample seq=%d\000\001\377 mem\n' $n >&3 ;;
-			5) echo "KP9 sample seq=$n" >&3 ;;
-			esac
-			$B sleep 0.2
-		done
-	) &
-fi
-'''
+			continue
+		fi
+		say "command $cmd $a1 $a2 $a3"
+		case "$cmd" in
+		memhog)
+			(
+				say "memhog start"
+				/bin/memory_hog --min-mb "$a1" --max-mb "$a2" --hold-s "$a3" \
+					--free-mb-per-s 100
+				say "memhog done status=$?"
+			) &
+			;;
+		cpuburst)
+			(
+				say "cpuburst start"
+				/bin/cpuburst --threads "$a1" --seconds "$a2" --idle 0 --rounds 1
+				say "cpuburst done status=$?"
+			) &
+			;;
+		agent_stop) $B killall -STOP kvmpilot-agent && say "agent stopped" ;;
+		agent_cont) $B killall -CONT kvmpilot-agent && say "agent continued" ;;
+		garbage) garbage & ;;
+		*) say "unknown command '$cmd'" ;;
+		esac
+	done
+) &
+'''.replace("CONTROL_CHANNEL", CONTROL_CHANNEL)
 
 # A background job's stdin is /dev/null, which must exist before the real
 # init mounts devtmpfs over /dev.

@@ -34,9 +34,8 @@ def parse_sample(line):
 
 def test():
     env = E.Env("ag")
-    for name, workload in VMS:
-        env.create(name, "--workload", workload, "--memory", "512", "--memory-max", "2048",
-                   "--vcpus", "1", "--vcpus-max", "4")
+    env.create_many([(name, ["--workload", workload, "--memory", "512", "--memory-max", "2048",
+                             "--vcpus", "1", "--vcpus-max", "4"]) for name, workload in VMS])
     for vm in env.vms:
         t0 = time.monotonic()
         lines = E.read_channel_lines(vm.channel_path, 4, timeout=300)

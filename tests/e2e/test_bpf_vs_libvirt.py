@@ -40,14 +40,15 @@ def all_domstats(names):
 def test():
     E.require_commands("stat")
     env = E.Env("bv").use_test_image()
-    names = []
+    specs = []
     for i, (name, opts, workload) in enumerate(MODES):
         net = "10.213.%d" % (20 + i)
-        env.create(name, "--workload", workload, "--ip", net + ".2/24", "--host-ip",
-                   net + ".1/24", "--workload-args",
-                   "kvmpilot.e2e_disk=16 kvmpilot.e2e_ping=%s.1 kvmpilot.cpuburst=1,3,3"
-                   % net, *opts)
-        names.append(name)
+        specs.append((name, ["--workload", workload, "--ip", net + ".2/24", "--host-ip",
+                             net + ".1/24", "--workload-args",
+                             "kvmpilot.e2e_disk=16 kvmpilot.e2e_ping=%s.1 "
+                             "kvmpilot.cpuburst=1,3,3" % net] + opts))
+    env.create_many(specs)
+    names = [name for name, _ in specs]
     vms = {v.name: v for v in env.vms}
     for v in env.vms:
         v.wait_console(r"kvmpilot-e2e: disk pass", timeout=240)
@@ -91,7 +92,10 @@ def measure(names, vms, pids, attempt):
     err = proc.stderr.read()
     assert proc.wait(timeout=30) == 0, "stat failed: " + err
     assert len(reports) == COUNT, "%d reports of %d: %s" % (len(reports), COUNT, err)
-    time.sleep(1)
+    # libvirt's counters just after stat's last interval closed, to read them at its edge.
+    t_end = time.time()
+    E.wait_until(lambda: poller.samples and poller.samples[-1][0] > t_end + 0.2, 30,
+                 "a libvirt sample after the last interval")
     poller.stop()
     with open(os.path.join(E.TEST_OUT, "stat.%d.ndjson" % attempt), "w") as f:
         for r in reports:

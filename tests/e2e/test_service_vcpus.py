@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 """vCPUs, with the real service on a real guest.
 
-The guest starts with 1 online vCPU of 4. Its cpuburst workload keeps one
-thread busy for 45 s, then idles for 150 s. During the burst the service
+'kvmpilot run' starts first; then the guest, with 1 online vCPU of 4. Once
+the service reads its agent, the test tells it to keep one thread busy for
+45 s (cpuburst), then it idles. During the burst the service
 must give it another online vCPU (hot-add through libvirt, online through
 the agent); after the burst the extra vCPU goes offline again. Every change
 is in the action log with its reason.
@@ -19,12 +20,13 @@ NAME = "kp-e2e-cpu"
 
 def test():
     E.require_commands("run")
-    env = E.Env("cpu")
-    vm = env.create(NAME, "--workload", "cpuburst", "--vcpus", "1", "--vcpus-max", "4",
-                    "--workload-args", "kvmpilot.cpuburst=1,45,150")
+    env = E.Env("cpu").use_test_image()
     svc = E.Service(vms=[NAME]).start()
-    E.wait_until(lambda: svc.vm(NAME), 240, "the service to see %s" % NAME)
-    vm.wait_console(r"workload cpuburst", timeout=240)
+    vm = env.create(NAME, "--workload", "idle", "--vcpus", "1", "--vcpus-max", "4")
+    E.wait_until(lambda: ((svc.vm(NAME) or {}).get("memory") or {}).get("source") == "agent",
+                 240, "the service to read %s's agent" % NAME)
+    vm.control("cpuburst 1 45")
+    vm.wait_console(r"kvmpilot-e2e: cpuburst start", timeout=60)
     burst_start = time.monotonic()
     trail = []
 
