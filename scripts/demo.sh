@@ -3,10 +3,12 @@
 # make demo: the prototype's scenario on real guests, with one command.
 #
 #   installs the packages (make deps), builds kvmpilot and the guest image,
-#   starts virtlogd/libvirtd when they are not running, boots three guests
+#   starts virtlogd/libvirtd when they are not running, starts 'kvmpilot run'
+#   with the dashboard, then boots three guests under it, in parallel
 #   (1 online vCPU of up to 4, 512 MiB growing up to 2048 MiB):
 #     kp-demo-1 runs memhog, kp-demo-2 CPU bursts, kp-demo-3 idles,
-#   then runs 'kvmpilot run' with the dashboard until Ctrl-C or SIGTERM.
+#   and runs until Ctrl-C or SIGTERM. No guest runs unmanaged: the service
+#   is up before the first one boots.
 #   On the way out it stops the service, destroys the three guests, removes
 #   the storage pool and folders it created and stops the daemons it started:
 #   the host is left as it was.
@@ -144,21 +146,6 @@ virsh -q -c qemu:///system version >/dev/null 2>&1 || die "libvirtd does not ans
 [ -d "$state_dir" ] || created_state=1
 virsh -q -c qemu:///system pool-info kvmpilot >/dev/null 2>&1 || created_pool=1
 
-workloads=(memhog cpuburst idle)
-for i in 1 2 3; do
-	vm="$prefix$i"
-	if virsh -q -c qemu:///system domstate "$vm" >/dev/null 2>&1; then
-		say "removing $vm left over from an earlier demo"
-		"$kvmpilot" vm destroy "$vm" >/dev/null || die "'$vm' exists and is not kvmpilot's"
-	fi
-	say "creating $vm (workload ${workloads[$((i - 1))]})"
-	# Registered before creating: a half-made VM is destroyed too.
-	created_vms+=("$vm")
-	"$kvmpilot" vm create "$vm" --workload "${workloads[$((i - 1))]}" \
-		--memory 512 --memory-max 2048 --vcpus 1 --vcpus-max 4 \
-		--ip "10.78.$i.2/24" --host-ip "10.78.$i.1/24" || die "cannot create $vm"
-done
-
 service=1
 if [ "${DEMO_NO_SERVICE:-0}" = 1 ]; then
 	service=0
@@ -172,12 +159,47 @@ if [ "$service" -eq 1 ]; then
 	"$kvmpilot" run --listen "$listen" --data-dir "$top/build/demo/data" \
 		>"$top/build/demo/service.log" 2>&1 &
 	svc_pid=$!
-	for _ in $(seq 1 60); do
-		http_get "http://$listen/healthz" >/dev/null && break
+	healthy=0
+	for _ in $(seq 1 120); do
+		http_get "http://$listen/healthz" >/dev/null && healthy=1 && break
 		kill -0 "$svc_pid" 2>/dev/null || die "kvmpilot run exited, see build/demo/service.log"
-		sleep 1
+		sleep 0.5
 	done
+	[ "$healthy" -eq 1 ] || die "kvmpilot run does not answer on $listen, see build/demo/service.log"
+	say "kvmpilot run is up: the guests will be managed from their first second"
 fi
+
+workloads=(memhog cpuburst idle)
+for i in 1 2 3; do
+	vm="$prefix$i"
+	if virsh -q -c qemu:///system domstate "$vm" >/dev/null 2>&1; then
+		say "removing $vm left over from an earlier demo"
+		"$kvmpilot" vm destroy "$vm" >/dev/null || die "'$vm' exists and is not kvmpilot's"
+	fi
+done
+# In parallel: on a host whose libvirtd re-probes QEMU at each define (30-60 s,
+# see README, "Troubleshooting"), that wait is paid once, not three times.
+# 'vm create' says what it waits for when libvirt is slow.
+say "creating ${prefix}1..3 (libvirt defines and starts them)"
+pids=()
+for i in 1 2 3; do
+	vm="$prefix$i"
+	# Registered before creating: a half-made VM is destroyed too.
+	created_vms+=("$vm")
+	"$kvmpilot" vm create "$vm" --workload "${workloads[$((i - 1))]}" \
+		--memory 512 --memory-max 2048 --vcpus 1 --vcpus-max 4 \
+		--ip "10.78.$i.2/24" --host-ip "10.78.$i.1/24" 2>&1 | sed "s/^/  $vm: /" &
+	pids+=($!)
+done
+failed=0
+for p in "${pids[@]}"; do
+	wait "$p" || failed=1
+done
+for vm in "${created_vms[@]}"; do
+	virsh -q -c qemu:///system domstate "$vm" 2>/dev/null | grep -q running || failed=1
+done
+[ "$failed" -eq 0 ] || die "cannot create the demo guests"
+say "created ${created_vms[*]}"
 
 # ---------------------------------------------------------------- check
 # Every guest must report: through the API when the service runs (it owns
