@@ -19,6 +19,7 @@ struct vm_state {
 	char name[VM_NAME_MAX];
 	uint64_t last_ns[ACT_KIND_NR]; /* monotonic time of the last attempt, 0: never */
 	bool unplug_pending;	       /* a hot-remove not yet confirmed by a re-read */
+	bool over_ceiling;	       /* the last memory floor was above the ceiling */
 	int unplug_expect;
 };
 
@@ -327,6 +328,7 @@ int actuate__memory(struct actuate *a, virConnectPtr conn, const char *vm,
 	virDomainPtr dom = NULL;
 	virDomainInfo di;
 	uint64_t floor, ceil;
+	char over[80] = "";
 	int err;
 
 	if (!req) {
@@ -344,24 +346,36 @@ int actuate__memory(struct actuate *a, virConnectPtr conn, const char *vm,
 	}
 	r.from = di.memory;
 	ceil = di.maxMem;
+	if (req->max_kib && req->max_kib < ceil)
+		ceil = req->max_kib;
 	floor = req->min_kib;
 	if (req->guest_used_kib && req->reserve_kib <= UINT64_MAX - req->guest_used_kib &&
 	    req->guest_used_kib + req->reserve_kib > floor)
 		floor = req->guest_used_kib + req->reserve_kib;
 	if (floor < a->opts.hard_min_kib)
 		floor = a->opts.hard_min_kib;
+	r.floor_kib = floor;
 	r.to = req->target_kib;
 	if (r.to < floor) {
 		r.to = floor;
 		(void)str_copy(r.clamp, "floor", sizeof(r.clamp));
 	}
-	/* the ceiling wins over the floor: libvirt cannot go above <memory> */
+	/*
+	 * The ceiling wins over the floor: libvirt cannot go above <memory>, and
+	 * the operator's bound holds even when the guest uses more than it.
+	 */
 	if (r.to > ceil) {
 		r.to = ceil;
 		(void)str_copy(r.clamp, "ceiling", sizeof(r.clamp));
 	}
+	r.over_ceiling = floor > ceil;
+	r.first_over_ceiling = r.over_ceiling && !st->over_ceiling;
+	st->over_ceiling = r.over_ceiling;
+	if (r.over_ceiling)
+		snprintf(over, sizeof(over), ": floor %llu MiB above the ceiling %llu MiB",
+			 (unsigned long long)(floor / 1024), (unsigned long long)(ceil / 1024));
 	if (r.to == r.from) {
-		snprintf(r.result, sizeof(r.result), "unchanged");
+		snprintf(r.result, sizeof(r.result), "unchanged%s", over);
 		err = 0;
 		goto cleanup;
 	}
@@ -375,7 +389,7 @@ int actuate__memory(struct actuate *a, virConnectPtr conn, const char *vm,
 	}
 	st->last_ns[ACT_MEMORY] = now_mono_ns();
 	if (a->opts.dry_run) {
-		snprintf(r.result, sizeof(r.result), "dry-run");
+		snprintf(r.result, sizeof(r.result), "dry-run%s", over);
 		err = 0;
 		goto cleanup;
 	}
@@ -385,7 +399,7 @@ int actuate__memory(struct actuate *a, virConnectPtr conn, const char *vm,
 		err = libvirt_err(&r, "setting the balloon");
 		goto cleanup;
 	}
-	snprintf(r.result, sizeof(r.result), "ok");
+	snprintf(r.result, sizeof(r.result), "ok%s", over);
 	err = 0;
 cleanup:
 	if (dom)

@@ -9,9 +9,11 @@
  *      allocates fast must not wait for a timer);
  *   3. the domain must exist and run; its maximum memory / maximum vCPUs are
  *      read from libvirt at that moment;
- *   4. the target is clamped: memory into [floor, maximum] with
- *      floor = max(min, guest used + reserve, opts.hard_min_kib), vCPUs into
- *      [1, maximum];
+ *   4. the target is clamped: memory into [floor, ceiling] with
+ *      floor = max(min, guest used + reserve, opts.hard_min_kib) and
+ *      ceiling = min(the request's max_kib, <memory>); when the floor is above
+ *      the ceiling, the ceiling wins (the operator's bound holds, the record
+ *      says so); vCPUs into [1, maximum];
  *   5. dry-run stops here with result "dry-run" (the decision is logged and
  *      counts for the rate limit);
  *   6. the action runs; its outcome is the result.
@@ -61,6 +63,14 @@ struct act_record {
 	uint64_t to;	    /* KiB or vCPUs after clamping (what was / would be set) */
 	uint64_t requested; /* what the caller asked for */
 	char clamp[16];	    /* "", "floor", "ceiling", "min" or "max" */
+	/*
+	 * memory: the floor (KiB) was above the ceiling, so the ceiling was
+	 * used; first_over_ceiling: the first such request of this VM since one
+	 * whose floor fitted (say it once per episode)
+	 */
+	uint64_t floor_kib;
+	bool over_ceiling;
+	bool first_over_ceiling;
 	char reason[ACT_REASON_MAX];
 	/*
 	 * "ok", "dry-run", "unchanged", "rate-limited", "refused: ...",
@@ -96,6 +106,7 @@ struct act_mem_req {
 	uint64_t min_kib;	 /* configured minimum for this VM */
 	uint64_t guest_used_kib; /* what the guest uses now (0: unknown) */
 	uint64_t reserve_kib;	 /* headroom kept above guest used */
+	uint64_t max_kib;	 /* the operator's ceiling, wins over the floor; 0: <memory> */
 };
 
 struct actuate;

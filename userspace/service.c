@@ -882,6 +882,14 @@ static void record(struct service *svc, struct vmstate *st, const struct act_rec
 	int kind = rec->kind == ACT_MEMORY ? 0 : 1;
 	int res;
 
+	/* once per episode: the record of every action says it too */
+	if (rec->kind == ACT_MEMORY && rec->first_over_ceiling)
+		log_warn(
+			"memory of '%s': guest used + reserve (%llu MiB) is above its ceiling "
+			"(%llu MiB): held at the ceiling, the guest must reclaim, swap or OOM-kill "
+			"until it uses less",
+			rec->vm, (unsigned long long)(rec->floor_kib / KIB_PER_MIB),
+			(unsigned long long)(rec->to / KIB_PER_MIB));
 	if (!strncmp(rec->result, "unchanged", 9) || !strncmp(rec->result, "rate-limited", 12))
 		return; /* the actuator's own log keeps those; the API shows what moved */
 	res = !strncmp(rec->result, "ok", 2) ? 0 : !strncmp(rec->result, "dry-run", 7) ? 2 : 1;
@@ -972,6 +980,7 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 						  ? (uint64_t)(in.mem_used_mib * 1024.0)
 						  : s->mem_used_kib,
 			.reserve_kib = MEM_RESERVE_MIB * KIB_PER_MIB,
+			.max_kib = s->mem_ceiling_kib,
 		};
 
 		memset(&rec, 0, sizeof(rec));

@@ -148,11 +148,61 @@ static void test_memory_bounds(void **state)
 	assert_int_equal(balloon_kib(v, "web1"), 800 * MIB);
 	usleep(2000);
 
-	/* a floor above the maximum: the maximum wins, never above <memory> */
+	/* a floor above <memory> and no configured ceiling: never above <memory> */
 	req.guest_used_kib = 4000 * MIB;
 	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "shrink", &r), 0);
 	assert_string_equal(r.clamp, "ceiling");
 	assert_int_equal(r.to, 2048 * MIB);
+	assert_true(r.over_ceiling);
+	usleep(2000);
+
+	/*
+	 * The operator's ceiling wins over the floor: mem_ceiling_mib = 1200, a
+	 * guest reporting MemTotal 1900 MiB with nothing available asks 2028.
+	 */
+	req.target_kib = 1200 * MIB;
+	req.min_kib = 256 * MIB;
+	req.guest_used_kib = 1900 * MIB;
+	req.reserve_kib = 128 * MIB;
+	req.max_kib = 1200 * MIB;
+	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "grow", &r), 0);
+	assert_string_equal(r.clamp, "ceiling");
+	assert_int_equal(r.to, 1200 * MIB);
+	assert_int_equal(balloon_kib(v, "web1"), 1200 * MIB);
+	assert_int_equal(r.floor_kib, 2028 * MIB);
+	assert_true(r.over_ceiling);
+	assert_false(r.first_over_ceiling); /* the episode began with the request above */
+	assert_string_equal(r.result, "ok: floor 2028 MiB above the ceiling 1200 MiB");
+	usleep(2000);
+	/* still over: said in the record, not a new episode */
+	req.target_kib = 1500 * MIB;
+	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "grow", &r), 0);
+	assert_int_equal(r.to, 1200 * MIB);
+	assert_string_equal(r.result, "unchanged: floor 2028 MiB above the ceiling 1200 MiB");
+	assert_false(r.first_over_ceiling);
+	usleep(2000);
+	/* the guest fits again: the episode ends, the ceiling still caps a wish */
+	req.guest_used_kib = 900 * MIB;
+	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "grow", &r), 0);
+	assert_int_equal(r.to, 1200 * MIB);
+	assert_string_equal(r.clamp, "ceiling");
+	assert_false(r.over_ceiling);
+	assert_string_equal(r.result, "unchanged");
+	usleep(2000);
+	/* over again: a new episode, said once */
+	req.guest_used_kib = 1500 * MIB;
+	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "grow", &r), 0);
+	assert_true(r.over_ceiling);
+	assert_true(r.first_over_ceiling);
+	assert_int_equal(balloon_kib(v, "web1"), 1200 * MIB);
+	usleep(2000);
+	/* a configured ceiling above <memory>: <memory> still holds */
+	req.max_kib = 4096 * MIB;
+	req.target_kib = 3000 * MIB;
+	req.guest_used_kib = 0;
+	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "grow", &r), 0);
+	assert_int_equal(r.to, 2048 * MIB);
+	assert_false(r.over_ceiling);
 	usleep(2000);
 
 	/* nothing known and no minimum: the hard minimum still holds */
