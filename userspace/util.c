@@ -185,15 +185,18 @@ long read_file_str(const char *path, char *buf, unsigned long size)
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const char *const names[] = { "error", "warning", "info", "debug" };
+	char line[4096];
 	va_list ap;
+	int n;
 
 	if (level > log_max_level)
 		return;
-	fprintf(stderr, "kvmpilot: %s: ", names[level]);
+	/* One write a message: lines of threads that log at once do not interleave. */
+	n = snprintf(line, sizeof(line), "kvmpilot: %s: ", names[level]);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	fprintf(stderr, "%s\n", line);
 }
 
 bool ratelimit__allow(struct ratelimit *rl, uint64_t now_ns)

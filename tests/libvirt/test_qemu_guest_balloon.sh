@@ -47,7 +47,7 @@ trap cleanup EXIT
 
 pgrep -x virtlogd >/dev/null || virtlogd -d
 [ -s /run/libvirtd.pid ] && kill -0 "$(cat /run/libvirtd.pid)" 2>/dev/null || libvirtd -d
-for _ in $(seq 1 100); do virsh -c $uri version >/dev/null 2>&1 && break; sleep 0.2; done
+for _ in $(seq 1 300); do virsh -c $uri version >/dev/null 2>&1 && break; sleep 0.2; done
 cleanup
 rm -f "$log"
 # the guest as the product creates it ('kvmpilot vm'): 512 of 768 MiB, 1 of 2 vCPUs

@@ -38,7 +38,8 @@ libvirtd_alive() {
 start_daemons() {
 	pgrep -x virtlogd >/dev/null || virtlogd -d
 	libvirtd_alive || libvirtd -d
-	for _ in $(seq 1 100); do
+	# A slow libvirtd probes QEMU at start: a minute at most.
+	for _ in $(seq 1 300); do
 		virsh -c $uri version >/dev/null 2>&1 && return 0
 		sleep 0.2
 	done
@@ -233,7 +234,7 @@ kill -0 "$old" 2>/dev/null && fail "libvirtd did not stop"
 wait_for "connected=0 .*names=(.*,)?$name(,| )" 15 || fail "watcher did not notice the lost connection or dropped its data"
 sleep 1
 libvirtd -d
-wait_for "connected=1 .*names=(.*,)?$name(,| )" 40 ||
+wait_for "connected=1 .*names=(.*,)?$name(,| )" 120 ||
 	fail "watcher did not reconnect"
 # the reconnect line must come after the disconnect line
 python3 - "$out/watch.log" "$name" <<'PY' || exit 1
@@ -255,7 +256,7 @@ wait_for "connected=0 .*names=(.*,)?$name(,| )" 15 || {
 }
 sleep 2
 kill -CONT "$hung"
-wait_for "connected=1 .*names=(.*,)?$name(,| )" 40 || fail "watcher did not reconnect after the hang"
+wait_for "connected=1 .*names=(.*,)?$name(,| )" 120 || fail "watcher did not reconnect after the hang"
 echo "hung libvirtd ok"
 
 # stopped: gone from the view through the event
