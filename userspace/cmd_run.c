@@ -67,8 +67,6 @@ int do_run(int argc, char **argv)
 	struct sigaction sa = { 0 };
 	struct service *svc = NULL;
 	char err[CONFIG_ERR_MAX];
-	char addr[64];
-	unsigned int port;
 	uint64_t v;
 	sigset_t block;
 	int c, ret = 1, r;
@@ -83,7 +81,13 @@ int do_run(int argc, char **argv)
 			opts.uri = optarg;
 			break;
 		case 'l':
-			if (config__parse_listen(optarg, addr, sizeof(addr), &port)) {
+			r = config__check_listen(optarg);
+			if (r == -ENAMETOOLONG) {
+				log_error("bad --listen '%s': longer than %d characters", optarg,
+					  CONFIG_LISTEN_MAX - 1);
+				return 2;
+			}
+			if (r) {
 				log_error("bad --listen '%s' (ADDR:PORT)", optarg);
 				return 2;
 			}

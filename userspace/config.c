@@ -176,10 +176,11 @@ static int global_key(struct parse_ctx *ctx, const char *name, const char *value
 		if (!*value || str_copy(cfg->uri, value, sizeof(cfg->uri)))
 			return fail(ctx, "'uri' must be 1..%zu characters", sizeof(cfg->uri) - 1);
 	} else if (!strcmp(name, "listen")) {
-		char addr[64];
-		unsigned int port;
-
-		if (config__parse_listen(value, addr, sizeof(addr), &port))
+		r = config__check_listen(value);
+		if (r == -ENAMETOOLONG)
+			return fail(ctx, "'listen' = '%s' is longer than %d characters", value,
+				    CONFIG_LISTEN_MAX - 1);
+		if (r)
 			return fail(ctx, "'listen' = '%s' is not ADDR:PORT", value);
 		(void)str_copy(cfg->listen, value, sizeof(cfg->listen));
 	} else if (!strcmp(name, "data_dir")) {
@@ -445,4 +446,14 @@ int config__parse_listen(const char *s, char *addr, size_t addrlen, unsigned int
 	addr[hlen] = '\0';
 	*port = (unsigned int)p;
 	return 0;
+}
+
+int config__check_listen(const char *s)
+{
+	char addr[CONFIG_LISTEN_MAX];
+	unsigned int port;
+
+	if (strnlen(s, CONFIG_LISTEN_MAX) >= CONFIG_LISTEN_MAX)
+		return -ENAMETOOLONG;
+	return config__parse_listen(s, addr, sizeof(addr), &port);
 }

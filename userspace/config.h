@@ -19,6 +19,7 @@
 #define CONFIG_DEFAULT_DATA_DIR "/var/lib/kvmpilot"
 #define CONFIG_POLICY_MAX	16
 #define CONFIG_ERR_MAX		512
+#define CONFIG_LISTEN_MAX	64 /* 'listen' and --listen, the NUL included */
 
 /* Settings a [vm NAME] section may override; [global] gives the defaults. */
 struct vm_config {
@@ -47,7 +48,7 @@ enum {
 struct config {
 	char path[VM_PATH_MAX]; /* "" when built from defaults only */
 	char uri[VM_PATH_MAX];
-	char listen[64];
+	char listen[CONFIG_LISTEN_MAX];
 	char data_dir[VM_PATH_MAX];
 	unsigned int tick_ms;
 	unsigned int max_connections;
@@ -82,5 +83,11 @@ void config__vm(const struct config *cfg, const char *name, struct vm_config *ou
 
 /* Split "ADDR:PORT" ("[::1]:80" for IPv6); returns 0 or -EINVAL. */
 int config__parse_listen(const char *s, char *addr, size_t addrlen, unsigned int *port);
+
+/*
+ * Check a 'listen' value: 0, -EINVAL (not ADDR:PORT) or -ENAMETOOLONG (longer
+ * than CONFIG_LISTEN_MAX - 1: refused, never cut to another address).
+ */
+int config__check_listen(const char *s);
 
 #endif /* KVMPILOT_CONFIG_H */

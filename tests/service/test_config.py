@@ -38,6 +38,9 @@ bad_cases = [
     ("[vm a]\nvcpu_min = 4\nvcpu_max = 2\n", ":3: [vm a]: 'vcpu_max' 2 is below 'vcpu_min' 4"),
     ("[global]\ntick_ms = 5\n", ":2: 'tick_ms' = '5' is out of range"),
     ("[global]\nlisten = nowhere\n", ":2: 'listen' = 'nowhere' is not ADDR:PORT"),
+    # 65 characters: once cut to 63, that was port 94
+    ("[global]\nlisten = 127.0.0.1:%s9477\n" % ("0" * 51),
+     ":2: 'listen' = '127.0.0.1:%s9477' is longer than 63 characters" % ("0" * 51)),
 ]
 for i, (text, want) in enumerate(bad_cases):
     path = os.path.join(OUT, "bad%d.ini" % i)
@@ -48,6 +51,11 @@ for i, (text, want) in enumerate(bad_cases):
     check(r.returncode != 0 and (path + want) in r.stderr if want.startswith(":") else
           r.returncode != 0 and path in r.stderr and want in r.stderr,
           "bad config %d refused: %s" % (i, r.stderr.strip()))
+long_listen = "127.0.0.1:%s9477" % ("0" * 51)
+r = subprocess.run([KVMPILOT, "run", "--listen", long_listen, "--uri", TEST_URI,
+                    "--data-dir", os.path.join(OUT, "bad-data")], capture_output=True, text=True, timeout=20)
+check(r.returncode == 2 and ("bad --listen '%s': longer than 63 characters" % long_listen) in r.stderr,
+      "--listen longer than 63 characters refused: " + r.stderr.strip())
 r = subprocess.run([KVMPILOT, "run", "--config", os.path.join(OUT, "missing.ini")], capture_output=True, text=True)
 check(r.returncode != 0 and "missing.ini: No such file or directory" in r.stderr, "missing config file: " + r.stderr.strip())
 

@@ -94,6 +94,44 @@ static void test_listen(void **state)
 	assert_int_equal(config__parse_listen("host", addr, sizeof(addr), &port), -EINVAL);
 	assert_int_equal(config__parse_listen("h:70000", addr, sizeof(addr), &port), -EINVAL);
 	assert_int_equal(config__parse_listen(":80", addr, sizeof(addr), &port), -EINVAL);
+
+	/* a 'listen' that does not fit is refused, never cut to another port */
+	assert_int_equal(config__check_listen("127.0.0.1:9477"), 0);
+	assert_int_equal(config__check_listen("host"), -EINVAL);
+	assert_int_equal(
+		config__check_listen("127.0.0.1:"
+				     "000000000000000000000000000000000000000000000000009477"),
+		-ENAMETOOLONG);
+	assert_int_equal(
+		config__check_listen("127.0.0.1:"
+				     "0000000000000000000000000000000000000000000000009477"),
+		0);
+}
+
+static void test_config_listen_length(void **state)
+{
+	/* 127.0.0.1: and 51 zeros and 9477 (65 characters) once bound port 94 */
+	const char *zeros = "000000000000000000000000000000000000000000000000000";
+	char text[256], want[256], value[80];
+	char err[CONFIG_ERR_MAX] = "";
+	struct config *cfg;
+
+	(void)state;
+	assert_int_equal(strlen(zeros), 51);
+	snprintf(value, sizeof(value), "127.0.0.1:%s9477", zeros);
+	snprintf(text, sizeof(text), "[global]\nlisten = %s\n", value);
+	snprintf(want, sizeof(want), "t.ini:2: 'listen' = '%s' is longer than %d characters", value,
+		 CONFIG_LISTEN_MAX - 1);
+	expect_error(text, want);
+
+	/* the longest that fits (63 characters) is kept whole */
+	snprintf(value, sizeof(value), "127.0.0.1:%s9477", zeros + 2);
+	assert_int_equal(strlen(value), CONFIG_LISTEN_MAX - 1);
+	snprintf(text, sizeof(text), "[global]\nlisten = %s\n", value);
+	cfg = config__load_string("t.ini", text, err, sizeof(err));
+	assert_non_null(cfg);
+	assert_string_equal(cfg->listen, value);
+	config__free(cfg);
 }
 
 static void sample_at(struct vm_sample *s, double t, double used_mib)
@@ -279,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_config_good),
 		cmocka_unit_test(test_config_bad),
 		cmocka_unit_test(test_listen),
+		cmocka_unit_test(test_config_listen_length),
 		cmocka_unit_test(test_history_ring),
 		cmocka_unit_test(test_history_constant_then_change),
 		cmocka_unit_test(test_history_csv_rotation),
