@@ -11,8 +11,6 @@
 #include "config.h"
 #include "util.h"
 
-#define LINE_MAX_LEN 512
-
 struct parse_ctx {
 	struct config *cfg;
 	const char *name;
@@ -265,14 +263,16 @@ static int handler(void *user, const char *section, const char *name, const char
 	return fail(ctx, "unknown section '[%s]' ([global] or [vm NAME])", section);
 }
 
-/* fgets-like reader that counts lines and refuses over-long ones. */
+/*
+ * fgets-like reader that counts lines and refuses over-long ones. num is
+ * libinih's line buffer (INI_MAX_LINE, 200 bytes in Debian's build): a line
+ * keeps num - 2 characters, its newline and the NUL.
+ */
 static char *reader(char *str, int num, void *stream)
 {
 	struct parse_ctx *ctx = stream;
 	int n = 0;
 
-	if (num > LINE_MAX_LEN)
-		num = LINE_MAX_LEN;
 	for (;;) {
 		int c;
 
@@ -288,7 +288,7 @@ static char *reader(char *str, int num, void *stream)
 			(void)fail(ctx, "NUL byte in the file");
 			return NULL;
 		}
-		if (n >= num - 1) {
+		if (c != '\n' && n >= num - 2) {
 			ctx->line++;
 			(void)fail(ctx, "line longer than %d characters", num - 2);
 			return NULL;
