@@ -7,6 +7,8 @@
 #ifndef KVMPILOT_BLKIO_H
 #define KVMPILOT_BLKIO_H
 
+#include "track.h" /* KP_HIST_SLOTS */
+
 #define KP_BLK_READ  0
 #define KP_BLK_WRITE 1
 
@@ -19,9 +21,9 @@ struct blk_key {
 struct blk_stats {
 	__u64 ops[2]; /* KP_BLK_READ, KP_BLK_WRITE */
 	__u64 bytes[2];
-	__u64 sum_ns;	/* latency sum over both directions */
-	__u64 sys_ops;	/* of ops: counted at a syscall (thread-pool mode) */
-	__u32 hist[32]; /* log2(ns) latency buckets, KP_HIST_SLOTS */
+	__u64 sum_ns;		   /* latency sum over both directions */
+	__u64 sys_ops;		   /* of ops: counted at a syscall (thread-pool mode) */
+	__u32 hist[KP_HIST_SLOTS]; /* log2(ns) latency buckets */
 };
 
 /* sys_inflight: per thread, a tracked read/write syscall in progress. */

@@ -3,6 +3,8 @@
 #ifndef KVMPILOT_KVMEXIT_H
 #define KVMPILOT_KVMEXIT_H
 
+#include "track.h" /* KP_HIST_SLOTS */
+
 #define KP_ISA_VMX 1
 #define KP_ISA_SVM 2
 /* VMX keeps flag bits (e.g. FAILED_VMENTRY) above the basic reason. */
@@ -18,7 +20,7 @@ struct exit_key {
 struct exit_stats {
 	__u64 count;
 	__u64 sum_ns;
-	__u32 hist[32]; /* log2(ns) buckets, KP_HIST_SLOTS */
+	__u32 hist[KP_HIST_SLOTS]; /* log2(ns) buckets */
 };
 
 /*

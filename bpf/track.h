@@ -14,7 +14,7 @@
 #define KP_MAX_TAPS	2048
 #define KP_MAX_DISK_FDS 4096
 #define KP_MAX_THREADS	32768
-#define KP_HIST_SLOTS	32
+#define KP_HIST_SLOTS	32 /* log2 buckets of every histogram (userspace hist.h) */
 #define KP_DISK_UNKNOWN 0xffffffffu
 /* tgids: one bit per possible tgid (PID_MAX_LIMIT = 4M), 64 per word. */
 #define KP_TGID_LIMIT (4u << 20)

@@ -45,10 +45,10 @@ static struct json_object *latency_json(const uint32_t *hist)
 
 	if (!o)
 		return NULL;
-	json_object_object_add(
-		o, "p50", json_object_new_uint64(hist__percentile(hist, TRACE_HIST_SLOTS, 50)));
-	json_object_object_add(
-		o, "p99", json_object_new_uint64(hist__percentile(hist, TRACE_HIST_SLOTS, 99)));
+	json_object_object_add(o, "p50",
+			       json_object_new_uint64(hist__percentile(hist, KP_HIST_SLOTS, 50)));
+	json_object_object_add(o, "p99",
+			       json_object_new_uint64(hist__percentile(hist, KP_HIST_SLOTS, 99)));
 	return o;
 }
 
@@ -59,8 +59,9 @@ static double per_s(uint64_t v, double interval_s)
 
 struct json_object *stat__vm_json(const struct trace_vm *d, double interval_s)
 {
+	struct exitreason_sum top[EXITREASON_TOP];
 	struct json_object *vm, *arr, *exits, *by, *reasons, *blk;
-	char buf[32];
+	int ntop;
 
 	vm = json_object_new_object();
 	if (!vm)
@@ -88,22 +89,13 @@ struct json_object *stat__vm_json(const struct trace_vm *d, double interval_s)
 	by = json_object_new_object();
 	reasons = json_object_new_array();
 	json_object_object_add(exits, "total", json_object_new_uint64(d->exits_total));
-	for (int i = 0; i < d->nexits; i++) {
-		const struct trace_exit *e = &d->exits[i];
-		const char *name = exitreason__format(e->isa, e->reason, buf, sizeof(buf));
-		struct json_object *r, *prev;
+	ntop = exitreason__top(d->exits, d->nexits, top, EXITREASON_TOP);
+	for (int i = 0; i < ntop; i++) {
+		const struct exitreason_sum *e = &top[i];
+		struct json_object *r = json_object_new_object();
 
-		if (!e->count)
-			continue;
-		/* VMX and SVM both have "HLT": add up a name seen twice. */
-		if (json_object_object_get_ex(by, name, &prev))
-			json_object_object_add(
-				by, name,
-				json_object_new_uint64(json_object_get_uint64(prev) + e->count));
-		else
-			json_object_object_add(by, name, json_object_new_uint64(e->count));
-		r = json_object_new_object();
-		json_object_object_add(r, "name", json_object_new_string(name));
+		json_object_object_add(by, e->name, json_object_new_uint64(e->count));
+		json_object_object_add(r, "name", json_object_new_string(e->name));
 		json_object_object_add(r, "isa", json_object_new_int((int)e->isa));
 		json_object_object_add(r, "reason", json_object_new_uint64(e->reason));
 		json_object_object_add(r, "count", json_object_new_uint64(e->count));
@@ -199,34 +191,10 @@ static const char *human_ns(uint64_t ns, char *buf, size_t size)
 	return buf;
 }
 
-/* Exit reasons of d sorted by count, most first (at most n). */
-static int top_exits(const struct trace_vm *d, const struct trace_exit **top, int n)
-{
-	int k = 0;
-
-	for (int i = 0; i < d->nexits; i++) {
-		const struct trace_exit *e = &d->exits[i];
-		int j;
-
-		if (!e->count)
-			continue;
-		for (j = k; j > 0 && top[j - 1]->count < e->count; j--) {
-			if (j < n)
-				top[j] = top[j - 1];
-		}
-		if (j < n) {
-			top[j] = e;
-			if (k < n)
-				k++;
-		}
-	}
-	return k;
-}
-
 void stat__print_text(FILE *out, const struct trace_vm *deltas, int n, double time_s,
 		      double interval_s)
 {
-	char tbuf[32], b1[32], b2[32], b3[32];
+	char tbuf[32], b1[32], b2[32];
 	time_t secs = (time_t)time_s;
 	struct tm tm;
 
@@ -235,7 +203,7 @@ void stat__print_text(FILE *out, const struct trace_vm *deltas, int n, double ti
 	fprintf(out, "%s  interval %.2fs  %d VM%s\n", tbuf, interval_s, n, n == 1 ? "" : "s");
 	for (int v = 0; v < n; v++) {
 		const struct trace_vm *d = &deltas[v];
-		const struct trace_exit *top[5];
+		struct exitreason_sum top[5];
 		double ins = interval_s > 0 ? interval_s * 1e9 : 1;
 		int ntop;
 
@@ -254,23 +222,23 @@ void stat__print_text(FILE *out, const struct trace_vm *deltas, int n, double ti
 		fprintf(out, "  exits %.0f/s", per_s(d->exits_total, interval_s));
 		if (d->exits_total)
 			fprintf(out, "  p50 %s  p99 %s",
-				human_ns(hist__percentile(d->exit_hist, TRACE_HIST_SLOTS, 50), b1,
+				human_ns(hist__percentile(d->exit_hist, KP_HIST_SLOTS, 50), b1,
 					 sizeof(b1)),
-				human_ns(hist__percentile(d->exit_hist, TRACE_HIST_SLOTS, 99), b2,
+				human_ns(hist__percentile(d->exit_hist, KP_HIST_SLOTS, 99), b2,
 					 sizeof(b2)));
 		fputc('\n', out);
-		ntop = top_exits(d, top, (int)ARRAY_SIZE(top));
+		/* the first five of the reasons --json shows */
+		ntop = exitreason__top(d->exits, d->nexits, top, (int)ARRAY_SIZE(top));
 		if (ntop)
 			fprintf(out, "    %-24s %10s %7s %10s %10s\n", "reason", "count", "%",
 				"p50", "p99");
 		for (int i = 0; i < ntop; i++) {
-			fprintf(out, "    %-24s %10llu %7.1f %10s %10s\n",
-				exitreason__format(top[i]->isa, top[i]->reason, b3, sizeof(b3)),
-				(unsigned long long)top[i]->count,
-				100.0 * (double)top[i]->count / (double)d->exits_total,
-				human_ns(hist__percentile(top[i]->hist, TRACE_HIST_SLOTS, 50), b1,
+			fprintf(out, "    %-24s %10llu %7.1f %10s %10s\n", top[i].name,
+				(unsigned long long)top[i].count,
+				100.0 * (double)top[i].count / (double)d->exits_total,
+				human_ns(hist__percentile(top[i].hist, KP_HIST_SLOTS, 50), b1,
 					 sizeof(b1)),
-				human_ns(hist__percentile(top[i]->hist, TRACE_HIST_SLOTS, 99), b2,
+				human_ns(hist__percentile(top[i].hist, KP_HIST_SLOTS, 99), b2,
 					 sizeof(b2)));
 		}
 		for (int i = 0; i < d->ntaps; i++) {
@@ -290,9 +258,9 @@ void stat__print_text(FILE *out, const struct trace_vm *deltas, int n, double ti
 			human_bytes(per_s(d->blk.write_bytes, interval_s), b2, sizeof(b2)));
 		if (d->blk.read_ops + d->blk.write_ops)
 			fprintf(out, "   p50 %s p99 %s",
-				human_ns(hist__percentile(d->blk.hist, TRACE_HIST_SLOTS, 50), b1,
+				human_ns(hist__percentile(d->blk.hist, KP_HIST_SLOTS, 50), b1,
 					 sizeof(b1)),
-				human_ns(hist__percentile(d->blk.hist, TRACE_HIST_SLOTS, 99), b2,
+				human_ns(hist__percentile(d->blk.hist, KP_HIST_SLOTS, 99), b2,
 					 sizeof(b2)));
 		fputc('\n', out);
 	}

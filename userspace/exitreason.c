@@ -4,8 +4,11 @@
  * (arch/x86/include/uapi/asm/vmx.h VMX_EXIT_REASONS, svm.h SVM_EXIT_REASONS).
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "exitreason.h"
+#include "trace.h"
 #include "util.h"
 
 #define VMX_BASIC_REASON_MASK 0xffffu
@@ -234,4 +237,59 @@ const char *exitreason__format(uint32_t isa, uint32_t reason, char *buf, size_t 
 	else
 		snprintf(buf, size, "ISA%u_%u", isa, reason);
 	return buf;
+}
+
+static int by_count_then_name(const void *a, const void *b)
+{
+	const struct exitreason_sum *x = a, *y = b;
+
+	if (x->count != y->count)
+		return x->count > y->count ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+int exitreason__top(const struct trace_exit *exits, int nexits, struct exitreason_sum *top, int n)
+{
+	struct exitreason_sum all[TRACE_MAX_REASONS];
+	uint64_t largest[TRACE_MAX_REASONS];
+	int nall = 0;
+
+	for (int i = 0; i < nexits && i < TRACE_MAX_REASONS; i++) {
+		const struct trace_exit *e = &exits[i];
+		char buf[EXITREASON_NAME_MAX];
+		const char *name;
+		struct exitreason_sum *r = NULL;
+		int k;
+
+		if (!e->count)
+			continue;
+		name = exitreason__format(e->isa, e->reason, buf, sizeof(buf));
+		for (k = 0; k < nall; k++) {
+			if (!strcmp(all[k].name, name)) {
+				r = &all[k];
+				break;
+			}
+		}
+		if (!r) {
+			r = &all[nall++];
+			memset(r, 0, sizeof(*r));
+			(void)str_copy(r->name, name, sizeof(r->name));
+			largest[k] = 0;
+		}
+		if (e->count > largest[k]) {
+			largest[k] = e->count;
+			r->isa = e->isa;
+			r->reason = e->reason;
+		}
+		r->count += e->count;
+		r->sum_ns += e->sum_ns;
+		for (int s = 0; s < KP_HIST_SLOTS; s++)
+			r->hist[s] += e->hist[s];
+	}
+	qsort(all, (size_t)nall, sizeof(all[0]), by_count_then_name);
+	if (n > nall)
+		n = nall;
+	if (n > 0)
+		memcpy(top, all, (size_t)n * sizeof(*top));
+	return n > 0 ? n : 0;
 }

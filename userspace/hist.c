@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Percentiles from log2 histograms. */
-#include <math.h>
-
+/* Log2 histograms: percentiles and deltas, one rule for every output. */
 #include "hist.h"
 
 uint64_t hist__slot_low(int slot)
@@ -51,7 +49,7 @@ uint64_t hist__percentile(const uint32_t *slots, int nslots, double p)
 		return 0;
 	if (p > 100)
 		p = 100;
-	rank = ceil(p / 100.0 * (double)total);
+	rank = p / 100.0 * (double)total;
 	for (int i = 0; i < nslots; i++) {
 		double lo, hi, frac;
 
@@ -67,4 +65,20 @@ uint64_t hist__percentile(const uint32_t *slots, int nslots, double p)
 		return (uint64_t)(lo + (hi - lo) * frac);
 	}
 	return hist__slot_low(nslots - 1);
+}
+
+uint64_t hist__counter_delta(uint64_t now, uint64_t before)
+{
+	return now >= before ? now - before : now;
+}
+
+uint64_t hist__estimate_delta(uint64_t now, uint64_t before)
+{
+	return now >= before ? now - before : 0;
+}
+
+void hist__delta(uint32_t *out, const uint32_t *now, const uint32_t *before, int nslots, bool reset)
+{
+	for (int i = 0; i < nslots; i++)
+		out[i] = reset ? now[i] : now[i] - before[i];
 }

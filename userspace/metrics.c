@@ -13,10 +13,13 @@
 
 #include "http.h"
 
-/* log2 slot edges reported as le buckets: 2^10 ns (~1 us) to 2^32 ns (~4.3 s), every 4x */
+/*
+ * le buckets at the log2 slot edges (hist.h) from 2^10 ns (~1 us) to 2^32 ns
+ * (~4.3 s): histogram_quantile() over them interpolates inside the same
+ * slots as hist__percentile(), so it gives the p50/p99 of stat and the API.
+ */
 #define LE_FIRST 10
 #define LE_LAST	 32
-#define LE_STEP	 2
 
 static void esc(FILE *f, const char *s)
 {
@@ -43,6 +46,7 @@ static void family(FILE *f, const char *name, const char *type, const char *help
  * One series per label set, or Prometheus refuses the whole scrape: a vCPU
  * index, tap or disk name seen twice in one VM (a process may name its
  * threads "CPU 0/KVM" twice; two images may share a file name) counts once.
+ * Exit reason names are unique already: exitreason__top() sums them by name.
  */
 static bool dup_vcpu(const struct vm_sample *s, int v)
 {
@@ -71,15 +75,6 @@ static bool dup_disk(const struct vm_sample *s, int d)
 	return false;
 }
 
-static bool dup_reason(const struct vm_sample *s, int r)
-{
-	for (int i = 0; i < r; i++) {
-		if (!strcmp(s->reasons[i].name, s->reasons[r].name))
-			return true;
-	}
-	return false;
-}
-
 static void dom(FILE *f, const char *name, const struct vm_sample *s)
 {
 	fprintf(f, "%s{domain=\"", name);
@@ -101,9 +96,9 @@ static void hist(FILE *f, const char *name, const struct vm_sample *s, const cha
 	uint64_t cum = 0;
 	int slot = 0;
 
-	for (int e = LE_FIRST; e <= LE_LAST; e += LE_STEP) {
+	for (int e = LE_FIRST; e <= LE_LAST; e++) {
 		/* slot i holds [2^i, 2^(i+1)) ns: everything below slot e is <= 2^e ns */
-		for (; slot < e && slot < SAMPLE_HIST_SLOTS; slot++)
+		for (; slot < e && slot < KP_HIST_SLOTS; slot++)
 			cum += h->slots[slot];
 		dom(f, name, s);
 		if (lname) {
@@ -114,7 +109,7 @@ static void hist(FILE *f, const char *name, const struct vm_sample *s, const cha
 		fprintf(f, ",le=\"%.9g\"} %llu\n", (double)(1ull << e) / 1e9,
 			(unsigned long long)cum);
 	}
-	for (; slot < SAMPLE_HIST_SLOTS; slot++)
+	for (; slot < KP_HIST_SLOTS; slot++)
 		cum += h->slots[slot];
 	dom(f, name, s);
 	if (lname) {
@@ -137,15 +132,13 @@ static void hist_family(FILE *f, const struct snapshot *snap, const char *base, 
 		if (!s->have_bpf)
 			continue;
 		for (int r = 0; r < (by_reason ? s->nreasons : 1); r++) {
-			if (by_reason && dup_reason(s, r))
-				continue;
 			const struct sample_hist *h =
 				by_reason ? &s->reasons[r].hist : &s->blk_hist;
 			const char *rl = by_reason ? "reason" : NULL;
 			const char *rv = by_reason ? s->reasons[r].name : NULL;
 			uint64_t count = 0;
 
-			for (int k = 0; k < SAMPLE_HIST_SLOTS; k++)
+			for (int k = 0; k < KP_HIST_SLOTS; k++)
 				count += h->slots[k];
 			snprintf(name, sizeof(name), "%s_bucket", base);
 			hist(f, name, s, rl, rv, h);
@@ -257,8 +250,6 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 		const struct vm_sample *s = &snap->vms[i].s;
 
 		for (int r = 0; s->have_bpf && r < s->nreasons; r++) {
-			if (dup_reason(s, r))
-				continue;
 			dom(f, "kvmpilot_exits_total", s);
 			fputs(",reason=\"", f);
 			esc(f, s->reasons[r].name);

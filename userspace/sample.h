@@ -11,13 +11,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "exitreason.h"
+#include "hist.h"
 #include "vm.h"
 
-/* log2 histogram slots: slot i counts values in [2^i, 2^(i+1)) ns. */
-#define SAMPLE_HIST_SLOTS  32
-#define SAMPLE_MAX_REASONS 16
-#define SAMPLE_REASON_MAX  24
+#define SAMPLE_MAX_REASONS EXITREASON_TOP
+#define SAMPLE_REASON_MAX  EXITREASON_NAME_MAX
 #define SAMPLE_REASON_LEN  160
+
+struct trace_vm;
 
 enum mem_source {
 	MEM_SOURCE_NONE = 0,	/* nothing known about guest memory */
@@ -27,9 +29,10 @@ enum mem_source {
 
 const char *mem_source__name(int source);
 
+/* A log2 histogram (hist.h) as the BPF maps keep it, cumulative. */
 struct sample_hist {
-	uint32_t slots[SAMPLE_HIST_SLOTS]; /* as the BPF maps keep them */
-	uint64_t count;
+	uint32_t slots[KP_HIST_SLOTS];
+	uint64_t count;	 /* events, from the tracer's 64-bit counter (slots may wrap) */
 	uint64_t sum_ns; /* exact when the tracer provides it, else bucket midpoints */
 };
 
@@ -155,7 +158,18 @@ struct action_rec {
 	bool dry_run;
 };
 
-/* Percentile of a log2 histogram, in ns (the upper edge of the slot). */
-double sample_hist__percentile(const struct sample_hist *h, double p);
+/*
+ * The tracer's cumulative counters of one VM into s: vCPUs, exits (the top
+ * SAMPLE_MAX_REASONS of exitreason__top()), taps, disks (per disk when the
+ * tracer has as many as s->ndisks names, else one "all"), histograms.
+ */
+void sample__add_trace(struct vm_sample *s, const struct trace_vm *tv);
+
+/*
+ * Rates over the tick from the previous sample p (NULL: none yet) and the
+ * tick's p50/p99 (histogram deltas; without p, of everything counted), with
+ * the delta and percentile rules of hist.h.
+ */
+void sample__rates(struct vm_sample *s, const struct vm_sample *p);
 
 #endif /* KVMPILOT_SAMPLE_H */

@@ -24,7 +24,6 @@
 
 #include "actuate.h"
 #include "channel.h"
-#include "exitreason.h"
 #include "policy.h"
 #include "procscan.h"
 #include "trace.h"
@@ -363,167 +362,16 @@ static void cpu_from_schedstat(struct vm_sample *s)
 	}
 }
 
-static double pct(uint64_t delta_ns, double interval_s)
-{
-	return interval_s > 0 ? (double)delta_ns / 1e9 / interval_s * 100.0 : 0;
-}
-
-static uint64_t delta(uint64_t now, uint64_t before)
-{
-	return now >= before ? now - before : 0; /* a counter reset (restart) is not negative */
-}
-
-static void rates(struct vm_sample *s, const struct vm_sample *p)
-{
-	double dt = s->interval_s;
-
-	if (!p || dt <= 0)
-		return;
-	s->cpu_busy_pct = s->cpu_wait_pct = 0;
-	for (int i = 0; i < s->nvcpus; i++) {
-		struct sample_vcpu *v = &s->vcpus[i];
-
-		for (int j = 0; j < p->nvcpus; j++) {
-			const struct sample_vcpu *pv = &p->vcpus[j];
-
-			if (pv->index != v->index)
-				continue;
-			v->busy_pct = pct(delta(v->run_ns, pv->run_ns), dt);
-			v->wait_pct = pct(delta(v->wait_ns, pv->wait_ns), dt);
-			v->exits_per_s = (double)delta(v->exits, pv->exits) / dt;
-		}
-		s->cpu_busy_pct += v->busy_pct;
-		s->cpu_wait_pct += v->wait_pct;
-	}
-	s->emulator_pct = pct(delta(s->emulator_run_ns, p->emulator_run_ns), dt);
-	s->exits_per_s = (double)delta(s->exits_total, p->exits_total) / dt;
-	for (int i = 0; i < s->nreasons; i++) {
-		for (int j = 0; j < p->nreasons; j++) {
-			if (!strcmp(s->reasons[i].name, p->reasons[j].name))
-				s->reasons[i].per_s =
-					(double)delta(s->reasons[i].count, p->reasons[j].count) /
-					dt;
-		}
-	}
-	for (int i = 0; i < s->nnets; i++) {
-		struct sample_net *n = &s->nets[i];
-
-		for (int j = 0; j < p->nnets; j++) {
-			const struct sample_net *pn = &p->nets[j];
-
-			if (strcmp(n->ifname, pn->ifname))
-				continue;
-			n->rx_bps = (double)delta(n->rx_bytes, pn->rx_bytes) / dt;
-			n->tx_bps = (double)delta(n->tx_bytes, pn->tx_bytes) / dt;
-			n->rx_pps = (double)delta(n->rx_packets, pn->rx_packets) / dt;
-			n->tx_pps = (double)delta(n->tx_packets, pn->tx_packets) / dt;
-		}
-	}
-	s->blk_rd_bps = s->blk_wr_bps = s->blk_rd_iops = s->blk_wr_iops = 0;
-	for (int i = 0; i < s->ndisks; i++) {
-		const struct sample_disk *d = &s->disks[i];
-
-		for (int j = 0; j < p->ndisks; j++) {
-			const struct sample_disk *pd = &p->disks[j];
-
-			if (strcmp(d->name, pd->name))
-				continue;
-			s->blk_rd_bps += (double)delta(d->rd_bytes, pd->rd_bytes) / dt;
-			s->blk_wr_bps += (double)delta(d->wr_bytes, pd->wr_bytes) / dt;
-			s->blk_rd_iops += (double)delta(d->rd_ops, pd->rd_ops) / dt;
-			s->blk_wr_iops += (double)delta(d->wr_ops, pd->wr_ops) / dt;
-		}
-	}
-}
-
-/* Percentiles over what happened in the last tick only (histogram deltas). */
-static double hist_delta_pct(const struct sample_hist *now, const struct sample_hist *before,
-			     double p)
-{
-	struct sample_hist d = { 0 };
-
-	for (int i = 0; i < SAMPLE_HIST_SLOTS; i++)
-		d.slots[i] = delta(now->slots[i], before ? before->slots[i] : 0);
-	return sample_hist__percentile(&d, p) / 1000.0;
-}
-
-static void hist_from(struct sample_hist *h, const uint32_t *slots, uint64_t sum_ns)
-{
-	h->count = 0;
-	for (int i = 0; i < SAMPLE_HIST_SLOTS && i < TRACE_HIST_SLOTS; i++) {
-		h->slots[i] = slots[i];
-		h->count += slots[i];
-	}
-	h->sum_ns = sum_ns;
-}
-
 /* Cumulative BPF counters of one VM into the sample. */
 static void merge_trace(struct service *svc, struct vm_sample *s)
 {
 	const struct trace_vm *tv;
-	uint64_t exit_sum = 0;
 
 	if (!svc->trace || s->pid <= 0)
 		return;
 	tv = trace_snapshot__find(&svc->tsnap, s->pid);
-	if (!tv)
-		return;
-	s->have_bpf = s->have_cpu = true;
-	(void)str_copy(s->cpu_source, "bpf", sizeof(s->cpu_source));
-	s->nvcpus = 0;
-	for (int i = 0; i < tv->nvcpus && i < VM_MAX_VCPUS; i++) {
-		struct sample_vcpu *v = &s->vcpus[s->nvcpus++];
-
-		v->index = tv->vcpus[i].index;
-		v->tid = tv->vcpus[i].tid;
-		v->run_ns = tv->vcpus[i].run_ns;
-		v->wait_ns = tv->vcpus[i].wait_ns;
-		v->exits = tv->vcpus[i].exits;
-		exit_sum += tv->vcpus[i].exit_ns;
-	}
-	s->emulator_run_ns = tv->emulator_run_ns;
-	s->exits_total = tv->exits_total;
-	s->nreasons = 0;
-	for (int i = 0; i < tv->nexits && s->nreasons < SAMPLE_MAX_REASONS; i++) {
-		struct sample_reason *r = &s->reasons[s->nreasons++];
-		char buf[SAMPLE_REASON_MAX];
-
-		(void)str_copy(
-			r->name,
-			exitreason__format(tv->exits[i].isa, tv->exits[i].reason, buf, sizeof(buf)),
-			sizeof(r->name));
-		r->count = tv->exits[i].count;
-		hist_from(&r->hist, tv->exits[i].hist, tv->exits[i].sum_ns);
-	}
-	hist_from(&s->exit_hist, tv->exit_hist, exit_sum);
-	s->nnets = 0;
-	for (int i = 0; i < tv->ntaps && i < VM_MAX_TAPS; i++) {
-		struct sample_net *n = &s->nets[s->nnets++];
-
-		(void)str_copy(n->ifname, tv->taps[i].ifname, sizeof(n->ifname));
-		n->rx_bytes = tv->taps[i].rx_bytes;
-		n->tx_bytes = tv->taps[i].tx_bytes;
-		n->rx_packets = tv->taps[i].rx_packets;
-		n->tx_packets = tv->taps[i].tx_packets;
-	}
-	/* per-disk attribution where the tracer has it, else one "all" disk */
-	if (tv->ndisks > 0 && tv->ndisks <= s->ndisks) {
-		for (int i = 0; i < tv->ndisks; i++) {
-			s->disks[i].rd_ops = tv->disks[i].io.read_ops;
-			s->disks[i].wr_ops = tv->disks[i].io.write_ops;
-			s->disks[i].rd_bytes = tv->disks[i].io.read_bytes;
-			s->disks[i].wr_bytes = tv->disks[i].io.write_bytes;
-		}
-		s->ndisks = tv->ndisks;
-	} else {
-		s->ndisks = 1;
-		(void)str_copy(s->disks[0].name, "all", sizeof(s->disks[0].name));
-		s->disks[0].rd_ops = tv->blk.read_ops;
-		s->disks[0].wr_ops = tv->blk.write_ops;
-		s->disks[0].rd_bytes = tv->blk.read_bytes;
-		s->disks[0].wr_bytes = tv->blk.write_bytes;
-	}
-	hist_from(&s->blk_hist, tv->blk.hist, tv->blk.sum_ns);
+	if (tv)
+		sample__add_trace(s, tv);
 }
 
 static bool known(uint64_t v)
@@ -768,11 +616,7 @@ static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *
 	if (s->mem_source == MEM_SOURCE_NONE && st->mem_time_ns)
 		s->mem_age_s = (double)(now_ns - st->mem_time_ns) / 1e9;
 
-	rates(s, st->prev);
-	s->exit_p50_us = hist_delta_pct(&s->exit_hist, st->prev ? &st->prev->exit_hist : NULL, 50);
-	s->exit_p99_us = hist_delta_pct(&s->exit_hist, st->prev ? &st->prev->exit_hist : NULL, 99);
-	s->blk_p50_us = hist_delta_pct(&s->blk_hist, st->prev ? &st->prev->blk_hist : NULL, 50);
-	s->blk_p99_us = hist_delta_pct(&s->blk_hist, st->prev ? &st->prev->blk_hist : NULL, 99);
+	sample__rates(s, st->prev);
 
 	config__vm(svc->cfg, s->name, &vc);
 	s->enabled = vc.enabled;

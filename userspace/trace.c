@@ -39,8 +39,6 @@
 #define TRACEFS_ROOT "/sys/kernel/tracing"
 #define BPFFS_ROOT   "/sys/fs/bpf"
 
-_Static_assert(TRACE_HIST_SLOTS == KP_HIST_SLOTS, "histogram sizes differ");
-
 /* The pinned maps, as trace__unpin removes them. */
 static const char *const pinned_maps[] = { "tgids",    "vms",	    "vcpus", "taps",
 					   "disk_fds", "disk_devs", "blk",   "exits" };
@@ -707,7 +705,7 @@ static void blk_add(struct trace_blk *dst, const struct blk_stats *s)
 	dst->write_bytes += s->bytes[KP_BLK_WRITE];
 	dst->sum_ns += s->sum_ns;
 	dst->sys_ops += s->sys_ops;
-	for (int i = 0; i < TRACE_HIST_SLOTS; i++)
+	for (int i = 0; i < KP_HIST_SLOTS; i++)
 		dst->hist[i] += s->hist[i];
 }
 
@@ -745,7 +743,7 @@ static void read_exits(struct trace *t, struct trace_snapshot *snap)
 		e->count += st.count;
 		e->sum_ns += st.sum_ns;
 		vm->exits_total += st.count;
-		for (int i = 0; i < TRACE_HIST_SLOTS; i++) {
+		for (int i = 0; i < KP_HIST_SLOTS; i++) {
 			e->hist[i] += st.hist[i];
 			vm->exit_hist[i] += st.hist[i];
 		}
@@ -832,42 +830,16 @@ int trace__read(struct trace *t, struct trace_snapshot *snap)
 
 /* ---- delta --------------------------------------------------------------- */
 
-/* A counter that went backwards was reset (entry recreated): count from zero. */
-static uint64_t sub(uint64_t a, uint64_t b)
-{
-	return a >= b ? a - b : a;
-}
-
-/*
- * vCPU run/wait times include an estimate of the open stint, which a later
- * exact count may undercut a little: that is no time, not a reset.
- */
-static uint64_t sub_est(uint64_t a, uint64_t b)
-{
-	return a >= b ? a - b : 0;
-}
-
-/*
- * Histogram slots are __u32 in the maps and wrap after 2^32 events (hours
- * of exits at 100k/s): while the 64-bit count they belong to did not go
- * back (reset), a smaller slot wrapped and the modular difference is right.
- */
-static void hist_sub(uint32_t *out, const uint32_t *a, const uint32_t *b, bool reset)
-{
-	for (int i = 0; i < TRACE_HIST_SLOTS; i++)
-		out[i] = reset ? a[i] : a[i] - b[i];
-}
-
 static void blk_sub(struct trace_blk *out, const struct trace_blk *a, const struct trace_blk *b)
 {
-	out->read_ops = sub(a->read_ops, b->read_ops);
-	out->write_ops = sub(a->write_ops, b->write_ops);
-	out->read_bytes = sub(a->read_bytes, b->read_bytes);
-	out->write_bytes = sub(a->write_bytes, b->write_bytes);
-	out->sum_ns = sub(a->sum_ns, b->sum_ns);
-	out->sys_ops = sub(a->sys_ops, b->sys_ops);
-	hist_sub(out->hist, a->hist, b->hist,
-		 a->read_ops + a->write_ops < b->read_ops + b->write_ops);
+	out->read_ops = hist__counter_delta(a->read_ops, b->read_ops);
+	out->write_ops = hist__counter_delta(a->write_ops, b->write_ops);
+	out->read_bytes = hist__counter_delta(a->read_bytes, b->read_bytes);
+	out->write_bytes = hist__counter_delta(a->write_bytes, b->write_bytes);
+	out->sum_ns = hist__counter_delta(a->sum_ns, b->sum_ns);
+	out->sys_ops = hist__counter_delta(a->sys_ops, b->sys_ops);
+	hist__delta(out->hist, a->hist, b->hist, KP_HIST_SLOTS,
+		    a->read_ops + a->write_ops < b->read_ops + b->write_ops);
 }
 
 void trace_vm__delta(const struct trace_vm *cur, const struct trace_vm *prev, struct trace_vm *out)
@@ -878,8 +850,9 @@ void trace_vm__delta(const struct trace_vm *cur, const struct trace_vm *prev, st
 		*out = *cur;
 	if (!prev || prev->pid != cur->pid || prev->start_time != cur->start_time)
 		prev = &zero;
-	out->emulator_run_ns = sub(cur->emulator_run_ns, prev->emulator_run_ns);
-	out->emulator_switches = sub(cur->emulator_switches, prev->emulator_switches);
+	out->emulator_run_ns = hist__counter_delta(cur->emulator_run_ns, prev->emulator_run_ns);
+	out->emulator_switches =
+		hist__counter_delta(cur->emulator_switches, prev->emulator_switches);
 	for (int i = 0; i < out->nvcpus; i++) {
 		struct trace_vcpu *o = &out->vcpus[i];
 		const struct trace_vcpu *p = NULL;
@@ -893,15 +866,16 @@ void trace_vm__delta(const struct trace_vm *cur, const struct trace_vm *prev, st
 		}
 		if (!p)
 			continue;
-		o->run_ns = sub_est(o->run_ns, p->run_ns);
-		o->wait_ns = sub_est(o->wait_ns, p->wait_ns);
-		o->switches = sub(o->switches, p->switches);
-		o->exits = sub(o->exits, p->exits);
-		o->exit_ns = sub(o->exit_ns, p->exit_ns);
+		/* run and wait include an estimate of the open stint */
+		o->run_ns = hist__estimate_delta(o->run_ns, p->run_ns);
+		o->wait_ns = hist__estimate_delta(o->wait_ns, p->wait_ns);
+		o->switches = hist__counter_delta(o->switches, p->switches);
+		o->exits = hist__counter_delta(o->exits, p->exits);
+		o->exit_ns = hist__counter_delta(o->exit_ns, p->exit_ns);
 	}
-	out->exits_total = sub(cur->exits_total, prev->exits_total);
-	hist_sub(out->exit_hist, cur->exit_hist, prev->exit_hist,
-		 cur->exits_total < prev->exits_total);
+	out->exits_total = hist__counter_delta(cur->exits_total, prev->exits_total);
+	hist__delta(out->exit_hist, cur->exit_hist, prev->exit_hist, KP_HIST_SLOTS,
+		    cur->exits_total < prev->exits_total);
 	for (int i = 0; i < out->nexits; i++) {
 		struct trace_exit *o = &out->exits[i];
 
@@ -910,9 +884,9 @@ void trace_vm__delta(const struct trace_vm *cur, const struct trace_vm *prev, st
 
 			if (p->isa != o->isa || p->reason != o->reason)
 				continue;
-			hist_sub(o->hist, o->hist, p->hist, o->count < p->count);
-			o->count = sub(o->count, p->count);
-			o->sum_ns = sub(o->sum_ns, p->sum_ns);
+			hist__delta(o->hist, o->hist, p->hist, KP_HIST_SLOTS, o->count < p->count);
+			o->count = hist__counter_delta(o->count, p->count);
+			o->sum_ns = hist__counter_delta(o->sum_ns, p->sum_ns);
 			break;
 		}
 	}
@@ -924,10 +898,10 @@ void trace_vm__delta(const struct trace_vm *cur, const struct trace_vm *prev, st
 
 			if (p->ifindex != o->ifindex)
 				continue;
-			o->rx_bytes = sub(o->rx_bytes, p->rx_bytes);
-			o->rx_packets = sub(o->rx_packets, p->rx_packets);
-			o->tx_bytes = sub(o->tx_bytes, p->tx_bytes);
-			o->tx_packets = sub(o->tx_packets, p->tx_packets);
+			o->rx_bytes = hist__counter_delta(o->rx_bytes, p->rx_bytes);
+			o->rx_packets = hist__counter_delta(o->rx_packets, p->rx_packets);
+			o->tx_bytes = hist__counter_delta(o->tx_bytes, p->tx_bytes);
+			o->tx_packets = hist__counter_delta(o->tx_packets, p->tx_packets);
 			break;
 		}
 	}

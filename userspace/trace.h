@@ -21,11 +21,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hist.h"
 #include "vm.h"
 
 #define TRACE_PIN_ROOT_DEFAULT "/sys/fs/bpf/kvmpilot"
 #define TRACE_PIN_ROOT_ENV     "KVMPILOT_PIN_ROOT"
-#define TRACE_HIST_SLOTS       32 /* log2(ns) buckets, see hist.h */
 #define TRACE_MAX_REASONS      64 /* distinct exit reasons kept per VM */
 
 struct trace_opts {
@@ -50,7 +50,7 @@ struct trace_exit {
 	uint32_t reason; /* basic reason, VMX flags masked */
 	uint64_t count;
 	uint64_t sum_ns;
-	uint32_t hist[TRACE_HIST_SLOTS];
+	uint32_t hist[KP_HIST_SLOTS];
 };
 
 struct trace_tap {
@@ -69,7 +69,7 @@ struct trace_blk {
 	uint64_t write_bytes;
 	uint64_t sum_ns;  /* latency sum */
 	uint64_t sys_ops; /* of the ops, those seen as read/write syscalls */
-	uint32_t hist[TRACE_HIST_SLOTS];
+	uint32_t hist[KP_HIST_SLOTS];
 };
 
 struct trace_disk {
@@ -94,8 +94,8 @@ struct trace_vm {
 	uint64_t emulator_run_ns; /* QEMU threads that are not vCPUs */
 	uint64_t emulator_switches;
 	uint64_t exits_total;
-	uint32_t exit_hist[TRACE_HIST_SLOTS]; /* all reasons */
-	struct trace_blk blk;		      /* all of the VM's block I/O */
+	uint32_t exit_hist[KP_HIST_SLOTS]; /* all reasons */
+	struct trace_blk blk;		   /* all of the VM's block I/O */
 	int ntaps;
 	struct trace_tap taps[VM_MAX_TAPS];
 	int nvcpus;

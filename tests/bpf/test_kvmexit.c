@@ -129,8 +129,8 @@ static void test_synthetic_pairs(void **state)
 	assert_string_equal(exitreason__format(e->isa, e->reason, buf, sizeof(buf)), "HLT");
 
 	/* Over all reasons: 10 + 7 of 23 are under 4 us, 6 are >= 64 us. */
-	assert_true(hist__percentile(vm->exit_hist, TRACE_HIST_SLOTS, 50) < 4096);
-	assert_true(hist__percentile(vm->exit_hist, TRACE_HIST_SLOTS, 99) >= 524288);
+	assert_true(hist__percentile(vm->exit_hist, KP_HIST_SLOTS, 50) < 4096);
+	assert_true(hist__percentile(vm->exit_hist, KP_HIST_SLOTS, 99) >= 524288);
 
 	/* A VM that goes away takes its exits with it. */
 	vm_list__clear(&list);
