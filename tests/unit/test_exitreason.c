@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "exitreason.h"
+#include "trace.h"
 
 static void test_vmx(void **state)
 {
@@ -61,13 +62,45 @@ static void test_unknown_isa(void **state)
 	assert_string_equal(exitreason__format(3, 1234567, buf, sizeof(buf)), "ISA3_12");
 }
 
+/* The one aggregation behind stat, the API and /metrics. */
+static void test_top(void **state)
+{
+	struct trace_exit in[5] = {
+		{ .isa = 1, .reason = 48, .count = 7 },	  /* EPT_VIOLATION */
+		{ .isa = 1, .reason = 12, .count = 5 },	  /* HLT */
+		{ .isa = 1, .reason = 30, .count = 0 },	  /* IO_INSTRUCTION, nothing */
+		{ .isa = 2, .reason = 0x78, .count = 6 }, /* HLT on SVM */
+		{ .isa = 1, .reason = 10, .count = 7 },	  /* CPUID */
+	};
+	struct exitreason_sum top[4];
+
+	(void)state;
+	in[1].hist[11] = 5;
+	in[3].hist[11] = 2;
+	in[3].hist[12] = 4;
+	assert_int_equal(exitreason__top(in, 5, top, 4), 3);
+	/* same name summed, whatever the ISA; the largest part names the numbers */
+	assert_string_equal(top[0].name, "HLT");
+	assert_int_equal(top[0].count, 11);
+	assert_int_equal(top[0].isa, 2);
+	assert_int_equal(top[0].reason, 0x78);
+	assert_int_equal(top[0].hist[11], 7);
+	assert_int_equal(top[0].hist[12], 4);
+	/* ties by name */
+	assert_string_equal(top[1].name, "CPUID");
+	assert_string_equal(top[2].name, "EPT_VIOLATION");
+	/* only the first n */
+	assert_int_equal(exitreason__top(in, 5, top, 1), 1);
+	assert_string_equal(top[0].name, "HLT");
+	assert_int_equal(exitreason__top(in, 0, top, 4), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vmx),
-		cmocka_unit_test(test_vmx_flags_masked),
-		cmocka_unit_test(test_svm),
-		cmocka_unit_test(test_unknown_isa),
+		cmocka_unit_test(test_vmx), cmocka_unit_test(test_vmx_flags_masked),
+		cmocka_unit_test(test_svm), cmocka_unit_test(test_unknown_isa),
+		cmocka_unit_test(test_top),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

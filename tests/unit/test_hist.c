@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The p50/p99 columns of 'kvmpilot stat' come from log2 histograms. */
+/* Every p50/p99 (stat, API, /metrics) comes from log2 histograms, every delta by one rule. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -81,12 +81,49 @@ static void test_last_slot(void **state)
 	assert_true(hist__percentile(h, N, 50) >= (1ull << (N - 1)));
 }
 
+/* Prometheus' histogram_quantile() rank: p/100 * total, no rounding up. */
+static void test_rank(void **state)
+{
+	uint32_t h[N] = { 0 };
+
+	(void)state;
+	h[10] = 7;
+	assert_int_equal(hist__percentile(h, N, 50), 1024 + 512); /* rank 3.5 of 7 */
+	h[10] = 1;
+	assert_int_equal(hist__percentile(h, N, 50), 1024 + 512); /* one value: the middle */
+}
+
+static void test_deltas(void **state)
+{
+	uint32_t now[N] = { 0 }, before[N] = { 0 }, d[N];
+
+	(void)state;
+	assert_int_equal(hist__counter_delta(15, 10), 5);
+	/* a reset counts from zero: the new value is what happened */
+	assert_int_equal(hist__counter_delta(4, 10), 4);
+	/* an estimate undercut by a later exact count is no time */
+	assert_int_equal(hist__estimate_delta(15, 10), 5);
+	assert_int_equal(hist__estimate_delta(9, 10), 0);
+	/* a 32-bit slot that wrapped while its 64-bit count went on */
+	before[3] = UINT32_MAX - 1;
+	now[3] = 3;
+	now[4] = 8;
+	before[4] = 2;
+	hist__delta(d, now, before, N, false);
+	assert_int_equal(d[3], 5);
+	assert_int_equal(d[4], 6);
+	hist__delta(d, now, before, N, true);
+	assert_int_equal(d[3], 3);
+	assert_int_equal(d[4], 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slots),	    cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_single_slot), cmocka_unit_test(test_two_modes),
-		cmocka_unit_test(test_last_slot),
+		cmocka_unit_test(test_last_slot),   cmocka_unit_test(test_rank),
+		cmocka_unit_test(test_deltas),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
