@@ -104,6 +104,7 @@ struct service {
 	struct virt *virt;
 	struct actuate *act;
 	struct virt_stats_list stats;
+	unsigned long virt_names_refused; /* as last logged */
 	struct ratelimit rl_virt;
 	struct ratelimit rl_agent;
 };
@@ -232,10 +233,17 @@ static void open_trace(struct service *svc);
 
 static void virt_source(struct service *svc, struct vm_list *lv)
 {
+	struct virt_counters c;
 	int r = virt__poll(svc->virt);
 
 	if (r < 0 && r != -ENOTCONN && ratelimit__allow(&svc->rl_virt, now_mono_ns()))
 		log_warn("libvirt: %s", virt__last_error(svc->virt));
+	virt__counters(svc->virt, &c);
+	if (c.names_refused != svc->virt_names_refused && c.names_refused)
+		log_warn("libvirt: %lu running domain(s) not watched: names of %d bytes or more "
+			 "are refused, never cut",
+			 c.names_refused, VM_NAME_MAX);
+	svc->virt_names_refused = c.names_refused;
 	if (virt__list(svc->virt, lv) < 0)
 		vm_list__clear(lv);
 	if (!virt__connected(svc->virt) || virt__stats(svc->virt, &svc->stats) < 0)

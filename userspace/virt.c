@@ -348,7 +348,7 @@ int virt__parse_domain_xml(const char *xml, struct vm_desc *vm, struct virt_dom_
 	xmlXPathContextPtr ctx = NULL;
 	xmlXPathObjectPtr obj = NULL;
 	xmlDocPtr doc = NULL;
-	char val[64], unit[16], buf[VM_PATH_MAX];
+	char val[64], unit[16], buf[VM_PATH_MAX], name[VM_NAME_MAX + 1];
 	uint64_t n;
 	int err = -EINVAL;
 
@@ -358,9 +358,15 @@ int virt__parse_domain_xml(const char *xml, struct vm_desc *vm, struct virt_dom_
 	ctx = xmlXPathNewContext(doc);
 	if (!ctx)
 		goto cleanup;
-	xp_str(ctx, NULL, "/domain/name", vm->name, sizeof(vm->name));
-	if (!vm->name[0])
+	/* one byte more than a name may have: a longer one is refused, not cut */
+	xp_str(ctx, NULL, "/domain/name", name, sizeof(name));
+	if (!name[0])
 		goto cleanup;
+	if (str_copy(vm->name, name, sizeof(vm->name))) {
+		vm->name[0] = '\0';
+		err = -ENAMETOOLONG;
+		goto cleanup;
+	}
 	xp_str(ctx, NULL, "/domain/uuid", vm->uuid, sizeof(vm->uuid));
 	(void)str_copy(info->name, vm->name, sizeof(info->name));
 
@@ -494,8 +500,9 @@ static void push_event(struct sink *k, enum virt_event_kind kind, const char *na
 	struct virt_event *ev;
 
 	pthread_mutex_lock(&k->lock);
-	if (k->evq_len == EVQ_SIZE) {
-		k->evq_overflow = true; /* a full re-list will catch up */
+	if (k->evq_len == EVQ_SIZE || (name && strlen(name) >= VM_NAME_MAX)) {
+		/* a full re-list will catch up (and refuse a name too long to keep) */
+		k->evq_overflow = true;
 	} else {
 		ev = &k->evq[(k->evq_head + k->evq_len) % EVQ_SIZE];
 		ev->kind = kind;
@@ -919,6 +926,14 @@ static int read_domain(struct virt *v, virDomainPtr dom, struct vm_desc *vm,
 		goto cleanup;
 	}
 	err = virt__parse_domain_xml(xml, vm, info);
+	if (err == -ENAMETOOLONG) {
+		const char *name = virDomainGetName(dom);
+
+		snprintf(v->err, sizeof(v->err),
+			 "domain name of %zu bytes not watched (at most %d)",
+			 name ? strlen(name) : 0, VM_NAME_MAX - 1);
+		goto cleanup;
+	}
 	if (err < 0)
 		goto cleanup;
 	info->id = (int)virDomainGetID(dom);
@@ -992,7 +1007,7 @@ static int full_refresh(struct virt *v)
 {
 	virDomainPtr *doms = NULL;
 	uint64_t start = now_mono_ns();
-	int n, changes = 0, err = -EIO;
+	int n, changes = 0, refused = 0, err = -EIO;
 
 	n = virConnectListAllDomains(v->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
 	if (n < 0) {
@@ -1007,7 +1022,9 @@ static int full_refresh(struct virt *v)
 		struct vm_desc vm;
 		int r = read_domain(v, doms[i], &vm, &info);
 
-		if (r == 1) {
+		if (r == -ENAMETOOLONG) {
+			refused++;
+		} else if (r == 1) {
 			r = store(v, &vm, &info);
 			if (r < 0) {
 				err = r;
@@ -1031,6 +1048,7 @@ static int full_refresh(struct virt *v)
 		}
 	}
 	v->cnt.refreshes++;
+	v->cnt.names_refused = refused;
 	v->cnt.last_refresh_ns = now_mono_ns() - start;
 	v->next_refresh_ns = now_mono_ns() + v->refresh_ns;
 	err = changes;
@@ -1320,7 +1338,10 @@ int virt_dom_stats__parse(struct virt_dom_stats *st, const char *name,
 	};
 
 	memset(st, 0, sizeof(*st));
-	(void)str_copy(st->name, name ? name : "", sizeof(st->name));
+	if (str_copy(st->name, name ? name : "", sizeof(st->name))) {
+		st->name[0] = '\0'; /* a cut name could be another domain's */
+		return -ENAMETOOLONG;
+	}
 	st->balloon_available_kib = st->balloon_usable_kib = UINT64_MAX;
 	st->balloon_unused_kib = st->balloon_rss_kib = UINT64_MAX;
 	st->balloon_disk_caches_kib = st->balloon_swap_in_kib = st->balloon_swap_out_kib =
@@ -1501,11 +1522,13 @@ int virt__stats(struct virt *v, struct virt_stats_list *out)
 		out->cap = n;
 	}
 	for (int i = 0; i < n; i++) {
-		const struct virt_dom_stats *st = &out->doms[i];
+		const struct virt_dom_stats *st = &out->doms[out->n];
 		struct dom_entry *e;
 
-		(void)virt_dom_stats__parse(&out->doms[i], virDomainGetName(recs[i]->dom),
-					    recs[i]->params, recs[i]->nparams);
+		if (virt_dom_stats__parse(&out->doms[out->n], virDomainGetName(recs[i]->dom),
+					  recs[i]->params, recs[i]->nparams))
+			continue; /* a name too long to keep: not watched */
+		out->n++;
 		e = dom_find(v, st->name);
 		if (!e || !st->balloon_maximum_kib)
 			continue; /* no balloon group (the test driver): nothing to keep */
@@ -1522,8 +1545,7 @@ int virt__stats(struct virt *v, struct virt_stats_list *out)
 		e->bal.last_update = st->balloon_last_update;
 		e->bal_ns = now_mono_ns();
 	}
-	out->n = n;
-	err = n;
+	err = out->n;
 cleanup:
 	if (recs)
 		virDomainStatsRecordListFree(recs);

@@ -168,6 +168,8 @@ struct virt_counters {
 	unsigned long errors;	      /* failed libvirt calls */
 	unsigned long stats_periods;  /* balloon stats periods we enabled */
 	unsigned long stats_timeouts; /* virt__stats() calls given up (a QEMU not answering) */
+	unsigned long names_refused;  /* running domains of the last re-list whose name is
+				       * VM_NAME_MAX bytes or more: not watched, never cut */
 	uint64_t last_refresh_ns;     /* duration of the last full re-list */
 };
 
@@ -228,7 +230,10 @@ void virt_stats_list__free(struct virt_stats_list *l);
 const struct virt_dom_stats *virt_stats_list__find(const struct virt_stats_list *l,
 						   const char *name);
 
-/* Parse one stats record's typed parameters (exposed for tests). */
+/*
+ * Parse one stats record's typed parameters (exposed for tests). Returns 0, or
+ * -ENAMETOOLONG when name does not fit (st->name is then "").
+ */
 int virt_dom_stats__parse(struct virt_dom_stats *st, const char *name,
 			  const virTypedParameter *params, int nparams);
 
@@ -256,7 +261,8 @@ void virt__note_error(struct virt *v);
 
 /*
  * Parse a domain XML (live definition) into a vm_desc and info; the pid and
- * vCPU threads are not in it. Exposed for tests. Returns 0 or -EINVAL.
+ * vCPU threads are not in it. Exposed for tests. Returns 0, -EINVAL or
+ * -ENAMETOOLONG (a name of VM_NAME_MAX bytes or more: refused, not cut).
  */
 int virt__parse_domain_xml(const char *xml, struct vm_desc *vm, struct virt_dom_info *info);
 

@@ -11,7 +11,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VM_NAME_MAX   64
+/*
+ * Names are kept whole or refused, never cut: two VMs must not meet under one
+ * prefix. libvirt's QEMU driver keeps RUN_DIR/NAME.xml and NAME.pid, so its
+ * names fit a file name (at most 251 bytes); longer ones are refused.
+ */
+#define VM_NAME_MAX   256
 #define VM_UUID_LEN   37
 #define VM_MAX_VCPUS  64
 #define VM_MAX_TAPS   8
