@@ -136,7 +136,7 @@ def libvirt_away(text):
     return any(s in text for s in LIBVIRT_AWAY)
 
 
-def wait_libvirtd(timeout=60):
+def wait_libvirtd(timeout=180):
     """Wait for libvirtd to answer; start it if it stays away."""
     deadline = time.monotonic() + timeout
     started = False
@@ -153,8 +153,9 @@ def wait_libvirtd(timeout=60):
     raise AssertionError("libvirtd does not answer")
 
 
-def run_lv(cmd, check=True, timeout=120, quiet=False, tries=5):
-    """run() for commands talking to libvirtd, retried while it is away."""
+def run_lv(cmd, check=True, timeout=600, quiet=False, tries=5):
+    """run() for commands talking to libvirtd, retried while it is away. One
+    call may take minutes: some libvirtds re-probe QEMU at every define."""
     for i in range(tries):
         rc, out, err = run(cmd, check=False, timeout=timeout, quiet=quiet or i > 0)
         if rc == 0 or not libvirt_away(out + err):
@@ -228,7 +229,7 @@ def ensure_daemons():
         run([name, "-d"])
         cleanup.push("stop " + name, stop_daemon, name)
     wait_until(lambda: run(["virsh", "-c", URI, "version"], check=False, quiet=True)[0] == 0,
-               60, "libvirtd to answer")
+               180, "libvirtd to answer")
 
 
 def stop_daemon(name):

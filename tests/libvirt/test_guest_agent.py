@@ -46,10 +46,12 @@ def run(*args, check=True, timeout=60):
 
 
 def virsh(*args, check=True):
-    """Retried for a while: other tests on this host restart libvirtd."""
+    """Retried for a while: other tests on this host restart libvirtd. One
+    call may take minutes: a libvirtd that re-probes QEMU at every define
+    took 30-60 s per define on some machines (README, "Troubleshooting")."""
     deadline = time.monotonic() + (45 if check else 0)
     while True:
-        p = run("virsh", "-q", "-c", URI, *args, check=False)
+        p = run("virsh", "-q", "-c", URI, *args, check=False, timeout=600)
         if p.returncode == 0 or not check:
             return p
         if time.monotonic() > deadline:
