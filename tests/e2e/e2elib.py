@@ -409,7 +409,10 @@ class Env:
             t.join()
         if errors:
             raise AssertionError("vm create failed: " + "; ".join(errors))
-        return [results[n] for n, _ in specs]
+        made = [results[n] for n, _ in specs]
+        # env.vms in the order asked for, not the order libvirt finished in.
+        self.vms = [v for v in self.vms if v not in made] + made
+        return made
 
 
 class VM:
