@@ -415,7 +415,7 @@ static int do_actions(const struct snapshot *snap, http_arg_fn arg, void *cls,
 static int do_healthz(const struct snapshot *snap, struct http_response *resp)
 {
 	const struct snapshot_health *h = &snap->health;
-	struct json_object *o = json_object_new_object(), *l, *b, *t, *c;
+	struct json_object *o = json_object_new_object(), *l, *b, *t, *c, *e;
 
 	ADD(o, "status",
 	    json_object_new_string(h->libvirt_connected && h->bpf_loaded ? "ok" : "degraded"));
@@ -456,6 +456,17 @@ static int do_healthz(const struct snapshot *snap, struct http_response *resp)
 	ADD(c, "path", h->config_path[0] ? json_object_new_string(h->config_path) : NULL);
 	ADD(c, "reloads", jint((int64_t)h->config_reloads));
 	ADD(c, "last_error", h->config_error[0] ? json_object_new_string(h->config_error) : NULL);
+	e = json_object_new_object();
+	ADD(e, "tick_ms", jint(h->tick_ms));
+	ADD(e, "agent_timeout_s", jint(h->agent_timeout_s));
+	ADD(e, "max_connections", jint(h->max_connections));
+	ADD(e, "history_max_bytes", jint((int64_t)h->history_max_bytes));
+	ADD(e, "history_keep", jint(h->history_keep));
+	ADD(e, "libvirt_retry_max_s", jint(h->libvirt_retry_max_s));
+	ADD(e, "procscan", json_object_new_boolean(h->procscan));
+	ADD(e, "procscan_ticks", jint(h->procscan_ticks));
+	ADD(e, "bpf", json_object_new_boolean(h->bpf));
+	ADD(c, "effective", e);
 	ADD(o, "config", c);
 	ADD(o, "uptime_s", jnum(snap->time - h->start_time));
 	return json_reply(resp, o);

@@ -211,6 +211,14 @@ int history__open_csv(struct history *h, const char *dir, uint64_t max_bytes, un
 	return csv_open(h);
 }
 
+void history__set_rotation(struct history *h, uint64_t max_bytes, unsigned int keep)
+{
+	if (!h)
+		return;
+	h->csv_max = max_bytes;
+	h->csv_keep = keep;
+}
+
 static int csv_rotate(struct history *h)
 {
 	char from[sizeof(h->csv_path) + 16], to[sizeof(h->csv_path) + 16];

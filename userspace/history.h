@@ -85,6 +85,9 @@ void history__put(struct history *h);
  */
 int history__open_csv(struct history *h, const char *dir, uint64_t max_bytes, unsigned int keep);
 
+/* A reload's rotation limits, for the next row (writer side). */
+void history__set_rotation(struct history *h, uint64_t max_bytes, unsigned int keep);
+
 /* Writer side: append the sample of one tick. Returns 0, or -errno when the CSV failed. */
 int history__append(struct history *h, const struct vm_sample *s);
 

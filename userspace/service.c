@@ -520,7 +520,8 @@ static void check_cpus_cmd(struct service *svc, struct vmstate *st, uint64_t mon
 static void merge_agent(struct service *svc, const struct vm_desc *d, struct vmstate *st,
 			struct vm_sample *s, uint64_t now_ns)
 {
-	struct channel_opts co = { .silent_after_ns = svc->cfg->agent_timeout_s * 1000000000ull };
+	uint64_t timeout_ns = svc->cfg->agent_timeout_s * 1000000000ull;
+	struct channel_opts co = { .silent_after_ns = timeout_ns };
 	uint64_t mono = now_mono_ns(), recv_ns;
 	struct agent_sample a;
 	int r;
@@ -556,7 +557,8 @@ static void merge_agent(struct service *svc, const struct vm_desc *d, struct vms
 			 agentproto__reject_name(lr->why), lr->excerpt);
 		st->agent_rejected_logged = s->agent_rejected;
 	}
-	if (channel__silent(st->ch, mono) || channel__latest(st->ch, &a, &recv_ns))
+	/* against the agent_timeout_s in effect: a reload applies to open channels too */
+	if (channel__age_ns(st->ch, mono) > timeout_ns || channel__latest(st->ch, &a, &recv_ns))
 		return;
 	if (!a.mem_total_kb || a.mem_avail_kb > a.mem_total_kb)
 		return; /* parsed within bounds, but inconsistent: not acted upon */
@@ -920,6 +922,13 @@ static int build_snapshot(struct service *svc, struct snapshot *snap, double now
 	(void)str_copy(h->config_path, svc->cfg->path, sizeof(h->config_path));
 	(void)str_copy(h->config_error, svc->config_error, sizeof(h->config_error));
 	h->config_reloads = svc->reloads;
+	h->agent_timeout_s = svc->cfg->agent_timeout_s;
+	h->max_connections = svc->cfg->max_connections;
+	h->history_max_bytes = svc->cfg->history_max_bytes;
+	h->history_keep = svc->cfg->history_keep;
+	h->libvirt_retry_max_s = svc->cfg->libvirt_retry_max_s;
+	h->procscan_ticks = svc->cfg->procscan_ticks;
+	h->bpf = svc->cfg->bpf;
 	return 0;
 }
 
@@ -1147,14 +1156,24 @@ int service__reload(struct service *svc, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	apply_overrides(svc, cfg);
+	/* what the HTTP server, the libvirt connection and the tracer were opened with */
 	if (strcmp(cfg->listen, svc->cfg->listen) || strcmp(cfg->uri, svc->cfg->uri) ||
-	    strcmp(cfg->data_dir, svc->cfg->data_dir))
-		log_warn("'listen', 'uri' and 'data_dir' take effect at the next start");
+	    strcmp(cfg->data_dir, svc->cfg->data_dir) ||
+	    cfg->max_connections != svc->cfg->max_connections ||
+	    cfg->libvirt_retry_max_s != svc->cfg->libvirt_retry_max_s || cfg->bpf != svc->cfg->bpf)
+		log_warn(
+			"'listen', 'uri', 'data_dir', 'max_connections', 'libvirt_retry_max_s' and "
+			"'bpf' take effect at the next start");
 	(void)str_copy(cfg->listen, svc->cfg->listen, sizeof(cfg->listen));
 	(void)str_copy(cfg->uri, svc->cfg->uri, sizeof(cfg->uri));
 	(void)str_copy(cfg->data_dir, svc->cfg->data_dir, sizeof(cfg->data_dir));
+	cfg->max_connections = svc->cfg->max_connections;
+	cfg->libvirt_retry_max_s = svc->cfg->libvirt_retry_max_s;
+	cfg->bpf = svc->cfg->bpf;
 	config__free(svc->cfg);
 	svc->cfg = cfg;
+	for (int i = 0; i < svc->nvms; i++)
+		history__set_rotation(svc->vms[i].hist, cfg->history_max_bytes, cfg->history_keep);
 	svc->config_error[0] = '\0';
 	svc->reloads++;
 	return 0;

@@ -44,6 +44,14 @@ struct snapshot_health {
 	char config_path[256];
 	char config_error[512]; /* last reload error, "" when fine */
 	uint64_t config_reloads;
+	/* the configuration in effect (global keys; [vm] keys show per VM) */
+	unsigned int agent_timeout_s;
+	unsigned int max_connections;
+	uint64_t history_max_bytes;
+	unsigned int history_keep;
+	unsigned int libvirt_retry_max_s;
+	unsigned int procscan_ticks;
+	bool bpf;
 };
 
 /* A response rendered once per snapshot (it is immutable), shared by readers. */

@@ -160,3 +160,43 @@ class FakeQemu:
 def need_root():
     if os.geteuid() != 0:
         skip("needs root (BPF tracer, fake QEMU processes)")
+
+
+class FakeAgent:
+    """The guest side of an agent channel in bind mode (QEMU listens, the
+    service connects): one KP1 sample a second while talk is set."""
+
+    def __init__(self, path, total_kb=1048576, avail_kb=262144):
+        import threading
+        self.path = path
+        self.talk = True
+        self.total_kb, self.avail_kb = total_kb, avail_kb
+        if os.path.exists(path):
+            os.unlink(path)
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(path)
+        self.srv.listen(4)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.srv.accept()
+            except OSError:
+                return
+            seq = 0
+            while True:
+                if self.talk:
+                    seq += 1
+                    line = ("KP1 sample seq=%d boot=4242 ver=test interval_ms=1000 mem_total_kb=%d "
+                            "mem_avail_kb=%d mem_free_kb=%d swap_total_kb=0 swap_used_kb=0 "
+                            "psi_mem_some=0 psi_cpu_some=0 cpu_busy=500 cpus_online=1 cpus_present=2\n"
+                            % (seq, self.total_kb, self.avail_kb, self.avail_kb))
+                    try:
+                        conn.sendall(line.encode())
+                    except OSError:
+                        break
+                time.sleep(1)
+
+    def close(self):
+        self.srv.close()

@@ -1,12 +1,14 @@
 """Configuration: a good file is applied, a bad one is refused with FILE:LINE,
-and SIGHUP with a bad file keeps the configuration that runs."""
+SIGHUP with a bad file keeps the configuration that runs, and SIGHUP applies
+every reloadable key from the next tick (agent_timeout_s to open channels too)."""
 import os
 import signal
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from svclib import KVMPILOT, OUT, TEST_URI, Service, check, need_root, wait_for  # noqa: E402
+from svclib import KVMPILOT, OUT, TEST_URI, FakeAgent, Service, check, need_root, wait_for  # noqa: E402
 
 need_root()
 os.makedirs(OUT, exist_ok=True)
@@ -95,4 +97,111 @@ try:
     check(True, "db1 enabled again by the reload")
 finally:
     svc.stop()
+
+# SIGHUP: every reloadable key, changed, seen in effect
+sock_path = os.path.join(OUT, "reload-agent.sock")
+node = os.path.join(OUT, "reload-node.xml")
+with open(node, "w") as f:
+    f.write("""<node><cpu><mhz>2000</mhz><model>x86_64</model><active>2</active><nodes>1</nodes>
+<sockets>1</sockets><cores>2</cores><threads>1</threads></cpu><memory>8388608</memory>
+<domain type='test'><name>svc-reload</name><memory unit='MiB'>2048</memory>
+<currentMemory unit='MiB'>1024</currentMemory><vcpu current='1'>4</vcpu>
+<os><type arch='x86_64'>hvm</type></os><devices>
+<controller type='virtio-serial' index='0'/>
+<channel type='unix'><source mode='bind' path='%s'/><target type='virtio' name='org.kvmpilot.agent.0'/></channel>
+<memballoon model='virtio'/></devices></domain></node>
+""" % sock_path)
+reload_conf = os.path.join(OUT, "reload.ini")
+BEFORE = """[global]
+tick_ms = 1000
+agent_timeout_s = 5
+max_connections = 64
+history_max_bytes = 16777216
+history_keep = 3
+libvirt_retry_max_s = 30
+procscan = true
+procscan_ticks = 3
+bpf = false
+policy = predictive
+mem_floor_mib = 256
+dry_run = true
+"""
+AFTER = """[global]
+tick_ms = 500
+agent_timeout_s = 30
+max_connections = 8
+history_max_bytes = 4096
+history_keep = 1
+libvirt_retry_max_s = 5
+procscan = false
+procscan_ticks = 7
+bpf = true
+policy = threshold
+mem_floor_mib = 300
+dry_run = true
+
+[vm svc-reload]
+mem_ceiling_mib = 1500
+vcpu_min = 2
+vcpu_max = 3
+enabled = false
+"""
+with open(reload_conf, "w") as f:
+    f.write(BEFORE)
+agent = FakeAgent(sock_path)
+svc = Service(uri="test://" + node, name="reload", config=reload_conf)
+try:
+    def vm():
+        return svc.vms()["svc-reload"]
+    wait_for(lambda: vm()["memory"]["source"] == "agent", 20, "agent samples for svc-reload")
+    eff = svc.get_json("/healthz")[1]["config"]["effective"]
+    check(eff == {"tick_ms": 1000, "agent_timeout_s": 5, "max_connections": 64,
+                  "history_max_bytes": 16777216, "history_keep": 3, "libvirt_retry_max_s": 30,
+                  "procscan": True, "procscan_ticks": 3, "bpf": False},
+          "/healthz config.effective shows the file's global keys: %r" % eff)
+    v = vm()
+    check(v["policy"] == "predictive" and v["enabled"] and v["bounds"]["mem_floor_mib"] == 256,
+          "svc-reload: predictive, enabled, floor 256 MiB")
+
+    with open(reload_conf, "w") as f:
+        f.write(AFTER)
+    svc.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: svc.get_json("/healthz")[1]["config"]["reloads"] == 1, 10, "the reload")
+    wait_for(lambda: vm()["policy"] == "threshold", 10, "the next tick after the reload")
+    eff = svc.get_json("/healthz")[1]["config"]["effective"]
+    check(eff == {"tick_ms": 500, "agent_timeout_s": 30, "max_connections": 64,
+                  "history_max_bytes": 4096, "history_keep": 1, "libvirt_retry_max_s": 30,
+                  "procscan": False, "procscan_ticks": 7, "bpf": False},
+          "reloaded: tick_ms, agent_timeout_s, history_*, procscan* in effect; max_connections, "
+          "libvirt_retry_max_s and bpf kept until the next start: %r" % eff)
+    check("take effect at the next start" in svc.logtext(), "the next-start keys are logged")
+    h = svc.get_json("/healthz")[1]
+    check(h["tick"]["interval_ms"] == 500 and h["procscan"] is False, "/healthz: 500 ms ticks, no /proc scan")
+    v = vm()
+    b = v["bounds"]
+    check(v["enabled"] is False and v["dry_run"] is True and b["mem_floor_mib"] == 300 and
+          b["mem_ceiling_mib"] == 1500 and b["vcpu_min"] == 2 and b["vcpu_max"] == 3,
+          "[global] policy and floor, [vm svc-reload] ceiling, vCPUs and enabled applied: %r" % b)
+    # tick_ms: twice the ticks
+    n0, t0 = svc.get_json("/healthz")[1]["tick"]["count"], time.time()
+    time.sleep(4)
+    n = svc.get_json("/healthz")[1]["tick"]["count"] - n0
+    rate = n / (time.time() - t0)
+    check(rate > 1.2, "tick_ms 500: %.1f ticks a second" % rate)
+    # history_max_bytes and history_keep: the open CSV rotates at 4 KiB, one old file kept
+    csv = os.path.join(svc.data, "svc-reload.csv")
+    wait_for(lambda: os.path.exists(csv + ".1"), 20, "svc-reload.csv rotated at 4 KiB")
+    time.sleep(3)
+    check(not os.path.exists(csv + ".2") and os.path.getsize(csv) <= 4096 + 4096,
+          "history_max_bytes 4096 and history_keep 1 apply to the open CSV")
+    # agent_timeout_s: the open channel's silence is now 30 s, not 5 s
+    agent.talk = False
+    time.sleep(9)
+    m = vm()["memory"]
+    check(m["source"] == "agent" and m["age_s"] > 6,
+          "agent_timeout_s 30 applies to the open channel: silent %.1f s, the agent's data kept" % m["age_s"])
+    agent.talk = True
+finally:
+    svc.stop()
+    agent.close()
 print("all configuration checks passed")
