@@ -387,12 +387,23 @@ static bool known(uint64_t v)
 	return v != UINT64_MAX;
 }
 
+/*
+ * An agent whose last sample is older than agent_timeout_s: its memory data
+ * stays, with its real age (stale: the policy holds every shrink on it), until
+ * fresher balloon statistics replace it; its rates and pressure are not used.
+ */
+static bool agent_silent(const struct service *svc, const struct vm_sample *s)
+{
+	return s->mem_age_s > (double)svc->cfg->agent_timeout_s;
+}
+
 static void merge_virt(struct service *svc, const struct vm_desc *d, struct vmstate *st,
 		       struct vm_sample *s, uint64_t now_ns)
 {
 	const struct virt_dom_stats *ds;
 	struct virt_dom_info info;
 	struct virt_memstats ms;
+	double age_s;
 
 	if (!(d->source & VM_SOURCE_LIBVIRT))
 		return;
@@ -414,12 +425,13 @@ static void merge_virt(struct service *svc, const struct vm_desc *d, struct vmst
 		if (ds->vcpu_maximum > 0)
 			s->vcpus_max = ds->vcpu_maximum;
 	}
-	if (s->mem_source != MEM_SOURCE_NONE)
+	if (s->mem_source == MEM_SOURCE_AGENT && !agent_silent(svc, s))
 		return; /* the agent spoke */
 	/* balloon statistics: MemTotal ("available") and MemAvailable ("usable") */
 	if (ds && known(ds->balloon_available_kib) && known(ds->balloon_usable_kib)) {
 		ms.available = ds->balloon_available_kib;
 		ms.usable = ds->balloon_usable_kib;
+		ms.last_update = ds->balloon_last_update;
 	} else if (!virt__memstats(svc->virt, d->name, &ms) && known(ms.available) &&
 		   known(ms.usable)) {
 		/* stats groups without balloon figures (the test driver): ask directly */
@@ -428,20 +440,29 @@ static void merge_virt(struct service *svc, const struct vm_desc *d, struct vmst
 	}
 	if (ms.usable > ms.available)
 		return; /* inconsistent: the guest is untrusted */
+	if (!s->vcpus_online)
+		s->vcpus_online = s->vcpus_current;
+	/*
+	 * As old as the guest's balloon driver last sent them: frozen statistics
+	 * (no stats period, a hung guest) age and go stale. Of unknown age (never
+	 * updated, or in the future): never taken as fresh, so not taken.
+	 */
+	if (virt__memstats_age(ms.last_update, now_ns, &age_s))
+		return;
+	if (s->mem_source == MEM_SOURCE_AGENT && s->mem_age_s <= age_s)
+		return; /* the silent agent's last sample is still the fresher */
 	s->mem_source = MEM_SOURCE_BALLOON;
 	s->mem_total_kib = ms.available;
 	s->mem_avail_kib = ms.usable;
 	s->mem_used_kib = ms.available - ms.usable;
-	st->mem_time_ns = now_ns;
-	s->mem_age_s = 0;
-	if (!s->vcpus_online)
-		s->vcpus_online = s->vcpus_current;
+	s->mem_age_s = age_s;
+	st->mem_time_ns = age_s < (double)now_ns / 1e9 ? now_ns - (uint64_t)(age_s * 1e9) : 0;
 }
 
 /*
  * The guest agent: memory, swap, PSI, CPU and online CPUs as the guest sees
  * them. The channel parses with bounds and rejects hostile lines; a silent
- * agent (agent_timeout_s) leaves the memory to the balloon statistics.
+ * agent (agent_timeout_s) leaves the memory to fresher balloon statistics.
  */
 /*
  * The actuator's hook to online or offline vCPUs in the guest. It only
@@ -520,9 +541,8 @@ static void check_cpus_cmd(struct service *svc, struct vmstate *st, uint64_t mon
 static void merge_agent(struct service *svc, const struct vm_desc *d, struct vmstate *st,
 			struct vm_sample *s, uint64_t now_ns)
 {
-	uint64_t timeout_ns = svc->cfg->agent_timeout_s * 1000000000ull;
-	struct channel_opts co = { .silent_after_ns = timeout_ns };
-	uint64_t mono = now_mono_ns(), recv_ns;
+	struct channel_opts co = { .silent_after_ns = svc->cfg->agent_timeout_s * 1000000000ull };
+	uint64_t mono = now_mono_ns(), recv_ns, age_ns;
 	struct agent_sample a;
 	int r;
 
@@ -557,17 +577,22 @@ static void merge_agent(struct service *svc, const struct vm_desc *d, struct vms
 			 agentproto__reject_name(lr->why), lr->excerpt);
 		st->agent_rejected_logged = s->agent_rejected;
 	}
-	/* against the agent_timeout_s in effect: a reload applies to open channels too */
-	if (channel__age_ns(st->ch, mono) > timeout_ns || channel__latest(st->ch, &a, &recv_ns))
+	if (channel__latest(st->ch, &a, &recv_ns))
 		return;
 	if (!a.mem_total_kb || a.mem_avail_kb > a.mem_total_kb)
 		return; /* parsed within bounds, but inconsistent: not acted upon */
+	age_ns = channel__age_ns(st->ch, mono);
+	if (age_ns >= now_ns)
+		return;
 	s->mem_source = MEM_SOURCE_AGENT;
 	s->mem_total_kib = a.mem_total_kb;
 	s->mem_avail_kib = a.mem_avail_kb;
 	s->mem_used_kib = a.mem_total_kb - a.mem_avail_kb;
-	s->mem_age_s = (double)channel__age_ns(st->ch, mono) / 1e9;
-	st->mem_time_ns = now_ns - (uint64_t)(s->mem_age_s * 1e9);
+	s->mem_age_s = (double)age_ns / 1e9;
+	st->mem_time_ns = now_ns - age_ns;
+	/* against the agent_timeout_s in effect: a reload applies to open channels too */
+	if (agent_silent(svc, s))
+		return;
 	if (a.present & AGENT_HAS_SWAP) {
 		s->swap_used_kib = a.swap_used_kb;
 		s->swap_in_per_s = (double)a.swapin_ps * 4; /* pages of 4 KiB */
@@ -664,6 +689,7 @@ static void policy_cfg(const struct service *svc, const struct vm_sample *s,
 			       : (s->vcpus_max > 0 ? (unsigned int)s->vcpus_max : pc->vcpu_max);
 	if (pc->vcpu_max < pc->vcpu_min)
 		pc->vcpu_max = pc->vcpu_min;
+	/* one threshold: the agent is silent when its data goes stale */
 	pc->stale_after_s = svc->cfg->agent_timeout_s;
 }
 
@@ -853,7 +879,9 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 	if (dec.flags & (POLICY_VCPU_UP | POLICY_VCPU_DOWN)) {
 		memset(&rec, 0, sizeof(rec));
 		r = actuate__vcpus(act, conn, s->name, s->target_vcpus,
-				   s->mem_source == MEM_SOURCE_AGENT ? s->vcpus_online : -1,
+				   s->mem_source == MEM_SOURCE_AGENT && !agent_silent(svc, s)
+					   ? s->vcpus_online
+					   : -1,
 				   dec.reason, &rec);
 		if (r == -ENOTCONN || r == -EIO)
 			virt__note_error(svc->virt);
@@ -907,7 +935,8 @@ static int build_snapshot(struct service *svc, struct snapshot *snap, double now
 	}
 	h->bpf_loaded = svc->bpf_loaded;
 	for (int i = 0; i < svc->nvms; i++)
-		h->agent |= snap->vms[i].s.mem_source == MEM_SOURCE_AGENT;
+		h->agent |= snap->vms[i].s.mem_source == MEM_SOURCE_AGENT &&
+			    !agent_silent(svc, &snap->vms[i].s);
 	h->policy = true;
 	(void)str_copy(h->bpf_error, svc->bpf_error, sizeof(h->bpf_error));
 	h->procscan = svc->cfg->procscan;

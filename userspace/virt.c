@@ -1573,6 +1573,19 @@ const struct virt_dom_stats *virt_stats_list__find(const struct virt_stats_list 
 	return NULL;
 }
 
+int virt__memstats_age(uint64_t last_update_s, uint64_t now_real_ns, double *age_s)
+{
+	uint64_t now_s = now_real_ns / 1000000000ull;
+
+	if (!last_update_s || last_update_s == UINT64_MAX)
+		return -ENODATA;
+	/* QEMU truncates to the second: the same second is not the future */
+	if (last_update_s > now_s)
+		return -ERANGE;
+	*age_s = (double)now_real_ns / 1e9 - (double)last_update_s;
+	return 0;
+}
+
 int virt__memstats(struct virt *v, const char *name, struct virt_memstats *ms)
 {
 	virDomainMemoryStatStruct st[VIR_DOMAIN_MEMORY_STAT_NR];

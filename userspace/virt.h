@@ -89,7 +89,7 @@ struct virt_memstats {
 	uint64_t major_fault; /* counts */
 	uint64_t minor_fault;
 	uint64_t rss;	      /* QEMU's resident set on the host */
-	uint64_t last_update; /* guest time of the sample, seconds */
+	uint64_t last_update; /* host real time QEMU got them from the guest, s */
 };
 
 /* The virConnectGetAllDomainStats groups that cross-check BPF. */
@@ -247,6 +247,14 @@ int virt_dom_stats__parse(struct virt_dom_stats *st, const char *name,
  * -ENOENT (no such running domain), -ENOTCONN or -EIO (libvirt error).
  */
 int virt__memstats(struct virt *v, const char *name, struct virt_memstats *ms);
+
+/*
+ * How old balloon statistics are: last_update_s (balloon.last-update, the
+ * host's real-time clock when QEMU got them from the guest) against now_real_ns.
+ * Returns 0 and *age_s, -ENODATA when never updated (0, not reported) or
+ * -ERANGE when in the future (clock skew, garbage): their age is unknown.
+ */
+int virt__memstats_age(uint64_t last_update_s, uint64_t now_real_ns, double *age_s);
 
 /* Counters for the service's self-metrics. */
 void virt__counters(const struct virt *v, struct virt_counters *c);

@@ -171,6 +171,7 @@ class FakeAgent:
         self.path = path
         self.talk = True
         self.total_kb, self.avail_kb = total_kb, avail_kb
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         if os.path.exists(path):
             os.unlink(path)
         self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -200,3 +201,5 @@ class FakeAgent:
 
     def close(self):
         self.srv.close()
+        if os.path.exists(self.path):
+            os.unlink(self.path)

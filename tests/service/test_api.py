@@ -7,10 +7,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from svclib import FakeQemu, Service, check, fail, need_root, wait_for  # noqa: E402
+from svclib import FakeAgent, FakeQemu, Service, check, fail, need_root, wait_for  # noqa: E402
 
 need_root()
 fq = FakeQemu("svc-api-fq", vcpus=2, duty="70,10")
+# web1's agent channel (tests/data/libvirt-node.xml): 512 MiB used of 1024
+agent = FakeAgent("/run/kvmpilot/web1.agent.sock", total_kb=1048576, avail_kb=524288)
 svc = Service(name="api")
 try:
     # /healthz
@@ -25,8 +27,13 @@ try:
     web1 = vms["web1"]
     check(web1["allocation"]["memory_mib"] == 1024 and web1["allocation"]["memory_max_mib"] == 2048,
           "web1 allocation 1024 of 2048 MiB, as in the node XML")
-    check(web1["memory"]["source"] == "balloon" and web1["memory"]["age_s"] is not None,
-          "web1 memory comes from balloon statistics, with an age")
+    web1 = wait_for(lambda: (lambda v: v if v["memory"]["source"] == "agent" else None)(svc.vms()["web1"]),
+                    15, "web1's agent samples")
+    check(web1["memory"]["age_s"] < 3 and web1["memory"]["guest_used_mib"] == 512,
+          "web1 memory comes from its agent: 512 MiB used, %.1f s old" % web1["memory"]["age_s"])
+    db1 = vms["db1"]["memory"]
+    check(db1["source"] == "balloon" and db1["age_s"] > 30 * 365 * 86400,
+          "db1 memory comes from balloon statistics, as old as the test driver's last-update (1989)")
     check(web1["bounds"]["mem_floor_mib"] == 256 and web1["bounds"]["mem_ceiling_mib"] == 2048,
           "web1 bounds: default floor, ceiling = domain maximum")
     check("libvirt" in web1["found_by"], "web1 found by libvirt")
@@ -167,7 +174,7 @@ try:
     path = os.path.join(svc.data, "web1.csv")
     with open(path) as f:
         rows = list(csv.DictReader(f))
-    check(len(rows) >= 3 and rows[-1]["mem_alloc_mib"] == "1024" and rows[-1]["mem_source"] == "balloon",
+    check(len(rows) >= 3 and rows[-1]["mem_alloc_mib"] == "1024" and rows[-1]["mem_source"] == "agent",
           "web1.csv: %d rows with every merged metric" % len(rows))
 
     # a VM that stops disappears
@@ -177,6 +184,7 @@ try:
 finally:
     fq.stop()
     rc, pins_kept = svc.stop()
+    agent.close()
 check(pins_kept, "pinned BPF maps are kept after SIGTERM")
 
 # libvirtd unreachable: the service starts, serves and says so

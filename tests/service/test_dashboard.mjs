@@ -58,6 +58,36 @@ function fakeQemu(name, extra = []) {
 	return waitFor(() => fs.existsSync(ready), 15000, `fakeqemu ${name} ready`).then(() => p);
 }
 
+// The guest side of web1's agent channel (tests/data/libvirt-node.xml): 512 MiB
+// used of 1024, a sample a second, so web1 is shrunk on fresh data.
+function fakeAgent(sock, totalKb, availKb) {
+	fs.mkdirSync(path.dirname(sock), { recursive: true });
+	fs.rmSync(sock, { force: true });
+	const conns = new Set();
+	const srv = net.createServer((c) => {
+		conns.add(c);
+		c.on('error', () => {});
+		c.on('close', () => conns.delete(c));
+	});
+	let seq = 0;
+	const timer = setInterval(() => {
+		seq++;
+		for (const c of conns)
+			c.write(`KP1 sample seq=${seq} boot=4242 ver=test interval_ms=1000 mem_total_kb=${totalKb} ` +
+				`mem_avail_kb=${availKb} mem_free_kb=${availKb} swap_total_kb=0 swap_used_kb=0 ` +
+				'psi_mem_some=0 psi_cpu_some=0 cpu_busy=500 cpus_online=1 cpus_present=4\n');
+	}, 1000);
+	srv.listen(sock);
+	return {
+		close() {
+			clearInterval(timer);
+			for (const c of conns) c.destroy();
+			srv.close();
+			fs.rmSync(sock, { force: true });
+		},
+	};
+}
+
 if (process.getuid() !== 0) {
 	console.log('needs root (BPF tracer, fake QEMU processes)');
 	process.exit(77);
@@ -72,8 +102,9 @@ const { chromium } = await import(path.join(here, 'node_modules/playwright-core/
 const port = await freePort();
 const pins = `/sys/fs/bpf/kvmpilot-test-dash-${process.pid}`;
 const base = `http://127.0.0.1:${port}`;
-let svc, ctx;
+let svc, ctx, agent;
 try {
+	agent = fakeAgent('/run/kvmpilot/web1.agent.sock', 1048576, 524288);
 	await fakeQemu('svc-dash-a');
 	const log = fs.openSync(path.join(OUT, 'kvmpilot.log'), 'w');
 	svc = spawn(KVMPILOT, ['run', '--listen', `127.0.0.1:${port}`, '--uri', `test://${SRC}/tests/data/libvirt-node.xml`,
@@ -127,7 +158,7 @@ try {
 	const mem = await page.evaluate(() => window.kvmpilot.vms.get('web1').m.mem_alloc_mib.filter((v) => v !== null));
 	ok(mem.length >= 2 && mem[mem.length - 1] === 1024, 'web1 memory panel plots the 1024 MiB allocation');
 	const head = await page.textContent('section.vm[data-vm="web1"] .vm-head');
-	ok(/balloon/.test(head) && /allocation 1024 MiB of 2048/.test(head), 'web1 header shows the memory source and allocation');
+	ok(/agent/.test(head) && /allocation 1024 MiB of 2048/.test(head), 'web1 header shows the memory source and allocation');
 
 	// a VM appears when it starts
 	await fakeQemu('svc-dash-b');
@@ -141,7 +172,7 @@ try {
 	}), 20000, 'svc-dash-b on the page');
 	ok(true, 'a VM that starts appears on the page without a reload');
 
-	// action markers with their reason on hover (web1 is shrunk in dry-run)
+	// action markers with their reason on hover (web1 is shrunk in dry-run on its agent's data)
 	const act = await waitFor(() => page.evaluate(() => {
 		const vm = window.kvmpilot.vms.get('web1');
 		return vm.actions.find((a) => a.what === 'memory') || null;
@@ -186,6 +217,7 @@ try {
 	failed = true;
 } finally {
 	if (ctx) await ctx.close();
+	if (agent) agent.close();
 	const exited = (c) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve()
 		: new Promise((r) => { c.once('exit', r); setTimeout(r, 20000); }));
 	for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
