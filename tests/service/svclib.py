@@ -157,6 +157,22 @@ class FakeQemu:
                 self.proc.wait()
 
 
+def write_node(path, name, sock_path, memory_mib=2048, current_mib=1024, vcpus_max=4):
+    """A libvirt test-driver node file with one domain whose agent channel is
+    bound at sock_path (the guest side a test plays with FakeAgent or its own
+    socket)."""
+    with open(path, "w") as f:
+        f.write("""<node><cpu><mhz>2000</mhz><model>x86_64</model><active>2</active><nodes>1</nodes>
+<sockets>1</sockets><cores>2</cores><threads>1</threads></cpu><memory>8388608</memory>
+<domain type='test'><name>%s</name><memory unit='MiB'>%d</memory>
+<currentMemory unit='MiB'>%d</currentMemory><vcpu current='1'>%d</vcpu>
+<os><type arch='x86_64'>hvm</type></os><devices>
+<controller type='virtio-serial' index='0'/>
+<channel type='unix'><source mode='bind' path='%s'/><target type='virtio' name='org.kvmpilot.agent.0'/></channel>
+<memballoon model='virtio'/></devices></domain></node>
+""" % (name, memory_mib, current_mib, vcpus_max, sock_path))
+
+
 def need_root():
     if os.geteuid() != 0:
         skip("needs root (BPF tracer, fake QEMU processes)")

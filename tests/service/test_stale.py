@@ -7,23 +7,14 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from svclib import OUT, FakeAgent, Service, check, need_root, wait_for  # noqa: E402
+from svclib import OUT, FakeAgent, Service, check, need_root, wait_for, write_node  # noqa: E402
 
 need_root()
 os.makedirs(OUT, exist_ok=True)
 sock_path = os.path.join(OUT, "stale-agent.sock")
 node = os.path.join(OUT, "stale-node.xml")
 conf = os.path.join(OUT, "stale.ini")
-with open(node, "w") as f:
-    f.write("""<node><cpu><mhz>2000</mhz><model>x86_64</model><active>2</active><nodes>1</nodes>
-<sockets>1</sockets><cores>2</cores><threads>1</threads></cpu><memory>8388608</memory>
-<domain type='test'><name>svc-stale</name><memory unit='MiB'>4096</memory>
-<currentMemory unit='MiB'>2048</currentMemory><vcpu current='1'>2</vcpu>
-<os><type arch='x86_64'>hvm</type></os><devices>
-<controller type='virtio-serial' index='0'/>
-<channel type='unix'><source mode='bind' path='%s'/><target type='virtio' name='org.kvmpilot.agent.0'/></channel>
-<memballoon model='virtio'/></devices></domain></node>
-""" % sock_path)
+write_node(node, "svc-stale", sock_path, 4096, 2048, 2)
 with open(conf, "w") as f:
     f.write("[global]\nbpf = false\nagent_timeout_s = 5\n")
 
