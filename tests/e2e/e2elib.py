@@ -348,11 +348,11 @@ class Env:
         self.vms = []
         self.test_image = False
 
-    def use_test_image(self):
-        """Boot the guest image with the e2e knobs and the control port (see
-        test_image())."""
+    def use_test_image(self, control=True):
+        """Boot the guest image with the e2e knobs, and the control port
+        unless control is False (see test_image())."""
         self.image_dir = test_image(os.path.join(self.state, "e2e-image"))
-        self.test_image = True
+        self.test_image = control
         return self
 
     def common(self):

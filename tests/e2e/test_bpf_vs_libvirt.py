@@ -39,7 +39,11 @@ def all_domstats(names):
 
 def test():
     E.require_commands("stat")
-    env = E.Env("bv").use_test_image()
+    # No control port: nothing here is commanded. With it, the tracer
+    # undercounted the io=native guest's disk reads by 8-42% (3 runs of 3;
+    # without it 0.0%, 2 of 2): an accounting bug to find, filed in the
+    # closing note of the change that added the port.
+    env = E.Env("bv").use_test_image(control=False)
     specs = []
     for i, (name, opts, workload) in enumerate(MODES):
         net = "10.213.%d" % (20 + i)
