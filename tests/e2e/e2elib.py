@@ -369,9 +369,16 @@ class Env:
         assert name.startswith("kp-e2e-"), name
         vm = VM(self, name)
         cleanup.push("destroy " + name, vm.destroy_quiet)
-        cmd = [KVMPILOT, "vm", "create", name] + self.common() + list(opts)
+        opts = list(opts)
         if self.test_image:
-            cmd += ["--channel", CONTROL_CHANNEL]
+            # The port, and the guest's loop that reads it.
+            if "--workload-args" in opts:
+                i = opts.index("--workload-args") + 1
+                opts[i] += " kvmpilot.e2e_control=on"
+            else:
+                opts += ["--workload-args", "kvmpilot.e2e_control=on"]
+            opts += ["--channel", CONTROL_CHANNEL]
+        cmd = [KVMPILOT, "vm", "create", name] + self.common() + opts
         t0 = time.monotonic()
         for attempt in range(3):
             rc, out, err = run(cmd, check=False, timeout=600)
@@ -816,7 +823,8 @@ def within(a, b, rel):
 #   agent_stop            SIGSTOP the agent (a silent agent); agent_cont: SIGCONT
 #   garbage               write hostile lines to the agent port every 0.2 s
 #                         (boot with kvmpilot.agent=off)
-# Knobs on the kernel command line, for what runs from boot:
+# Knobs on the kernel command line (Env.create adds kvmpilot.e2e_control=on
+# with the port), for what runs from boot:
 #   kvmpilot.e2e_disk=MB         loop: write MB MiB with O_DIRECT to /dev/vda,
 #                                read them back with O_DIRECT, pause 1 s
 #   kvmpilot.e2e_ping=ADDR       ping ADDR with 1000-byte payloads every 0.1 s
@@ -825,11 +833,12 @@ CONTROL_CHANNEL = "org.kvmpilot.e2e.0"
 E2E_SCRIPT = r'''#!/bin/busybox sh
 B=/bin/busybox
 while ! $B test -r /proc/cmdline; do $B sleep 0.2; done
-disk= ping=
+disk= ping= control=
 for opt in $($B cat /proc/cmdline); do
 	case "$opt" in
 	kvmpilot.e2e_disk=*) disk=${opt#*=} ;;
 	kvmpilot.e2e_ping=*) ping=${opt#*=} ;;
+	kvmpilot.e2e_control=*) control=${opt#*=} ;;
 	esac
 done
 say() { echo "kvmpilot-e2e: $*"; }
@@ -846,6 +855,8 @@ find_port() {
 }
 if [ -n "$disk" ]; then
 	(
+		# Let the real init load the drivers and configure eth0 first.
+		$B sleep 4
 		while ! $B test -b /dev/vda; do $B sleep 0.5; done
 		say "disk loop ${disk} MiB"
 		while :; do
@@ -887,8 +898,9 @@ garbage() {
 }
 # The control port: opened once and kept open (each open and close makes
 # libvirtd rewrite the domain status). A read returns at once while no host
-# end is connected: wait and read again.
-(
+# end is connected: wait and read again. Only in guests that have the port
+# (kvmpilot.e2e_control=on): the others run as they did before it.
+[ "$control" = on ] && (
 	ctl=$(find_port CONTROL_CHANNEL)
 	exec 4<"$ctl"
 	say "control on $ctl"
