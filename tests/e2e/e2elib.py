@@ -346,13 +346,13 @@ class Env:
         cleanup.push("remove " + self.state, shutil.rmtree, self.state, True)
         cleanup.push("remove pool " + self.pool, self._remove_pool)
         self.vms = []
-        self.test_image = False
+        self.control = False  # guests get the control port (use_test_image)
 
     def use_test_image(self, control=True):
         """Boot the guest image with the e2e knobs, and the control port
         unless control is False (see test_image())."""
         self.image_dir = test_image(os.path.join(self.state, "e2e-image"))
-        self.test_image = control
+        self.control = control
         return self
 
     def common(self):
@@ -370,7 +370,7 @@ class Env:
         vm = VM(self, name)
         cleanup.push("destroy " + name, vm.destroy_quiet)
         opts = list(opts)
-        if self.test_image:
+        if self.control:
             # The port, and the guest's loop that reads it.
             if "--workload-args" in opts:
                 i = opts.index("--workload-args") + 1
