@@ -19,13 +19,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kvmpilot.h"
+
 #define AGENTPROTO_MAGIC    "KP1"
 #define AGENTPROTO_VERSION  1
 #define AGENTPROTO_MAX_LINE 1024 /* bytes, newline included */
 #define AGENTPROTO_MAX_WORD 32	 /* version and command names, NUL included */
 #define AGENTPROTO_MAX_CPUS 4096
 #define AGENTPROTO_CHANNEL  "org.kvmpilot.agent.0"
-#define AGENT_VERSION	    "0.1.0"
+#define AGENT_VERSION	    KVMPILOT_VERSION
 
 /* Bits of agent_sample.present: optional fields the guest sent. */
 #define AGENT_HAS_PSI_MEM (1u << 0)

@@ -442,12 +442,10 @@ static int do_healthz(const struct snapshot *snap, struct http_response *resp)
 	ADD(t, "overruns", jint((int64_t)h->tick_overruns));
 	ADD(t, "early", jint((int64_t)h->early_ticks));
 	{
-		static const char *const names[6] = { "procscan",	  "libvirt", "bpf",
-						      "merge_policy_act", "history", "snapshot" };
 		struct json_object *ph = json_object_new_object();
 
-		for (int i = 0; i < 6; i++)
-			ADD(ph, names[i], jnum(h->phase_ms[i]));
+		for (int i = 0; i < TICK_PHASES; i++)
+			ADD(ph, tick_phase__name(i), jnum(h->phase_ms[i]));
 		ADD(t, "phases_ms", ph);
 	}
 	ADD(t, "last", jtime(snap->time));

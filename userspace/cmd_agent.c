@@ -19,6 +19,7 @@
 
 #include "channel.h"
 #include "cmds.h"
+#include "kvmpilot.h"
 #include "util.h"
 
 #define NS_PER_MS 1000000ull
@@ -45,7 +46,7 @@ static void usage(FILE *f)
 		"  NAME              libvirt domain; its '" AGENTPROTO_CHANNEL "' channel is used\n"
 		"  --socket PATH     the channel's unix socket instead of a domain name\n"
 		"  --listen ADDR:PORT  wait for an agent in TCP mode (kvmpilot-agent --tcp)\n"
-		"  --uri URI         libvirt connection (default qemu:///system)\n"
+		"  --uri URI         libvirt connection (default " KVMPILOT_DEFAULT_URI ")\n"
 		"  --count N         exit after N samples (default: until interrupted,\n"
 		"                    0 with a command: only the ack)\n"
 		"  --json            one JSON object per line\n"
@@ -406,7 +407,7 @@ static int parse_agent_args(struct agent_args *a, int argc, char **argv)
 
 int do_agent(int argc, char **argv)
 {
-	struct agent_args a = { .uri = "qemu:///system", .count = -1, .timeout_ms = 30000 };
+	struct agent_args a = { .uri = KVMPILOT_DEFAULT_URI, .count = -1, .timeout_ms = 30000 };
 	struct ratelimit rl = RATELIMIT_INIT(5000 * NS_PER_MS, 5);
 	struct sigaction sa = { .sa_handler = on_sigint };
 	struct channel_opts copts = {

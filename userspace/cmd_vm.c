@@ -41,7 +41,7 @@
 #include "progress.h"
 #include "util.h"
 
-#define DEFAULT_URI	 "qemu:///system"
+#define DEFAULT_URI	 KVMPILOT_DEFAULT_URI
 #define DEFAULT_STATE	 "/var/lib/kvmpilot"
 #define DEFAULT_POOL	 "kvmpilot"
 #define BASE_VOLUME	 "kvmpilot-base.qcow2"

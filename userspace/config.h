@@ -12,10 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kvmpilot.h"
 #include "vm.h"
 
 #define CONFIG_DEFAULT_LISTEN	"127.0.0.1:9477"
-#define CONFIG_DEFAULT_URI	"qemu:///system"
+#define CONFIG_DEFAULT_URI	KVMPILOT_DEFAULT_URI
 #define CONFIG_DEFAULT_DATA_DIR "/var/lib/kvmpilot"
 #define CONFIG_POLICY_MAX	16
 #define CONFIG_ERR_MAX		512

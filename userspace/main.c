@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "kvmpilot.h"
 #include "util.h"
 
-#define KVMPILOT_VERSION "0.1.0"
 
 struct cmd {
 	const char *name;

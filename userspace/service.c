@@ -30,7 +30,6 @@
 #include "virt.h"
 
 #define ACTION_RING	256
-#define TICK_PHASES	6
 #define KIB_PER_MIB	1024ull
 #define BPF_RETRY_TICKS 60
 #define MEM_RESERVE_MIB 128 /* headroom kept above guest used (policy and actuator) */
@@ -268,7 +267,7 @@ static int collect(struct service *svc)
 
 		vm_list__clear(&svc->proc);
 		err = procscan__scan("/proc", NULL, 0, &svc->proc);
-		svc->phase_ms[0] = (double)(now_mono_ns() - t) / 1e6;
+		svc->phase_ms[TICK_PHASE_PROCSCAN] = (double)(now_mono_ns() - t) / 1e6;
 		if (err < 0) {
 			log_debug("/proc scan failed: %s", strerror(-err));
 			vm_list__clear(&svc->proc);
@@ -288,12 +287,12 @@ static int collect(struct service *svc)
 			}
 			i++;
 		}
-		svc->phase_ms[0] = 0;
+		svc->phase_ms[TICK_PHASE_PROCSCAN] = 0;
 	}
 	uint64_t tv = now_mono_ns();
 
 	virt_source(svc, &lv);
-	svc->phase_ms[1] = (double)(now_mono_ns() - tv) / 1e6;
+	svc->phase_ms[TICK_PHASE_LIBVIRT] = (double)(now_mono_ns() - tv) / 1e6;
 	err = virt__merge(&svc->list, &lv, &svc->proc);
 	if (err < 0)
 		goto cleanup;
@@ -335,7 +334,7 @@ static int collect(struct service *svc)
 		} else {
 			svc->bpf_error[0] = '\0';
 		}
-		svc->phase_ms[2] = (double)(now_mono_ns() - tt) / 1e6;
+		svc->phase_ms[TICK_PHASE_BPF] = (double)(now_mono_ns() - tt) / 1e6;
 	}
 cleanup:
 	vm_list__free(&lv);
@@ -1018,7 +1017,7 @@ int service__tick(struct service *svc)
 		decide_and_act(svc, st, &snap->vms[idx].s);
 	}
 
-	svc->phase_ms[3] = (double)(now_mono_ns() - t_phase) / 1e6;
+	svc->phase_ms[TICK_PHASE_DECIDE] = (double)(now_mono_ns() - t_phase) / 1e6;
 	t_phase = now_mono_ns();
 	for (int i = 0; i < svc->nvms; i++) {
 		struct vmstate *st = &svc->vms[i];
@@ -1031,7 +1030,7 @@ int service__tick(struct service *svc)
 	err = 0;
 
 	svc->ticks++;
-	svc->phase_ms[4] = (double)(now_mono_ns() - t_phase) / 1e6;
+	svc->phase_ms[TICK_PHASE_HISTORY] = (double)(now_mono_ns() - t_phase) / 1e6;
 	t_phase = now_mono_ns();
 	snapshot__put(svc->prev_snap);
 	svc->prev_snap = snapshot__ref(snap);
@@ -1056,7 +1055,7 @@ int service__tick(struct service *svc)
 	 * give the free pages back so they are not kept resident until reuse.
 	 */
 	(void)malloc_trim(0);
-	svc->phase_ms[5] = (double)(now_mono_ns() - t_phase) / 1e6;
+	svc->phase_ms[TICK_PHASE_SNAPSHOT] = (double)(now_mono_ns() - t_phase) / 1e6;
 	svc->last_tick_ms = (double)(now_mono_ns() - t0) / 1e6;
 cleanup:
 	snapshot__put(snap);

@@ -10,6 +10,17 @@ struct snapshot_slot {
 	struct snapshot *cur;
 };
 
+const char *tick_phase__name(enum tick_phase p)
+{
+	static const char *const names[TICK_PHASES] = {
+		[TICK_PHASE_PROCSCAN] = "procscan", [TICK_PHASE_LIBVIRT] = "libvirt",
+		[TICK_PHASE_BPF] = "bpf",	    [TICK_PHASE_DECIDE] = "merge_policy_act",
+		[TICK_PHASE_HISTORY] = "history",   [TICK_PHASE_SNAPSHOT] = "snapshot",
+	};
+
+	return (unsigned int)p < TICK_PHASES ? names[p] : "unknown";
+}
+
 struct snapshot *snapshot__new(int nvms, int nactions)
 {
 	struct snapshot *snap = calloc(1, sizeof(*snap));

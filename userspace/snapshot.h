@@ -15,6 +15,19 @@
 #include "history.h"
 #include "sample.h"
 
+/* The parts of a tick, in order; their names are the API's phases_ms keys. */
+enum tick_phase {
+	TICK_PHASE_PROCSCAN,
+	TICK_PHASE_LIBVIRT,
+	TICK_PHASE_BPF,
+	TICK_PHASE_DECIDE, /* merge, policy and actions */
+	TICK_PHASE_HISTORY,
+	TICK_PHASE_SNAPSHOT,
+	TICK_PHASES
+};
+
+const char *tick_phase__name(enum tick_phase p);
+
 struct snapshot_vm {
 	struct history *hist;	/* a reference, for the series API */
 	uint64_t actions[2][3]; /* [kind][ok, error, dry-run] */
@@ -35,8 +48,7 @@ struct snapshot_health {
 	bool dry_run;
 	unsigned int tick_ms;
 	double last_tick_ms; /* how long the last tick took */
-	/* of which: /proc scan, libvirt, BPF, merge+policy+act, history, snapshot */
-	double phase_ms[6];
+	double phase_ms[TICK_PHASES]; /* of which, by enum tick_phase */
 	uint64_t ticks;
 	uint64_t tick_overruns;
 	uint64_t early_ticks; /* started early on a guest's falling memory */

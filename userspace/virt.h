@@ -39,11 +39,13 @@
 
 #include <libvirt/libvirt.h>
 
+#include "agentproto.h"
+#include "kvmpilot.h"
 #include "vm.h"
 
-#define VIRT_DEFAULT_URI     "qemu:///system"
+#define VIRT_DEFAULT_URI     KVMPILOT_DEFAULT_URI
 #define VIRT_DEFAULT_RUN_DIR "/run/libvirt/qemu"
-#define VIRT_AGENT_CHANNEL   "org.kvmpilot.agent.0"
+#define VIRT_AGENT_CHANNEL   AGENTPROTO_CHANNEL
 
 #define VIRT_MAX_VCPU_STATS  VM_MAX_VCPUS
 #define VIRT_MAX_NET_STATS   VM_MAX_TAPS
