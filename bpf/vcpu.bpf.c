@@ -26,17 +26,20 @@ struct {
  * Time on CPU of one stint. The scheduler's own account of the task
  * (se.sum_exec_runtime, the same as /proc/PID/task/TID/schedstat and
  * libvirt's vcpu.N.time) leaves out the time stolen by the hypervisor below
- * us and IRQ time; the wall clock between switches does not. Use the wall
- * clock only when the runtime is unknown (0: test entry, or a stint that
- * began before tracking).
+ * us and IRQ time; the wall clock between switches does not. The runtime
+ * may also exceed the wall time between the two tracepoints: the scheduler
+ * starts a task's clock when it picks the task, a little before
+ * sched_switch fires. For short stints (emulator threads run thousands a
+ * second) capping it at the wall time lost a quarter of their time, so the
+ * runtime counts whenever it is known and moved forward. The wall clock
+ * counts only when it is unknown (0: test entry, or a stint that began
+ * before tracking) or went back (another task under a reused tid).
  */
 static __always_inline __u64 stint_ns(__u64 on, __u64 now, __u64 on_rt, __u64 rt)
 {
-	__u64 wall = now - on;
-
-	if (on_rt && rt >= on_rt && rt - on_rt <= wall)
+	if (on_rt && rt >= on_rt)
 		return rt - on_rt;
-	return wall;
+	return now - on;
 }
 
 static __always_inline void switch_out(__u32 tgid, __u32 tid, bool runnable, __u64 now, __u64 rt)
@@ -161,10 +164,10 @@ SEC("raw_tp")
 int test_sched_event(__u64 *ctx)
 {
 	__u64 op = ctx[0], tgid_a = ctx[1], tid_a = ctx[2], runnable = ctx[3];
-	__u64 tgid_b = ctx[4], tid_b = ctx[5], now = ctx[6];
+	__u64 tgid_b = ctx[4], tid_b = ctx[5], now = ctx[6], rt_a = ctx[7], rt_b = ctx[8];
 
 	if (op == VCPU_TEST_SWITCH)
-		return sched_switch_account(tgid_a, tid_a, runnable, 0, tgid_b, tid_b, 0, now);
+		return sched_switch_account(tgid_a, tid_a, runnable, rt_a, tgid_b, tid_b, rt_b, now);
 	if (op == VCPU_TEST_WAKEUP)
 		return sched_wakeup_account(tgid_a, tid_a, now);
 	return 1;

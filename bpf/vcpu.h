@@ -14,8 +14,10 @@ struct sched_ts {
 
 /*
  * test_sched_event (raw_tp ctx, BPF_PROG_TEST_RUN): { op, tgid_a, tid_a,
- * runnable, tgid_b, tid_b, time_ns }. SWITCH: a switches out (runnable or
- * not), b switches in; WAKEUP: a becomes runnable.
+ * runnable, tgid_b, tid_b, time_ns, runtime_a, runtime_b }. SWITCH: a
+ * switches out (runnable or not), b switches in, each with its scheduler
+ * runtime (se.sum_exec_runtime; 0: unknown, the wall clock counts); WAKEUP:
+ * a becomes runnable.
  */
 enum vcpu_test_op {
 	VCPU_TEST_SWITCH = 1,

@@ -99,9 +99,10 @@ check(emu > 0, "emulator (main, worker threads) run time is counted: %d ns" % em
 emu_truth = ss_scale * sum(sa1[t][0] - sa0.get(t, (0, 0))[0] for t in sa1
                           if t not in ("t", "tap") and t not in vt.values())
 # Emulator threads run in short bursts (thousands per second): the
-# scheduler starts a task's clock a little before sched_switch fires, which
-# adds up to ~10% here. vCPU threads run long stints and match closely.
-within(emu, emu_truth, 0.25, "emulator_run_ns vs schedstat of the other threads")
+# scheduler starts a task's clock a little before sched_switch fires, and
+# capping each stint at the time between the tracepoints lost 25-35% of
+# their run time here. The stint's runtime now counts as the scheduler's.
+within(emu, emu_truth, 0.10, "emulator_run_ns vs schedstat of the other threads")
 
 n0, n1 = r0["net"], r1["net"]
 for key in ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets"):

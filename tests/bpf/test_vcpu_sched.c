@@ -35,18 +35,22 @@ static struct trace *tr;
 static int test_fd;
 
 static void ev(__u64 op, __u64 tgid_a, __u64 tid_a, __u64 runnable, __u64 tgid_b, __u64 tid_b,
-	       __u64 t)
+	       __u64 t, __u64 rt_a, __u64 rt_b)
 {
-	__u64 args[7] = { op, tgid_a, tid_a, runnable, tgid_b, tid_b, t };
+	__u64 args[9] = { op, tgid_a, tid_a, runnable, tgid_b, tid_b, t, rt_a, rt_b };
 	LIBBPF_OPTS(bpf_test_run_opts, topts, .ctx_in = args, .ctx_size_in = sizeof(args));
 
 	assert_int_equal(bpf_prog_test_run_opts(test_fd, &topts), 0);
 	assert_int_equal(topts.retval, 0);
 }
 
+/* Runtimes unknown (0): the wall clock between switches counts. */
 #define SWITCH(a_tgid, a_tid, runnable, b_tgid, b_tid, t) \
-	ev(VCPU_TEST_SWITCH, a_tgid, a_tid, runnable, b_tgid, b_tid, t)
-#define WAKEUP(tgid, tid, t) ev(VCPU_TEST_WAKEUP, tgid, tid, 0, 0, 0, t)
+	ev(VCPU_TEST_SWITCH, a_tgid, a_tid, runnable, b_tgid, b_tid, t, 0, 0)
+/* With the scheduler's runtimes of the task going out (rt_a) and in (rt_b). */
+#define SWITCH_RT(a_tgid, a_tid, rt_a, b_tgid, b_tid, rt_b, t) \
+	ev(VCPU_TEST_SWITCH, a_tgid, a_tid, 0, b_tgid, b_tid, t, rt_a, rt_b)
+#define WAKEUP(tgid, tid, t) ev(VCPU_TEST_WAKEUP, tgid, tid, 0, 0, 0, t, 0, 0)
 
 static void sync_vm_started(int with_vm, uint64_t start_time)
 {
@@ -159,11 +163,50 @@ static void test_reused_pid(void **state)
 	trace_snapshot__free(&snap);
 }
 
+/*
+ * A stint counts the scheduler's runtime (what schedstat and libvirt
+ * report), also when it is longer than the time between the tracepoints:
+ * the scheduler starts the task's clock when it picks it, before
+ * sched_switch. Short emulator stints lost a quarter of their time when
+ * the wall clock capped them.
+ */
+static void test_runtime(void **state)
+{
+	struct trace_snapshot snap = { 0 };
+	const struct trace_vm *vm;
+	uint64_t emu, run;
+
+	(void)state;
+	sync_vm(1);
+	vm = read_vm(&snap, VM);
+	emu = vm->emulator_run_ns;
+	run = vm->vcpus[0].run_ns;
+	/* 1000 ns between the tracepoints, 1300 ns of runtime: 1300 counts. */
+	SWITCH_RT(0, 0, 0, VM, EMU, 50000, 90000);
+	SWITCH_RT(VM, EMU, 51300, 0, 0, 0, 91000);
+	/* Stolen time (runtime below the wall clock) is not run time either. */
+	SWITCH_RT(0, 0, 0, VM, VC0, 7000, 92000);
+	SWITCH_RT(VM, VC0, 7600, 0, 0, 0, 93000);
+	vm = read_vm(&snap, VM);
+	assert_int_equal(vm->emulator_run_ns, emu + 1300);
+	assert_int_equal(vm->vcpus[0].run_ns, run + 600);
+	/* A runtime that went back (another task under the tid): the wall clock. */
+	SWITCH_RT(0, 0, 0, VM, EMU, 60000, 94000);
+	SWITCH_RT(VM, EMU, 100, 0, 0, 0, 94400);
+	/* The runtime unknown when the stint began: the wall clock. */
+	SWITCH_RT(0, 0, 0, VM, EMU, 0, 95000);
+	SWITCH_RT(VM, EMU, 70000, 0, 0, 0, 95200);
+	vm = read_vm(&snap, VM);
+	assert_int_equal(vm->emulator_run_ns, emu + 1300 + 400 + 200);
+	trace_snapshot__free(&snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_run_wait_emulator),
 		cmocka_unit_test(test_reused_pid),
+		cmocka_unit_test(test_runtime),
 	};
 
 	return bpftest_main(tests, ARRAY_SIZE(tests), "test_sched_event", &tr, &test_fd);
