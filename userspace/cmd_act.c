@@ -30,7 +30,7 @@ static void usage(FILE *f)
 		"  --min-memory MiB    configured minimum (default 0; never below %llu MiB)\n"
 		"  --reserve MiB       headroom above guest used (default 0)\n"
 		"  --dry-run           decide and log, do not act\n"
-		"  --uri URI           libvirt connection (default " VIRT_DEFAULT_URI ")\n"
+		"  --uri URI           libvirt connection (default " KVMPILOT_DEFAULT_URI ")\n"
 		"  --action-log FILE   append the action record (JSON line) to FILE\n"
 		"  --reason TEXT       why (default \"manual\")\n"
 		"  --allow-hv-unplug   allow hypervisor vCPU hot-remove (broken under TCG)\n"

@@ -16,7 +16,7 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: kvmpilot domains [--uri URI] [--json]\n\n"
 		   "List the running libvirt domains as kvmpilot sees them: QEMU pid, vCPU\n"
 		   "threads, taps, disks, agent channel, balloon statistics.\n\n"
-		   "  --uri URI   libvirt connection (default " VIRT_DEFAULT_URI ")\n"
+		   "  --uri URI   libvirt connection (default " KVMPILOT_DEFAULT_URI ")\n"
 		   "  --json      one JSON document on stdout\n");
 }
 
@@ -106,14 +106,14 @@ int do_domains(int argc, char **argv)
 			char text[512];
 
 			snprintf(text, sizeof(text), "cannot connect to '%s': %s",
-				 opts.uri ? opts.uri : VIRT_DEFAULT_URI, msg);
+				 opts.uri ? opts.uri : KVMPILOT_DEFAULT_URI, msg);
 			json_object_object_add(e, "error", json_object_new_string(text));
 			printf("%s\n",
 			       json_object_to_json_string_ext(
 				       e, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 			json_object_put(e);
 		}
-		log_error("cannot connect to '%s': %s", opts.uri ? opts.uri : VIRT_DEFAULT_URI,
+		log_error("cannot connect to '%s': %s", opts.uri ? opts.uri : KVMPILOT_DEFAULT_URI,
 			  msg);
 		goto cleanup;
 	}

@@ -16,7 +16,7 @@
  *   sends no event, so the actuator's caller calls virt__refresh() after one;
  * - name, uuid, taps (<interface><target dev>), disks (<disk><source>,
  *   <target dev>), agent channel (<channel type='unix'> whose target name is
- *   VIRT_AGENT_CHANNEL), memory and vCPU sizes: the live domain XML;
+ *   AGENTPROTO_CHANNEL), memory and vCPU sizes: the live domain XML;
  * - QEMU pid: RUN_DIR/NAME.pid (0 when absent, e.g. the test driver);
  * - vCPU thread ids: the live status XML RUN_DIR/NAME.xml (<vcpu id= pid=>),
  *   which libvirt rewrites on every vCPU hotplug; none when absent;
@@ -43,16 +43,14 @@
 #include "kvmpilot.h"
 #include "vm.h"
 
-#define VIRT_DEFAULT_URI     KVMPILOT_DEFAULT_URI
 #define VIRT_DEFAULT_RUN_DIR "/run/libvirt/qemu"
-#define VIRT_AGENT_CHANNEL   AGENTPROTO_CHANNEL
 
 #define VIRT_MAX_VCPU_STATS  VM_MAX_VCPUS
 #define VIRT_MAX_NET_STATS   VM_MAX_TAPS
 #define VIRT_MAX_BLOCK_STATS VM_MAX_DISKS
 
 struct virt_opts {
-	const char *uri;		 /* NULL: VIRT_DEFAULT_URI */
+	const char *uri;		 /* NULL: KVMPILOT_DEFAULT_URI */
 	const char *run_dir;		 /* NULL: VIRT_DEFAULT_RUN_DIR (pid and status XML files) */
 	int keepalive_interval;		 /* seconds, 0: 5 */
 	unsigned int keepalive_count;	 /* 0: 3; the connection drops after interval*(count+1) */
