@@ -3,7 +3,7 @@
 # Idempotent and non-interactive: does nothing when all are present.
 set -eu
 
-pkgs="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
+pkgs="make gcc clang libclang-rt-dev llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
 libvirt-dev libxml2-dev libmicrohttpd-dev libcmocka-dev libinih-dev libjson-c-dev
 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
 busybox-static bpftrace iproute2 kmod prometheus chromium python3 jq cpio

@@ -87,6 +87,20 @@ for group in "$@"; do
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 			run_group unit "$out/asan" asan bins
 		;;
+	fuzz)
+		# Each libFuzzer target (mk/fuzz.mk) for FUZZ_SECONDS from its seeds.
+		if ! make -s -C "$top" OUTPUT="$out" fuzz-build >"$out/fuzz-build.log" 2>&1; then
+			failed=$((failed + 1))
+			failures+=("fuzz/build")
+			echo "FAIL  fuzz     build, see $out/fuzz-build.log"
+			tail -n 20 "$out/fuzz-build.log"
+			continue
+		fi
+		for f in "$out"/fuzz/bin/fuzz_*; do
+			case "$f" in *.d) continue ;; esac
+			run_one fuzz "$(basename "$f")" "$top/tests/fuzz/run-fuzz.sh" "$f" "${FUZZ_SECONDS:-20}"
+		done
+		;;
 	*)
 		run_group "$group" "$out"
 		;;
