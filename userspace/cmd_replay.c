@@ -170,247 +170,309 @@ static bool print_goals(const struct replay_score *tot, bool json, struct json_o
 	return all;
 }
 
-int do_replay(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "policy", required_argument, NULL, 'p' },
-		{ "log", required_argument, NULL, 'l' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "compare", no_argument, NULL, 'c' },
-		{ "oracle", no_argument, NULL, 'o' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "mem-min", required_argument, NULL, 1 },
-		{ "mem-max", required_argument, NULL, 2 },
-		{ "mem-start", required_argument, NULL, 3 },
-		{ "mem-reserve", required_argument, NULL, 4 },
-		{ "vcpu-min", required_argument, NULL, 5 },
-		{ "vcpu-max", required_argument, NULL, 6 },
-		{ "vcpu-start", required_argument, NULL, 7 },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	uint64_t mem_min = 256, mem_max = 4096, mem_start = 1024, mem_reserve = 128;
-	uint64_t vcpu_min = 1, vcpu_max = 4, vcpu_start = 1;
+/* What the command line asked for, and the run's running totals. */
+struct replay_cli {
+	int kind;
+	const char *log_path;
+	bool json, compare, oracle;
+	uint64_t bound[7]; /* indexed like bound_opts[] */
+	struct policy_config cfg[NKINDS];
+	struct replay_start start;
+	struct log_ctx lc;
 	struct replay_score tot[NKINDS + 1];
-	struct json_object *root = NULL, *jtraces = NULL;
-	const char *log_path = NULL;
-	bool json = false, compare = false, oracle = false, goals_ok = true;
-	int kind = POLICY_PREDICTIVE, c, li = 0, rc = 1, err;
-	char msg[REPLAY_ERR_MAX + 64];
-	struct log_ctx lc = { 0 };
-	uint64_t sim_ns = 0, sim_ticks = 0;
+	struct json_object *root, *jtraces;
+	uint64_t sim_ns, sim_ticks;
+};
 
-	memset(tot, 0, sizeof(tot));
+/* The numeric bounds options, in the order of replay_cli.bound[] (getopt val = index + 1). */
+enum {
+	B_MEM_MIN,
+	B_MEM_MAX,
+	B_MEM_START,
+	B_MEM_RESERVE,
+	B_VCPU_MIN,
+	B_VCPU_MAX,
+	B_VCPU_START
+};
+
+static const struct {
+	uint64_t def, max;
+} bound_opts[] = {
+	[B_MEM_MIN] = { 256, POLICY_MEM_MAX_MIB },
+	[B_MEM_MAX] = { 4096, POLICY_MEM_MAX_MIB },
+	[B_MEM_START] = { 1024, POLICY_MEM_MAX_MIB },
+	[B_MEM_RESERVE] = { 128, POLICY_MEM_MAX_MIB },
+	[B_VCPU_MIN] = { 1, 4096 },
+	[B_VCPU_MAX] = { 4, 4096 },
+	[B_VCPU_START] = { 1, 4096 },
+};
+
+static const struct option replay_opts[] = {
+	{ "policy", required_argument, NULL, 'p' },
+	{ "log", required_argument, NULL, 'l' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "compare", no_argument, NULL, 'c' },
+	{ "oracle", no_argument, NULL, 'o' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "mem-min", required_argument, NULL, 1 + B_MEM_MIN },
+	{ "mem-max", required_argument, NULL, 1 + B_MEM_MAX },
+	{ "mem-start", required_argument, NULL, 1 + B_MEM_START },
+	{ "mem-reserve", required_argument, NULL, 1 + B_MEM_RESERVE },
+	{ "vcpu-min", required_argument, NULL, 1 + B_VCPU_MIN },
+	{ "vcpu-max", required_argument, NULL, 1 + B_VCPU_MAX },
+	{ "vcpu-start", required_argument, NULL, 1 + B_VCPU_START },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Options into cli; 0 to go on, else the exit status (help: 0, error: 1, reported). */
+static int parse_opts(int argc, char **argv, struct replay_cli *cli, int *status)
+{
+	char msg[REPLAY_ERR_MAX + 64];
+	int c, li = 0;
+
+	*status = 1;
+	for (size_t b = 0; b < ARRAY_SIZE(bound_opts); b++)
+		cli->bound[b] = bound_opts[b].def;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+h", opts, &li)) != -1) {
-		uint64_t *num = NULL;
-		uint64_t max = POLICY_MEM_MAX_MIB;
-
+	while ((c = getopt_long(argc, argv, "+h", replay_opts, &li)) != -1) {
 		switch (c) {
 		case 'p':
-			kind = policy_kind__parse(optarg);
-			if (kind < 0) {
+			cli->kind = policy_kind__parse(optarg);
+			if (cli->kind < 0) {
 				snprintf(msg, sizeof(msg),
 					 "unknown policy '%s' (threshold, window, predictive)",
 					 optarg);
-				return fail(json, msg);
+				return fail(cli->json, msg);
 			}
 			break;
 		case 'l':
-			log_path = optarg;
+			cli->log_path = optarg;
 			break;
 		case 'j':
-			json = true;
+			cli->json = true;
 			break;
 		case 'c':
-			compare = true;
+			cli->compare = true;
 			break;
 		case 'o':
-			oracle = true;
+			cli->oracle = true;
 			break;
 		case 'v':
-			lc.verbose = true;
-			break;
-		case 1:
-			num = &mem_min;
-			break;
-		case 2:
-			num = &mem_max;
-			break;
-		case 3:
-			num = &mem_start;
-			break;
-		case 4:
-			num = &mem_reserve;
-			break;
-		case 5:
-			num = &vcpu_min;
-			max = 4096;
-			break;
-		case 6:
-			num = &vcpu_max;
-			max = 4096;
-			break;
-		case 7:
-			num = &vcpu_start;
-			max = 4096;
+			cli->lc.verbose = true;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			*status = 0;
+			return 1;
 		default:
-			snprintf(msg, sizeof(msg), "unknown or incomplete option '%s' (see --help)",
-				 argv[optind - 1]);
-			return fail(json, msg);
-		}
-		if (num && parse_u64(optarg, 0, max, num)) {
-			/* argv[optind - 1] is the value when it came as its own argument. */
-			snprintf(msg, sizeof(msg), "bad number '%s' for '--%s' (0 to %llu)", optarg,
-				 opts[li].name, (unsigned long long)max);
-			return fail(json, msg);
+			if (c < 1 || c > (int)ARRAY_SIZE(bound_opts)) {
+				snprintf(msg, sizeof(msg),
+					 "unknown or incomplete option '%s' (see --help)",
+					 argv[optind - 1]);
+				return fail(cli->json, msg);
+			}
+			if (parse_u64(optarg, 0, bound_opts[c - 1].max, &cli->bound[c - 1])) {
+				snprintf(msg, sizeof(msg), "bad number '%s' for '--%s' (0 to %llu)",
+					 optarg, replay_opts[li].name,
+					 (unsigned long long)bound_opts[c - 1].max);
+				return fail(cli->json, msg);
+			}
 		}
 	}
+	return 0;
+}
+
+/* The bounds into every policy's configuration and the start; 0 or 1 (reported). */
+static int set_bounds(struct replay_cli *cli)
+{
+	const uint64_t *b = cli->bound;
+
+	cli->start.mem_mib = b[B_MEM_START];
+	cli->start.vcpus = (unsigned int)b[B_VCPU_START];
+	for (int k = 0; k < NKINDS; k++) {
+		struct policy_config *cfg = &cli->cfg[k];
+
+		policy_config__init(cfg, (enum policy_kind)k);
+		cfg->mem_min_mib = b[B_MEM_MIN];
+		cfg->mem_max_mib = b[B_MEM_MAX];
+		cfg->mem_reserve_mib = b[B_MEM_RESERVE];
+		cfg->vcpu_min = (unsigned int)b[B_VCPU_MIN];
+		cfg->vcpu_max = (unsigned int)b[B_VCPU_MAX];
+		if (policy_config__validate(cfg))
+			return fail(cli->json, "inconsistent bounds (need mem-min <= mem-max, "
+					       "reserve <= mem-max, 1 <= vcpu-min <= vcpu-max)");
+	}
+	if (b[B_MEM_START] < b[B_MEM_MIN] || b[B_MEM_START] > b[B_MEM_MAX] ||
+	    b[B_VCPU_START] < b[B_VCPU_MIN] || b[B_VCPU_START] > b[B_VCPU_MAX])
+		return fail(cli->json, "start values must lie within the bounds");
+	return 0;
+}
+
+/* Whether column k (a policy kind or ORACLE) is part of this run. */
+static bool wanted(const struct replay_cli *cli, int k)
+{
+	return cli->compare || (k == ORACLE ? cli->oracle : k == cli->kind);
+}
+
+static const char *column_name(int k)
+{
+	return k == ORACLE ? "oracle" : policy_kind__name((enum policy_kind)k);
+}
+
+/* One column's scores for trace t, timed (the oracle is not); 0 or -errno. */
+static int score_column(struct replay_cli *cli, int k, const struct replay_trace *t,
+			struct replay_score *s)
+{
+	uint64_t t_start = now_mono_ns();
+	int err;
+
+	if (k == ORACLE)
+		return replay__oracle(&cli->cfg[0], t, s);
+	err = replay__run(&cli->cfg[k], &cli->start, t, s,
+			  cli->lc.f || cli->lc.verbose ? log_tick : NULL, &cli->lc);
+	if (!err) {
+		cli->sim_ns += now_mono_ns() - t_start;
+		cli->sim_ticks += s->ticks;
+	}
+	return err;
+}
+
+/* Load one trace, score every wanted column, print or collect; 0 or 1 (reported). */
+static int replay_path(struct replay_cli *cli, const char *path)
+{
+	struct replay_trace *t = NULL;
+	struct json_object *jt = NULL;
+	char errbuf[REPLAY_ERR_MAX], msg[REPLAY_ERR_MAX + 64];
+	int err;
+
+	err = replay_trace__load(path, &t, errbuf, sizeof(errbuf));
+	if (err)
+		return fail(cli->json, errbuf);
+	if (cli->json) {
+		jt = json_object_new_object();
+		json_object_object_add(jt, "trace", json_object_new_string(path));
+		json_object_array_add(cli->jtraces, jt);
+	}
+	for (int k = 0; k <= NKINDS; k++) {
+		struct replay_score s;
+
+		if (!wanted(cli, k))
+			continue;
+		err = score_column(cli, k, t, &s);
+		if (err) {
+			replay_trace__free(t);
+			snprintf(msg, sizeof(msg), "replay of '%s' failed: %s", path,
+				 strerror(-err));
+			return fail(cli->json, msg);
+		}
+		replay_score__add(&cli->tot[k], &s);
+		if (cli->json && !cli->compare && k != ORACLE)
+			json_object_object_add(jt, "scores", score_json(&s));
+		else if (cli->json)
+			json_object_object_add(jt, column_name(k), score_json(&s));
+		else
+			print_row(base(path), column_name(k), &s);
+	}
+	replay_trace__free(t);
+	return 0;
+}
+
+/* The totals (and with --compare the goals) after every trace. */
+static void print_totals(struct replay_cli *cli, int ntraces)
+{
+	if (cli->json) {
+		struct json_object *jtot = json_object_new_object();
+
+		json_object_object_add(cli->root, "traces", cli->jtraces);
+		cli->jtraces = NULL;
+		for (int k = 0; k <= NKINDS; k++) {
+			if (wanted(cli, k))
+				json_object_object_add(jtot, column_name(k),
+						       score_json(&cli->tot[k]));
+		}
+		json_object_object_add(cli->root, "total", jtot);
+		if (cli->compare)
+			(void)print_goals(cli->tot, true, cli->root);
+		printf("%s\n", json_object_to_json_string_ext(
+				       cli->root,
+				       JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		return;
+	}
+	if (ntraces <= 1 && !cli->compare)
+		return;
+	printf("\n");
+	for (int k = 0; k <= NKINDS; k++) {
+		if (wanted(cli, k))
+			print_row("TOTAL", column_name(k), &cli->tot[k]);
+	}
+	if (!cli->compare)
+		return;
+	(void)print_goals(cli->tot, false, NULL);
+	printf("\nsimulated %llu policy ticks in %.1f ms (%.0f ticks/ms)\n",
+	       (unsigned long long)cli->sim_ticks, (double)cli->sim_ns / 1e6,
+	       cli->sim_ns ? (double)cli->sim_ticks / ((double)cli->sim_ns / 1e6) : 0.0);
+}
+
+/* The --log file and its header; 0 or 1 (reported). */
+static int open_log(struct replay_cli *cli)
+{
+	char msg[REPLAY_ERR_MAX + 64];
+
+	if (!cli->log_path)
+		return 0;
+	cli->lc.f = fopen(cli->log_path, "w");
+	if (!cli->lc.f) {
+		snprintf(msg, sizeof(msg), "cannot write '%s': %s", cli->log_path, strerror(errno));
+		return fail(cli->json, msg);
+	}
+	fprintf(cli->lc.f, "time_s,alloc_mb,vcpus\n");
+	return 0;
+}
+
+int do_replay(int argc, char **argv)
+{
+	struct replay_cli cli = { .kind = POLICY_PREDICTIVE };
+	int rc;
+
+	if (parse_opts(argc, argv, &cli, &rc))
+		return rc;
 	if (optind >= argc) {
 		usage(stderr);
-		return fail(json, "no trace given");
+		return fail(cli.json, "no trace given");
 	}
-	if (lc.verbose && compare)
-		return fail(json, "--verbose takes one policy (no --compare)");
-	if (log_path && (compare || argc - optind != 1))
-		return fail(json, "--log takes exactly one trace and one policy (no --compare)");
-
-	struct policy_config cfg[NKINDS];
-	struct replay_start start = { .mem_mib = mem_start, .vcpus = (unsigned int)vcpu_start };
-
-	for (int k = 0; k < NKINDS; k++) {
-		policy_config__init(&cfg[k], (enum policy_kind)k);
-		cfg[k].mem_min_mib = mem_min;
-		cfg[k].mem_max_mib = mem_max;
-		cfg[k].mem_reserve_mib = mem_reserve;
-		cfg[k].vcpu_min = (unsigned int)vcpu_min;
-		cfg[k].vcpu_max = (unsigned int)vcpu_max;
-		if (policy_config__validate(&cfg[k]))
-			return fail(json, "inconsistent bounds (need mem-min <= mem-max, "
-					  "reserve <= mem-max, 1 <= vcpu-min <= vcpu-max)");
-	}
-	if (mem_start < mem_min || mem_start > mem_max || vcpu_start < vcpu_min ||
-	    vcpu_start > vcpu_max)
-		return fail(json, "start values must lie within the bounds");
-
-	if (log_path) {
-		lc.f = fopen(log_path, "w");
-		if (!lc.f) {
-			snprintf(msg, sizeof(msg), "cannot write '%s': %s", log_path,
-				 strerror(errno));
-			return fail(json, msg);
-		}
-		fprintf(lc.f, "time_s,alloc_mb,vcpus\n");
-	}
-	if (json) {
-		root = json_object_new_object();
-		jtraces = json_object_new_array();
-		if (!compare)
-			json_object_object_add(root, "policy",
-					       json_object_new_string(policy_kind__name(kind)));
+	if (cli.lc.verbose && cli.compare)
+		return fail(cli.json, "--verbose takes one policy (no --compare)");
+	if (cli.log_path && (cli.compare || argc - optind != 1))
+		return fail(cli.json,
+			    "--log takes exactly one trace and one policy (no --compare)");
+	if (set_bounds(&cli) || open_log(&cli))
+		return 1;
+	if (cli.json) {
+		cli.root = json_object_new_object();
+		cli.jtraces = json_object_new_array();
+		if (!cli.compare)
+			json_object_object_add(cli.root, "policy",
+					       json_object_new_string(policy_kind__name(cli.kind)));
 	} else {
 		print_head();
 	}
-
+	rc = 1;
 	for (int i = optind; i < argc; i++) {
-		struct replay_trace *t = NULL;
-		struct json_object *jt = NULL;
-		char errbuf[REPLAY_ERR_MAX];
-
-		err = replay_trace__load(argv[i], &t, errbuf, sizeof(errbuf));
-		if (err) {
-			rc = fail(json, errbuf);
+		if (replay_path(&cli, argv[i]))
 			goto cleanup;
-		}
-		if (json) {
-			jt = json_object_new_object();
-			json_object_object_add(jt, "trace", json_object_new_string(argv[i]));
-			json_object_array_add(jtraces, jt);
-		}
-		for (int k = 0; k <= NKINDS; k++) {
-			struct replay_score s;
-			bool is_oracle = k == ORACLE;
-
-			if (!compare && !(is_oracle ? oracle : k == kind))
-				continue;
-			uint64_t t_start = now_mono_ns();
-
-			if (is_oracle)
-				err = replay__oracle(&cfg[0], t, &s);
-			else
-				err = replay__run(&cfg[k], &start, t, &s,
-						  lc.f || lc.verbose ? log_tick : NULL, &lc);
-			if (err) {
-				replay_trace__free(t);
-				snprintf(msg, sizeof(msg), "replay of '%s' failed: %s", argv[i],
-					 strerror(-err));
-				rc = fail(json, msg);
-				goto cleanup;
-			}
-			if (!is_oracle) {
-				sim_ns += now_mono_ns() - t_start;
-				sim_ticks += s.ticks;
-			}
-			replay_score__add(&tot[k], &s);
-			if (json && !compare && !is_oracle)
-				json_object_object_add(jt, "scores", score_json(&s));
-			else if (json)
-				json_object_object_add(jt,
-						       is_oracle ? "oracle" : policy_kind__name(k),
-						       score_json(&s));
-			else
-				print_row(base(argv[i]),
-					  is_oracle ? "oracle" : policy_kind__name(k), &s);
-		}
-		replay_trace__free(t);
 	}
-	if (lc.f && lc.err) {
-		rc = fail(json, "writing the log failed");
+	if (cli.lc.f && cli.lc.err) {
+		(void)fail(cli.json, "writing the log failed");
 		goto cleanup;
 	}
-
-	if (json) {
-		struct json_object *jtot = json_object_new_object();
-
-		json_object_object_add(root, "traces", jtraces);
-		jtraces = NULL;
-		for (int k = 0; k <= NKINDS; k++) {
-			if (!compare && !(k == ORACLE ? oracle : k == kind))
-				continue;
-			json_object_object_add(jtot, k == ORACLE ? "oracle" : policy_kind__name(k),
-					       score_json(&tot[k]));
-		}
-		json_object_object_add(root, "total", jtot);
-		if (compare)
-			goals_ok = print_goals(tot, true, root);
-		printf("%s\n",
-		       json_object_to_json_string_ext(
-			       root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
-	} else if (argc - optind > 1 || compare) {
-		printf("\n");
-		for (int k = 0; k <= NKINDS; k++) {
-			if (!compare && !(k == ORACLE ? oracle : k == kind))
-				continue;
-			print_row("TOTAL", k == ORACLE ? "oracle" : policy_kind__name(k), &tot[k]);
-		}
-		if (compare)
-			goals_ok = print_goals(tot, false, NULL);
-		if (compare)
-			printf("\nsimulated %llu policy ticks in %.1f ms (%.0f ticks/ms)\n",
-			       (unsigned long long)sim_ticks, (double)sim_ns / 1e6,
-			       sim_ns ? (double)sim_ticks / ((double)sim_ns / 1e6) : 0.0);
-	}
-	(void)goals_ok;
+	print_totals(&cli, argc - optind);
 	rc = 0;
 cleanup:
-	if (lc.f && fclose(lc.f) && !rc)
-		rc = fail(json, "writing the log failed");
-	json_object_put(jtraces);
-	json_object_put(root);
+	if (cli.lc.f && fclose(cli.lc.f) && !rc)
+		rc = fail(cli.json, "writing the log failed");
+	json_object_put(cli.jtraces);
+	json_object_put(cli.root);
 	return rc;
 }
