@@ -114,12 +114,6 @@ int channel__send(struct channel *ch, enum agent_op op, uint32_t arg, uint64_t n
  */
 int channel__result(struct channel *ch, uint32_t id, uint64_t now_ns, struct agent_ack *ack);
 
-/*
- * Find the socket path of the channel named name (AGENTPROTO_CHANNEL) in a
- * libvirt domain XML. Returns 0, -ENOENT or -E2BIG.
- */
-int channel__path_from_xml(const char *xml, const char *name, char *path, unsigned long size);
-
 /* A sample as JSON with its source and age, for the CLI and the HTTP API; NULL on ENOMEM. */
 struct json_object *channel__sample_json(const struct agent_sample *s, uint64_t age_ns);
 

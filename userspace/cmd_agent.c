@@ -14,13 +14,12 @@
 #include <string.h>
 
 #include <json-c/json.h>
-#include <libvirt/libvirt.h>
-#include <libvirt/virterror.h>
 
 #include "channel.h"
 #include "cmds.h"
 #include "kvmpilot.h"
 #include "util.h"
+#include "virt.h"
 
 #define NS_PER_MS 1000000ull
 
@@ -30,12 +29,6 @@ static void on_sigint(int sig)
 {
 	(void)sig;
 	agent_stop = 1;
-}
-
-static void quiet_libvirt(void *opaque, virErrorPtr err)
-{
-	(void)opaque;
-	(void)err;
 }
 
 static void usage(FILE *f)
@@ -84,45 +77,26 @@ static int print_error(bool json, const char *fmt, ...)
 static int resolve_socket(const char *uri, const char *name, char *path, size_t size, char *errbuf,
 			  size_t errsize)
 {
-	virConnectPtr conn = NULL;
-	virDomainPtr dom = NULL;
-	char *xml = NULL;
-	int err = -EINVAL;
+	char why[256];
+	int err = virt__channel_path(uri, name, AGENTPROTO_CHANNEL, path, size, why, sizeof(why));
 
-	virSetErrorFunc(NULL, quiet_libvirt);
-	conn = virConnectOpenReadOnly(uri);
-	if (!conn) {
-		snprintf(errbuf, errsize, "cannot connect to '%s': %s", uri,
-			 virGetLastErrorMessage());
-		err = -ECONNREFUSED;
-		goto cleanup;
-	}
-	dom = virDomainLookupByName(conn, name);
-	if (!dom) {
-		snprintf(errbuf, errsize, "no domain '%s': %s", name, virGetLastErrorMessage());
-		err = -ENOENT;
-		goto cleanup;
-	}
-	xml = virDomainGetXMLDesc(dom, 0);
-	if (!xml) {
-		snprintf(errbuf, errsize, "cannot read the XML of '%s': %s", name,
-			 virGetLastErrorMessage());
-		err = -EIO;
-		goto cleanup;
-	}
-	err = channel__path_from_xml(xml, AGENTPROTO_CHANNEL, path, size);
-	if (err) {
+	switch (err) {
+	case 0:
+		break;
+	case -ECONNREFUSED:
+		snprintf(errbuf, errsize, "cannot connect to '%s': %s", uri, why);
+		break;
+	case -ENOENT:
+		snprintf(errbuf, errsize, "no domain '%s': %s", name, why);
+		break;
+	case -EIO:
+		snprintf(errbuf, errsize, "cannot read the XML of '%s': %s", name, why);
+		break;
+	default:
 		snprintf(errbuf, errsize, "domain '%s' has no '%s' unix channel%s", name,
 			 AGENTPROTO_CHANNEL, err == -E2BIG ? " with a usable path" : "");
-		goto cleanup;
+		break;
 	}
-	err = 0;
-cleanup:
-	free(xml);
-	if (dom)
-		virDomainFree(dom);
-	if (conn && virConnectClose(conn) > 0)
-		log_debug("libvirt connection still referenced");
 	return err;
 }
 

@@ -1002,7 +1002,7 @@ static bool has_agent_channel(virDomainPtr dom, unsigned int flags)
 	if (!xml)
 		return false;
 	/* libvirt formats attributes with single quotes, always. */
-	has = strstr(xml, "name='" DOMXML_AGENT_CHANNEL "'") != NULL;
+	has = strstr(xml, "name='" AGENTPROTO_CHANNEL "'") != NULL;
 	free(xml);
 	return has;
 }
@@ -1234,7 +1234,7 @@ static void usage(FILE *f)
 		"\n"
 		"create defines and starts a guest from the image of 'make guest': a qcow2\n"
 		"overlay on a shared base volume in a libvirt storage pool, a tap\n"
-		"'kp-NAME', the agent channel " DOMXML_AGENT_CHANNEL ", balloon statistics\n"
+		"'kp-NAME', the agent channel " AGENTPROTO_CHANNEL ", balloon statistics\n"
 		"every second and the serial console in STATE/console/NAME.log.\n"
 		"\n"
 		"Options of create:\n"
@@ -1431,10 +1431,10 @@ static int parse_opts(int argc, char **argv, struct vm_opts *o)
 			break;
 		case OPT_CHANNEL:
 			if (domxml__validate_channel(optarg) ||
-			    !strcmp(optarg, DOMXML_AGENT_CHANNEL)) {
+			    !strcmp(optarg, AGENTPROTO_CHANNEL)) {
 				log_error("invalid --channel '%s': 1..%d of A-Z a-z 0-9 . _ -, "
 					  "starting with a letter or digit, not '%s'",
-					  optarg, DOMXML_CHANNEL_MAX, DOMXML_AGENT_CHANNEL);
+					  optarg, DOMXML_CHANNEL_MAX, AGENTPROTO_CHANNEL);
 				return 2;
 			}
 			if (o->n_channels == DOMXML_CHANNELS_MAX) {

@@ -298,7 +298,7 @@ int domxml__domain(const struct domxml_vm *vm, char **xml)
 	for (unsigned int i = 0; i < vm->n_channels; i++) {
 		const struct domxml_channel *ch = &vm->channels[i];
 
-		if (domxml__validate_channel(ch->name) || !strcmp(ch->name, DOMXML_AGENT_CHANNEL) ||
+		if (domxml__validate_channel(ch->name) || !strcmp(ch->name, AGENTPROTO_CHANNEL) ||
 		    !ch->path || ch->path[0] != '/')
 			return -EINVAL;
 	}
@@ -376,7 +376,7 @@ int domxml__domain(const struct domxml_vm *vm, char **xml)
 	if (vm->channel_path || vm->n_channels)
 		fprintf(d.f, "    <controller type='virtio-serial' index='0'/>\n");
 	if (vm->channel_path)
-		channel_xml(&d, "    ", DOMXML_AGENT_CHANNEL, vm->channel_path);
+		channel_xml(&d, "    ", AGENTPROTO_CHANNEL, vm->channel_path);
 	for (unsigned int i = 0; i < vm->n_channels && i < DOMXML_CHANNELS_MAX; i++)
 		channel_xml(&d, "    ", vm->channels[i].name, vm->channels[i].path);
 	fprintf(d.f, "    <memballoon model='virtio'>\n"
@@ -472,7 +472,7 @@ int domxml__channel(const struct domxml_channel *ch, char **xml)
 
 int domxml__agent_channel(const char *socket_path, char **xml)
 {
-	const struct domxml_channel ch = { DOMXML_AGENT_CHANNEL, socket_path };
+	const struct domxml_channel ch = { AGENTPROTO_CHANNEL, socket_path };
 
 	return domxml__channel(&ch, xml);
 }

@@ -14,13 +14,12 @@
 
 #include "agentproto.h"
 
-#define DOMXML_NAME_MAX	     48 /* longest VM name we accept */
-#define DOMXML_IFNAME_MAX    16 /* IFNAMSIZ: 15 characters and the NUL */
-#define DOMXML_UUID_LEN	     37
-#define DOMXML_MAC_LEN	     18
-#define DOMXML_AGENT_CHANNEL AGENTPROTO_CHANNEL
-#define DOMXML_CHANNELS_MAX  4	/* extra virtio-serial channels of one VM */
-#define DOMXML_CHANNEL_MAX   64 /* longest channel name */
+#define DOMXML_NAME_MAX	    48 /* longest VM name we accept */
+#define DOMXML_IFNAME_MAX   16 /* IFNAMSIZ: 15 characters and the NUL */
+#define DOMXML_UUID_LEN	    37
+#define DOMXML_MAC_LEN	    18
+#define DOMXML_CHANNELS_MAX 4  /* extra virtio-serial channels of one VM */
+#define DOMXML_CHANNEL_MAX  64 /* longest channel name */
 /* Marks the domains kvmpilot created, in <metadata>. */
 #define DOMXML_NS_URI	 "http://kvmpilot.org/xmlns/vm/1"
 #define DOMXML_NS_PREFIX "kvmpilot"

@@ -35,6 +35,7 @@
 #define KVMPILOT_VIRT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <libvirt/libvirt.h>
@@ -285,5 +286,21 @@ int virt__parse_status_vcpus(const char *xml, struct vm_desc *vm);
  * QEMU that libvirt does not know. Returns out->n or -ENOMEM.
  */
 int virt__merge(struct vm_list *out, const struct vm_list *lv, const struct vm_list *proc);
+
+/*
+ * libvirt prints every error on stderr unless told otherwise; kvmpilot
+ * reports each failure once, in its own words. Process-wide, idempotent.
+ */
+void virt__quiet_errors(void);
+
+/*
+ * One-shot and read-only, without a struct virt (kvmpilot agent): the socket
+ * path of the unix channel named channel of domain name at uri. Returns 0,
+ * -ECONNREFUSED (no connection), -ENOENT (no such domain), -EIO (its XML
+ * could not be read), -ENODATA (no such unix channel) or -E2BIG (a path
+ * longer than size). why gets libvirt's message for the first three.
+ */
+int virt__channel_path(const char *uri, const char *name, const char *channel, char *path,
+		       size_t size, char *why, size_t why_size);
 
 #endif /* KVMPILOT_VIRT_H */

@@ -37,6 +37,11 @@ static void quiet_error(void *opaque, virErrorPtr err)
 	(void)err;
 }
 
+void virt__quiet_errors(void)
+{
+	virSetErrorFunc(NULL, quiet_error);
+}
+
 static void loop_tick(int timer, void *opaque)
 {
 	(void)timer;
@@ -63,7 +68,7 @@ static int loop_get(void)
 		goto cleanup;
 	}
 	if (!loop_registered) {
-		virSetErrorFunc(NULL, quiet_error);
+		virt__quiet_errors();
 		xmlInitParser();
 		if (virEventRegisterDefaultImpl() < 0)
 			goto fail;

@@ -17,6 +17,7 @@
 
 #include "util.h"
 #include "virt_priv.h"
+#include "virt_xml.h"
 
 #define STATUS_XML_MAX (4u << 20)
 
@@ -398,4 +399,41 @@ int virt__merge(struct vm_list *out, const struct vm_list *lv, const struct vm_l
 		*vm = proc->vms[i];
 	}
 	return out->n;
+}
+
+int virt__channel_path(const char *uri, const char *name, const char *channel, char *path,
+		       size_t size, char *why, size_t why_size)
+{
+	virConnectPtr conn = NULL;
+	virDomainPtr dom = NULL;
+	char *xml = NULL;
+	const char *msg;
+	int err = -ECONNREFUSED;
+
+	virt__quiet_errors();
+	conn = virConnectOpenReadOnly(uri);
+	if (!conn)
+		goto cleanup;
+	err = -ENOENT;
+	dom = virDomainLookupByName(conn, name);
+	if (!dom)
+		goto cleanup;
+	err = -EIO;
+	xml = virDomainGetXMLDesc(dom, 0);
+	if (!xml)
+		goto cleanup;
+	err = virt_xml__channel_path(xml, channel, path, size);
+	if (err && err != -E2BIG)
+		err = -ENODATA;
+cleanup:
+	msg = err == -ECONNREFUSED || err == -ENOENT || err == -EIO ? virGetLastErrorMessage() : "";
+	(void)str_copy(why, msg ? msg : "", why_size);
+	virResetLastError();
+	free(xml);
+	if (dom)
+		(void)virDomainFree(dom);
+	/* > 0 would mean a leaked reference; nothing to do about it here */
+	if (conn)
+		(void)virConnectClose(conn);
+	return err;
 }

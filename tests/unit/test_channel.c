@@ -484,37 +484,6 @@ static void test_adopted_fd(void **state)
 	assert_null(channel__new_fd(-1, "x", NULL));
 }
 
-static void test_path_from_xml(void **state)
-{
-	static const char xml[] =
-		"<domain type='qemu'>\n  <devices>\n"
-		"    <channel type='unix'>\n      <source mode='bind' path='/run/other.sock'/>\n"
-		"      <target type='virtio' name='org.qemu.guest_agent.0'/>\n    </channel>\n"
-		"    <channel type=\"unix\">\n"
-		"      <source mode=\"bind\" path=\"/var/lib/k&amp;p/agent.sock\"/>\n"
-		"      <target type=\"virtio\" name=\"org.kvmpilot.agent.0\" state=\"connected\"/>\n"
-		"      <alias name=\"channel1\"/>\n    </channel>\n  </devices>\n</domain>\n";
-	static const char none[] = "<domain><devices><channel type='pty'><target type='virtio' "
-				   "name='org.kvmpilot.agent.0'/></channel></devices></domain>";
-	char path[108], tiny[8];
-
-	(void)state;
-	assert_int_equal(channel__path_from_xml(xml, AGENTPROTO_CHANNEL, path, sizeof(path)), 0);
-	assert_string_equal(path, "/var/lib/k&p/agent.sock");
-	assert_int_equal(channel__path_from_xml(xml, "org.qemu.guest_agent.0", path, sizeof(path)),
-			 0);
-	assert_string_equal(path, "/run/other.sock");
-	assert_int_equal(channel__path_from_xml(xml, "nope", path, sizeof(path)), -ENOENT);
-	assert_int_equal(channel__path_from_xml(xml, AGENTPROTO_CHANNEL, tiny, sizeof(tiny)),
-			 -E2BIG);
-	assert_int_equal(channel__path_from_xml(none, AGENTPROTO_CHANNEL, path, sizeof(path)),
-			 -ENOENT);
-	assert_int_equal(channel__path_from_xml("<channel", AGENTPROTO_CHANNEL, path, sizeof(path)),
-			 -ENOENT);
-	assert_int_equal(channel__path_from_xml("", AGENTPROTO_CHANNEL, path, sizeof(path)),
-			 -ENOENT);
-}
-
 static void test_json(void **state)
 {
 	struct agent_sample s = { .seq = 3,
@@ -557,7 +526,6 @@ int main(void)
 		cmocka_unit_test(test_missing_socket),
 		cmocka_unit_test_setup_teardown(test_per_vm_binding, setup, teardown),
 		cmocka_unit_test(test_adopted_fd),
-		cmocka_unit_test(test_path_from_xml),
 		cmocka_unit_test(test_json),
 	};
 

@@ -3,7 +3,8 @@
  * The XML 'kvmpilot vm' hands to libvirt: names that reach paths and
  * interface names are validated, every user value is escaped, and every
  * document is accepted by libvirt's own parser and schema (its in-process
- * test driver, no daemon needed).
+ * test driver, no daemon needed), and what libvirt gives back is read by
+ * virt_xml.c as the writer meant it.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -19,6 +20,8 @@
 #include <libvirt/virterror.h>
 
 #include "domxml.h"
+#include "virt.h"
+#include "virt_xml.h"
 
 static void quiet(void *opaque, virErrorPtr err)
 {
@@ -263,7 +266,7 @@ static void test_domain_extra_channels(void **state)
 	/* Names that would break out of the attribute, the agent's own name, too many. */
 	vm.channels[1].name = "x'/><evil";
 	assert_int_equal(domxml__domain(&vm, &xml), -EINVAL);
-	vm.channels[1].name = DOMXML_AGENT_CHANNEL;
+	vm.channels[1].name = AGENTPROTO_CHANNEL;
 	assert_int_equal(domxml__domain(&vm, &xml), -EINVAL);
 	vm.channels[1].name = "ok.0";
 	vm.channels[1].path = "relative.sock";
@@ -377,6 +380,69 @@ static void test_domain_accepted_by_libvirt(void **state)
 	assert_int_equal(virConnectClose(conn), 0);
 }
 
+/*
+ * What the writer puts in, the reader (virt_xml.c) gets back from libvirt's
+ * own formatting: the agent's socket among other channels, the sizes, the
+ * controller and the workload. If they disagree, 'vm attach-agent' adds a
+ * second channel, 'vm list' says "no agent", and the service finds no socket.
+ */
+static void test_writer_and_reader_agree(void **state)
+{
+	char uuid[DOMXML_UUID_LEN], path[108], *xml = NULL, *back = NULL, *meta = NULL, *w = NULL;
+	struct virt_dom_info info;
+	struct domxml_vm vm;
+	struct vm_desc desc;
+	virConnectPtr conn;
+	virDomainPtr dom;
+
+	(void)state;
+	virSetErrorFunc(NULL, quiet);
+	conn = virConnectOpen("test:///default");
+	assert_non_null(conn);
+	sample_vm(&vm, uuid);
+	vm.channels[0].name = "org.qemu.guest_agent.0";
+	vm.channels[0].path = "/var/lib/kvmpilot/channels/kp-unit/org.qemu.guest_agent.0.sock";
+	vm.n_channels = 1;
+	assert_int_equal(domxml__domain(&vm, &xml), 0);
+	dom = virDomainDefineXMLFlags(conn, xml, VIR_DOMAIN_DEFINE_VALIDATE);
+	assert_non_null(dom);
+	back = virDomainGetXMLDesc(dom, VIR_DOMAIN_XML_INACTIVE);
+	assert_non_null(back);
+	assert_int_equal(virt_xml__channel_path(back, AGENTPROTO_CHANNEL, path, sizeof(path)), 0);
+	assert_string_equal(path, vm.channel_path);
+	assert_int_equal(virt_xml__channel_path(back, "org.qemu.guest_agent.0", path, sizeof(path)),
+			 0);
+	assert_string_equal(path, vm.channels[0].path);
+	assert_int_equal(virt_xml__has_channel(back, AGENTPROTO_CHANNEL), 1);
+	assert_int_equal(virt_xml__has_controller(back, "virtio-serial"), 1);
+	memset(&desc, 0, sizeof(desc));
+	memset(&info, 0, sizeof(info));
+	assert_int_equal(virt__parse_domain_xml(back, &desc, &info), 0);
+	assert_string_equal(desc.name, "kp-unit");
+	assert_string_equal(desc.uuid, uuid);
+	assert_int_equal(info.max_memory_kib, 2048 * 1024);
+	assert_int_equal(info.cur_memory_kib, 512 * 1024);
+	assert_int_equal(info.max_vcpus, 4);
+	assert_int_equal(info.cur_vcpus, 1);
+	assert_int_equal(info.stats_period, 1);
+	assert_string_equal(desc.channel_path, vm.channel_path);
+	assert_int_equal(desc.ntaps, 1);
+	assert_string_equal(desc.taps[0].ifname, "kp-kp-unit");
+	assert_int_equal(desc.ndisks, 1);
+	assert_string_equal(desc.disks[0].path, vm.disk_path);
+	meta = virDomainGetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, DOMXML_NS_URI, 0);
+	assert_non_null(meta);
+	assert_int_equal(virt_xml__metadata_workload(meta, &w), 0);
+	assert_string_equal(w, "memhog");
+	assert_int_equal(virDomainUndefine(dom), 0);
+	virDomainFree(dom);
+	free(w);
+	free(meta);
+	free(back);
+	free(xml);
+	assert_int_equal(virConnectClose(conn), 0);
+}
+
 static void test_pool_and_volumes_accepted(void **state)
 {
 	char *xml = NULL, *chan = NULL, *ctl = NULL;
@@ -459,6 +525,7 @@ int main(void)
 		cmocka_unit_test(test_domain_extra_channels),
 		cmocka_unit_test(test_domain_escapes_and_rejects),
 		cmocka_unit_test(test_domain_accepted_by_libvirt),
+		cmocka_unit_test(test_writer_and_reader_agree),
 		cmocka_unit_test(test_pool_and_volumes_accepted),
 	};
 
