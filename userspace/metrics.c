@@ -90,6 +90,16 @@ static void val(FILE *f, double v)
 		fprintf(f, "} %.15g\n", v);
 }
 
+/* One more label (,NAME="VALUE"), when lname is set. */
+static void label(FILE *f, const char *lname, const char *lval)
+{
+	if (!lname)
+		return;
+	fprintf(f, ",%s=\"", lname);
+	esc(f, lval);
+	fputc('"', f);
+}
+
 static void hist(FILE *f, const char *name, const struct vm_sample *s, const char *lname,
 		 const char *lval, const struct sample_hist *h)
 {
@@ -101,22 +111,14 @@ static void hist(FILE *f, const char *name, const struct vm_sample *s, const cha
 		for (; slot < e && slot < KP_HIST_SLOTS; slot++)
 			cum += h->slots[slot];
 		dom(f, name, s);
-		if (lname) {
-			fprintf(f, ",%s=\"", lname);
-			esc(f, lval);
-			fputc('"', f);
-		}
+		label(f, lname, lval);
 		fprintf(f, ",le=\"%.9g\"} %llu\n", (double)(1ull << e) / 1e9,
 			(unsigned long long)cum);
 	}
 	for (; slot < KP_HIST_SLOTS; slot++)
 		cum += h->slots[slot];
 	dom(f, name, s);
-	if (lname) {
-		fprintf(f, ",%s=\"", lname);
-		esc(f, lval);
-		fputc('"', f);
-	}
+	label(f, lname, lval);
 	fprintf(f, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
 }
 
@@ -144,19 +146,11 @@ static void hist_family(FILE *f, const struct snapshot *snap, const char *base, 
 			hist(f, name, s, rl, rv, h);
 			snprintf(name, sizeof(name), "%s_sum", base);
 			dom(f, name, s);
-			if (rl) {
-				fputs(",reason=\"", f);
-				esc(f, rv);
-				fputc('"', f);
-			}
+			label(f, rl, rv);
 			val(f, (double)h->sum_ns / 1e9);
 			snprintf(name, sizeof(name), "%s_count", base);
 			dom(f, name, s);
-			if (rl) {
-				fputs(",reason=\"", f);
-				esc(f, rv);
-				fputc('"', f);
-			}
+			label(f, rl, rv);
 			fprintf(f, "} %llu\n", (unsigned long long)count);
 		}
 	}
@@ -175,18 +169,10 @@ static void hist_family(FILE *f, const struct snapshot *snap, const char *base, 
 		}                                                     \
 	} while (0)
 
-char *metrics__render(const struct snapshot *snap, size_t *len)
+/* The service itself. */
+static void render_service(FILE *f, const struct snapshot *snap)
 {
 	const struct snapshot_health *h = &snap->health;
-	char *buf = NULL;
-	size_t size = 0;
-	FILE *f;
-
-	f = open_memstream(&buf, &size);
-	if (!f)
-		return NULL;
-	/* one thread writes this stream: no locking per character */
-	__fsetlocking(f, FSETLOCKING_BYCALLER);
 
 	family(f, "kvmpilot_up", "gauge", "1 while the service runs its tick loop.");
 	fputs("kvmpilot_up 1\n", f);
@@ -200,72 +186,97 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 	fprintf(f, "kvmpilot_ticks_total %llu\n", (unsigned long long)h->ticks);
 	family(f, "kvmpilot_tick_duration_seconds", "gauge", "How long the last tick took.");
 	fprintf(f, "kvmpilot_tick_duration_seconds %.9g\n", h->last_tick_ms / 1000.0);
+}
 
-	/* vCPUs, from BPF */
-	family(f, "kvmpilot_vcpu_run_seconds_total", "counter",
-	       "Time each vCPU thread ran on a host CPU.");
+/* A per-vCPU counter; vCPU times need have_cpu, exit counts have_bpf. */
+enum vcpu_field {
+	VCPU_RUN_S,
+	VCPU_WAIT_S,
+	VCPU_EXITS
+};
+
+static void vcpu_family(FILE *f, const struct snapshot *snap, const char *name, const char *help,
+			enum vcpu_field field)
+{
+	family(f, name, "counter", help);
 	for (int i = 0; i < snap->nvms; i++) {
 		const struct vm_sample *s = &snap->vms[i].s;
+		bool known = field == VCPU_EXITS ? s->have_bpf : s->have_cpu;
 
-		for (int v = 0; s->have_cpu && v < s->nvcpus; v++) {
+		for (int v = 0; known && v < s->nvcpus; v++) {
+			const struct sample_vcpu *c = &s->vcpus[v];
+
 			if (dup_vcpu(s, v))
 				continue;
-			dom(f, "kvmpilot_vcpu_run_seconds_total", s);
-			fprintf(f, ",vcpu=\"%d\"", s->vcpus[v].index);
-			val(f, (double)s->vcpus[v].run_ns / 1e9);
+			dom(f, name, s);
+			fprintf(f, ",vcpu=\"%d\"", c->index);
+			val(f, field == VCPU_RUN_S    ? (double)c->run_ns / 1e9
+			       : field == VCPU_WAIT_S ? (double)c->wait_ns / 1e9
+						      : (double)c->exits);
 		}
 	}
-	family(f, "kvmpilot_vcpu_wait_seconds_total", "counter",
-	       "Time each vCPU thread was runnable but waited for a host CPU (host steal).");
-	for (int i = 0; i < snap->nvms; i++) {
-		const struct vm_sample *s = &snap->vms[i].s;
+}
 
-		for (int v = 0; s->have_cpu && v < s->nvcpus; v++) {
-			if (dup_vcpu(s, v))
-				continue;
-			dom(f, "kvmpilot_vcpu_wait_seconds_total", s);
-			fprintf(f, ",vcpu=\"%d\"", s->vcpus[v].index);
-			val(f, (double)s->vcpus[v].wait_ns / 1e9);
-		}
-	}
-	family(f, "kvmpilot_vcpu_exits_total", "counter", "KVM exits of each vCPU.");
-	for (int i = 0; i < snap->nvms; i++) {
-		const struct vm_sample *s = &snap->vms[i].s;
-
-		for (int v = 0; s->have_bpf && v < s->nvcpus; v++) {
-			if (dup_vcpu(s, v))
-				continue;
-			dom(f, "kvmpilot_vcpu_exits_total", s);
-			fprintf(f, ",vcpu=\"%d\"", s->vcpus[v].index);
-			val(f, (double)s->vcpus[v].exits);
-		}
-	}
+/* vCPUs and exits, from BPF (vCPU times also from schedstat). */
+static void render_cpu(FILE *f, const struct snapshot *snap)
+{
+	vcpu_family(f, snap, "kvmpilot_vcpu_run_seconds_total",
+		    "Time each vCPU thread ran on a host CPU.", VCPU_RUN_S);
+	vcpu_family(f, snap, "kvmpilot_vcpu_wait_seconds_total",
+		    "Time each vCPU thread was runnable but waited for a host CPU (host steal).",
+		    VCPU_WAIT_S);
+	vcpu_family(f, snap, "kvmpilot_vcpu_exits_total", "KVM exits of each vCPU.", VCPU_EXITS);
 	PER_VM("kvmpilot_emulator_run_seconds_total", "counter",
 	       "CPU time of the VM's non-vCPU QEMU threads (main loop, I/O threads, workers).",
 	       s->have_bpf, s->emulator_run_ns / 1e9);
 
-	/* exits by reason */
 	family(f, "kvmpilot_exits_total", "counter", "KVM exits by exit reason.");
 	for (int i = 0; i < snap->nvms; i++) {
 		const struct vm_sample *s = &snap->vms[i].s;
 
 		for (int r = 0; s->have_bpf && r < s->nreasons; r++) {
 			dom(f, "kvmpilot_exits_total", s);
-			fputs(",reason=\"", f);
-			esc(f, s->reasons[r].name);
-			fputc('"', f);
+			label(f, "reason", s->reasons[r].name);
 			val(f, (double)s->reasons[r].count);
 		}
 	}
 	hist_family(f, snap, "kvmpilot_exit_handling_seconds",
 		    "Time from a KVM exit to the next entry of the same vCPU, by exit reason.",
 		    true);
+}
 
-	/* tap I/O, named from the guest's point of view */
-	static const struct {
-		const char *name, *help;
-		size_t off;
-	} nets[] = {
+/* A counter of struct sample_net or sample_disk at offset off, one series per device. */
+struct device_counter {
+	const char *name, *help;
+	size_t off;
+};
+
+static void device_family(FILE *f, const struct snapshot *snap, const struct device_counter *c,
+			  bool net)
+{
+	family(f, c->name, "counter", c->help);
+	for (int i = 0; i < snap->nvms; i++) {
+		const struct vm_sample *s = &snap->vms[i].s;
+		int n = net ? s->nnets : s->ndisks;
+
+		for (int d = 0; s->have_bpf && d < n; d++) {
+			const void *dev =
+				net ? (const void *)&s->nets[d] : (const void *)&s->disks[d];
+
+			if (net ? dup_net(s, d) : dup_disk(s, d))
+				continue;
+			dom(f, c->name, s);
+			label(f, net ? "ifname" : "disk",
+			      net ? s->nets[d].ifname : s->disks[d].name);
+			val(f, (double)*(const uint64_t *)((const char *)dev + c->off));
+		}
+	}
+}
+
+/* Tap I/O (named from the guest's point of view) and block I/O. */
+static void render_io(FILE *f, const struct snapshot *snap)
+{
+	static const struct device_counter nets[] = {
 		{ "kvmpilot_net_rx_bytes_total", "Bytes delivered to the guest through its tap.",
 		  offsetof(struct sample_net, rx_bytes) },
 		{ "kvmpilot_net_tx_bytes_total", "Bytes sent by the guest through its tap.",
@@ -276,28 +287,7 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 		{ "kvmpilot_net_tx_packets_total", "Packets sent by the guest through its tap.",
 		  offsetof(struct sample_net, tx_packets) },
 	};
-	for (size_t k = 0; k < sizeof(nets) / sizeof(nets[0]); k++) {
-		family(f, nets[k].name, "counter", nets[k].help);
-		for (int i = 0; i < snap->nvms; i++) {
-			const struct vm_sample *s = &snap->vms[i].s;
-
-			for (int n = 0; s->have_bpf && n < s->nnets; n++) {
-				if (dup_net(s, n))
-					continue;
-				dom(f, nets[k].name, s);
-				fputs(",ifname=\"", f);
-				esc(f, s->nets[n].ifname);
-				fputc('"', f);
-				val(f, (double)*(const uint64_t *)((const char *)&s->nets[n] +
-								   nets[k].off));
-			}
-		}
-	}
-
-	static const struct {
-		const char *name, *help;
-		size_t off;
-	} blks[] = {
+	static const struct device_counter blks[] = {
 		{ "kvmpilot_block_read_bytes_total", "Bytes read from the VM's disks.",
 		  offsetof(struct sample_disk, rd_bytes) },
 		{ "kvmpilot_block_write_bytes_total", "Bytes written to the VM's disks.",
@@ -307,27 +297,17 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 		{ "kvmpilot_block_write_ops_total", "Write operations on the VM's disks.",
 		  offsetof(struct sample_disk, wr_ops) },
 	};
-	for (size_t k = 0; k < sizeof(blks) / sizeof(blks[0]); k++) {
-		family(f, blks[k].name, "counter", blks[k].help);
-		for (int i = 0; i < snap->nvms; i++) {
-			const struct vm_sample *s = &snap->vms[i].s;
 
-			for (int d = 0; s->have_bpf && d < s->ndisks; d++) {
-				if (dup_disk(s, d))
-					continue;
-				dom(f, blks[k].name, s);
-				fputs(",disk=\"", f);
-				esc(f, s->disks[d].name);
-				fputc('"', f);
-				val(f, (double)*(const uint64_t *)((const char *)&s->disks[d] +
-								   blks[k].off));
-			}
-		}
-	}
+	for (size_t k = 0; k < sizeof(nets) / sizeof(nets[0]); k++)
+		device_family(f, snap, &nets[k], true);
+	for (size_t k = 0; k < sizeof(blks) / sizeof(blks[0]); k++)
+		device_family(f, snap, &blks[k], false);
 	hist_family(f, snap, "kvmpilot_block_latency_seconds",
 		    "Latency of the VM's block requests, issue to completion.", false);
+}
 
-	/* memory */
+static void render_memory(FILE *f, const struct snapshot *snap)
+{
 	PER_VM("kvmpilot_memory_guest_used_bytes", "gauge",
 	       "Memory in use inside the guest (total - available).",
 	       s->mem_source != MEM_SOURCE_NONE, s->mem_used_kib * 1024.0);
@@ -363,8 +343,11 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 	       s->decided && s->target_mem_kib > 0, s->target_mem_kib * 1024.0);
 	PER_VM("kvmpilot_swap_used_bytes", "gauge", "Swap in use inside the guest.",
 	       s->mem_source == MEM_SOURCE_AGENT, s->swap_used_kib * 1024.0);
+}
 
-	/* the guest agent */
+/* The guest agent and the vCPU counts. */
+static void render_agent_vcpus(FILE *f, const struct snapshot *snap)
+{
 	PER_VM("kvmpilot_agent_samples_total", "counter",
 	       "Valid samples received from the guest agent.", s->agent_channel, s->agent_samples);
 	PER_VM("kvmpilot_agent_rejected_lines_total", "counter",
@@ -373,7 +356,6 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 	PER_VM("kvmpilot_agent_connected", "gauge", "1 while the agent channel is connected.",
 	       s->agent_channel, s->agent_connected);
 
-	/* vCPU counts */
 	PER_VM("kvmpilot_vcpus_online", "gauge", "vCPUs online in the guest.", s->vcpus_online > 0,
 	       s->vcpus_online);
 	PER_VM("kvmpilot_vcpus_current", "gauge", "vCPUs plugged into the VM.",
@@ -382,13 +364,16 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 	       s->vcpus_max);
 	PER_VM("kvmpilot_vcpus_target", "gauge", "The policy's target vCPUs.",
 	       s->decided && s->target_vcpus > 0, s->target_vcpus);
+}
 
-	/* actions */
+static void render_actions(FILE *f, const struct snapshot *snap)
+{
+	static const char *const kinds[2] = { "memory", "vcpus" };
+	static const char *const results[3] = { "ok", "error", "dry_run" };
+
 	family(f, "kvmpilot_actions_total", "counter",
 	       "Actions taken (or logged in dry-run) by kind and result.");
 	for (int i = 0; i < snap->nvms; i++) {
-		static const char *const kinds[2] = { "memory", "vcpus" };
-		static const char *const results[3] = { "ok", "error", "dry_run" };
 		const struct snapshot_vm *sv = &snap->vms[i];
 
 		for (int k = 0; k < 2; k++) {
@@ -399,7 +384,25 @@ char *metrics__render(const struct snapshot *snap, size_t *len)
 			}
 		}
 	}
+}
 
+char *metrics__render(const struct snapshot *snap, size_t *len)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f;
+
+	f = open_memstream(&buf, &size);
+	if (!f)
+		return NULL;
+	/* one thread writes this stream: no locking per character */
+	__fsetlocking(f, FSETLOCKING_BYCALLER);
+	render_service(f, snap);
+	render_cpu(f, snap);
+	render_io(f, snap);
+	render_memory(f, snap);
+	render_agent_vcpus(f, snap);
+	render_actions(f, snap);
 	if (fclose(f)) {
 		free(buf);
 		return NULL;
