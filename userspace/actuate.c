@@ -2,13 +2,13 @@
 /* The actuators: balloon and vCPUs, bounded, rate-limited and logged. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <json-c/json.h>
-#include <libvirt/virterror.h>
 
 #include "actuate.h"
 #include "util.h"
@@ -25,6 +25,7 @@ struct vm_state {
 
 struct actuate {
 	struct actuate_opts opts;
+	struct act_domain_ops ops;
 	uint64_t interval_ns[ACT_KIND_NR];
 	FILE *log;
 	unsigned long log_written, log_failed;
@@ -36,6 +37,26 @@ struct actuate {
 	struct act_record *ring;
 	unsigned int ring_size, ring_head, ring_len;
 };
+
+static const struct act_domain_ops libvirt_ops = {
+	.read = virt__domain_read,
+	.set_balloon = virt__set_balloon,
+	.set_vcpus = virt__set_vcpus,
+};
+
+const char *act_result__str(enum act_result res)
+{
+	static const char *const names[ACT_RES_NR] = {
+		[ACT_RES_OK] = "ok",
+		[ACT_RES_DRY_RUN] = "dry-run",
+		[ACT_RES_UNCHANGED] = "unchanged",
+		[ACT_RES_RATE_LIMITED] = "rate-limited",
+		[ACT_RES_REFUSED] = "refused",
+		[ACT_RES_ERROR] = "error",
+	};
+
+	return (unsigned int)res < ACT_RES_NR ? names[res] : "unknown";
+}
 
 const char *act_kind__str(enum act_kind kind)
 {
@@ -62,6 +83,8 @@ struct actuate *actuate__new(const struct actuate_opts *opts)
 	if (opts)
 		a->opts = *opts;
 	a->opts.log_path = NULL; /* not kept: the caller's string */
+	a->ops = a->opts.domain_ops ? *a->opts.domain_ops : libvirt_ops;
+	a->opts.domain_ops = NULL;
 	if (!a->opts.hard_min_kib)
 		a->opts.hard_min_kib = ACT_DEFAULT_HARD_MIN_KIB;
 	for (int k = 0; k < ACT_KIND_NR; k++) {
@@ -149,11 +172,22 @@ struct json_object *act_record__to_json(const struct act_record *r)
 	json_object_object_add(o, "time_ns", json_object_new_uint64(r->time_ns));
 	json_object_object_add(o, "vm", json_object_new_string(r->vm));
 	json_object_object_add(o, "what", json_object_new_string(act_kind__str(r->kind)));
+	/*
+	 * Memory in MiB, the unit in the name, the same numbers as
+	 * /api/v1/actions; from/to/requested with unit "KiB" stay for the
+	 * readers written before (deprecated).
+	 */
 	json_object_object_add(o, "unit",
 			       json_object_new_string(r->kind == ACT_MEMORY ? "KiB" : "vcpus"));
 	json_object_object_add(o, "from", json_object_new_uint64(r->from));
 	json_object_object_add(o, "to", json_object_new_uint64(r->to));
 	json_object_object_add(o, "requested", json_object_new_uint64(r->requested));
+	if (r->kind == ACT_MEMORY) {
+		json_object_object_add(o, "from_mib", json_object_new_uint64(r->from / 1024));
+		json_object_object_add(o, "to_mib", json_object_new_uint64(r->to / 1024));
+		json_object_object_add(o, "requested_mib",
+				       json_object_new_uint64(r->requested / 1024));
+	}
 	json_object_object_add(o, "clamp", json_object_new_string(r->clamp));
 	json_object_object_add(o, "reason", json_object_new_string(r->reason));
 	json_object_object_add(o, "result", json_object_new_string(r->result));
@@ -185,6 +219,8 @@ static void record(struct actuate *a, struct act_record *r, int err)
 	char line[4096]; /* a reason full of control characters escapes to 6x */
 
 	r->err = err;
+	if (err && r->outcome == ACT_RES_OK)
+		r->outcome = ACT_RES_ERROR; /* every failure says which in result */
 	r->time_ns = now_real_ns();
 	pthread_mutex_lock(&a->lock);
 	a->ring[(a->ring_head + a->ring_len) % a->ring_size] = *r;
@@ -204,8 +240,7 @@ static void record(struct actuate *a, struct act_record *r, int err)
 	a->log_written++;
 }
 
-void actuate__set_agent(struct actuate *a,
-			int (*agent_set_cpus)(void *ctx, const char *vm, int online), void *ctx)
+void actuate__set_agent(struct actuate *a, act_agent_fn agent_set_cpus, void *ctx)
 {
 	a->opts.agent_set_cpus = agent_set_cpus;
 	a->opts.agent_ctx = ctx;
@@ -229,26 +264,33 @@ void actuate__log_counts(const struct actuate *a, unsigned long *written, unsign
 	*failed = a->log_failed;
 }
 
-/* The libvirt error as a result string and -errno. */
-static int libvirt_err(struct act_record *r, const char *what)
-{
-	virErrorPtr e = virGetLastError();
-	int code = e ? e->code : VIR_ERR_INTERNAL_ERROR;
-	const char *msg = e && e->message ? e->message : "unknown libvirt error";
-	int err = -EIO;
+/* The record's outcome and result text; returns err. */
+static int said(struct act_record *r, enum act_result res, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
-	if (code == VIR_ERR_NO_DOMAIN || code == VIR_ERR_OPERATION_INVALID) {
-		snprintf(r->result, sizeof(r->result), "error: domain vanished during %s: %s", what,
-			 msg);
-		err = -ENOENT;
-	} else if (code == VIR_ERR_OPERATION_TIMEOUT) {
-		snprintf(r->result, sizeof(r->result), "error: %s timed out: %s", what, msg);
-		err = -ETIMEDOUT;
-	} else {
-		snprintf(r->result, sizeof(r->result), "error: %s failed: %s", what, msg);
-	}
-	virResetLastError();
+static int said(struct act_record *r, enum act_result res, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->outcome = res;
+	va_start(ap, fmt);
+	(void)vsnprintf(r->result, sizeof(r->result), fmt, ap);
+	va_end(ap);
 	return err;
+}
+
+/* A failed domain call (virt_domain.h) as the record's result; returns err. */
+static int domain_failed(struct act_record *r, int err, const char *what,
+			 const struct virt_domain_err *e)
+{
+	if (err == -ENOTCONN)
+		return said(r, ACT_RES_ERROR, err, "error: not connected to libvirt");
+	if (err == -ENOENT)
+		return said(r, ACT_RES_ERROR, err, "error: domain vanished during %s: %s", what,
+			    e->msg);
+	if (err == -ETIMEDOUT)
+		return said(r, ACT_RES_ERROR, err, "error: %s timed out: %s", what, e->msg);
+	return said(r, ACT_RES_ERROR, err < 0 ? err : -EIO, "error: %s failed: %s", what, e->msg);
 }
 
 /*
@@ -261,91 +303,53 @@ static bool rate_limited(const struct actuate *a, const struct vm_state *st, enu
 {
 	if (!st->last_ns[kind] || now - st->last_ns[kind] >= a->interval_ns[kind])
 		return false;
-	snprintf(r->result, sizeof(r->result),
-		 "rate-limited: last %s action %llu ms ago, minimum %llu ms", act_kind__str(kind),
-		 (unsigned long long)((now - st->last_ns[kind]) / MS),
-		 (unsigned long long)(a->interval_ns[kind] / MS));
+	(void)said(r, ACT_RES_RATE_LIMITED, -EAGAIN,
+		   "rate-limited: last %s action %llu ms ago, minimum %llu ms", act_kind__str(kind),
+		   (unsigned long long)((now - st->last_ns[kind]) / MS),
+		   (unsigned long long)(a->interval_ns[kind] / MS));
 	return true;
 }
 
 /*
- * The checks shared by both kinds: request, rate limit, domain. Returns the
- * looked-up domain in *dom, or -errno with the record's result filled.
+ * The checks shared by both kinds: request, rate limit, domain. Reads the
+ * domain (what: enum virt_domain_read) into *now, or returns -errno with the
+ * record's result filled.
  */
-static int begin(struct actuate *a, virConnectPtr conn, const char *vm, const char *reason,
-		 enum act_kind kind, struct act_record *r, struct vm_state **st, virDomainPtr *dom)
+static int begin(struct actuate *a, struct virt *v, const char *vm, const char *reason,
+		 enum act_kind kind, unsigned int what, struct act_record *r, struct vm_state **st,
+		 struct virt_domain_now *now)
 {
-	virDomainInfo di;
-	uint64_t now = now_mono_ns();
+	struct virt_domain_err e;
+	int err;
 
-	*dom = NULL;
 	r->kind = kind;
-	r->dry_run = a->opts.dry_run;
 	(void)str_copy(r->vm, vm ? vm : "", sizeof(r->vm));
 	(void)str_copy(r->reason, reason ? reason : "", sizeof(r->reason));
-	if (!vm || !*vm || strlen(vm) >= VM_NAME_MAX) {
-		snprintf(r->result, sizeof(r->result), "refused: bad domain name");
-		return -EINVAL;
-	}
-	if (!reason || !*reason) {
-		snprintf(r->result, sizeof(r->result), "refused: an action needs a reason");
-		return -EINVAL;
-	}
+	if (!vm || !*vm || strlen(vm) >= VM_NAME_MAX)
+		return said(r, ACT_RES_REFUSED, -EINVAL, "refused: bad domain name");
+	if (!reason || !*reason)
+		return said(r, ACT_RES_REFUSED, -EINVAL, "refused: an action needs a reason");
 	*st = vm_state(a, vm);
-	if (!*st) {
-		snprintf(r->result, sizeof(r->result), "error: out of memory");
-		return -ENOMEM;
-	}
-	if (kind != ACT_MEMORY && rate_limited(a, *st, kind, now, r))
+	if (!*st)
+		return said(r, ACT_RES_ERROR, -ENOMEM, "error: out of memory");
+	if (kind != ACT_MEMORY && rate_limited(a, *st, kind, now_mono_ns(), r))
 		return -EAGAIN;
-	if (!conn) {
-		snprintf(r->result, sizeof(r->result), "error: not connected to libvirt");
-		return -ENOTCONN;
-	}
-	*dom = virDomainLookupByName(conn, vm);
-	if (!*dom) {
-		int err = libvirt_err(r, "lookup");
-
-		if (err == -ENOENT)
-			snprintf(r->result, sizeof(r->result), "error: no domain '%s'", vm);
-		return err;
-	}
-	if (virDomainGetInfo(*dom, &di) < 0)
-		return libvirt_err(r, "reading the domain");
-	if (di.state != VIR_DOMAIN_RUNNING && di.state != VIR_DOMAIN_PAUSED &&
-	    di.state != VIR_DOMAIN_BLOCKED) {
-		snprintf(r->result, sizeof(r->result), "error: domain '%s' is not running", vm);
-		return -ENOENT;
-	}
+	err = a->ops.read(v, vm, what, now, &e);
+	if (err == -ENOENT && !strcmp(e.step, "lookup"))
+		return said(r, ACT_RES_ERROR, err, "error: no domain '%s'", vm);
+	if (err)
+		return domain_failed(r, err, e.step, &e);
+	if (!now->active)
+		return said(r, ACT_RES_ERROR, -ENOENT, "error: domain '%s' is not running", vm);
 	return 0;
 }
 
-int actuate__memory(struct actuate *a, virConnectPtr conn, const char *vm,
-		    const struct act_mem_req *req, const char *reason, struct act_record *rec)
+/* The floor and ceiling of a memory request; clamps r->to. */
+static void mem_clamp(const struct actuate *a, struct vm_state *st, const struct act_mem_req *req,
+		      uint64_t max_memory_kib, struct act_record *r, char *over, size_t size)
 {
-	struct act_record r = { 0 };
-	struct vm_state *st = NULL;
-	virDomainPtr dom = NULL;
-	virDomainInfo di;
-	uint64_t floor, ceil;
-	char over[80] = "";
-	int err;
+	uint64_t floor, ceil = max_memory_kib;
 
-	if (!req) {
-		err = -EINVAL;
-		snprintf(r.result, sizeof(r.result), "refused: no request");
-		goto cleanup;
-	}
-	r.requested = req->target_kib;
-	err = begin(a, conn, vm, reason, ACT_MEMORY, &r, &st, &dom);
-	if (err)
-		goto cleanup;
-	if (virDomainGetInfo(dom, &di) < 0) {
-		err = libvirt_err(&r, "reading the balloon");
-		goto cleanup;
-	}
-	r.from = di.memory;
-	ceil = di.maxMem;
 	if (req->max_kib && req->max_kib < ceil)
 		ceil = req->max_kib;
 	floor = req->min_kib;
@@ -354,71 +358,93 @@ int actuate__memory(struct actuate *a, virConnectPtr conn, const char *vm,
 		floor = req->guest_used_kib + req->reserve_kib;
 	if (floor < a->opts.hard_min_kib)
 		floor = a->opts.hard_min_kib;
-	r.floor_kib = floor;
-	r.to = req->target_kib;
-	if (r.to < floor) {
-		r.to = floor;
-		(void)str_copy(r.clamp, "floor", sizeof(r.clamp));
+	r->floor_kib = floor;
+	r->to = req->target_kib;
+	if (r->to < floor) {
+		r->to = floor;
+		(void)str_copy(r->clamp, "floor", sizeof(r->clamp));
 	}
 	/*
 	 * The ceiling wins over the floor: libvirt cannot go above <memory>, and
 	 * the operator's bound holds even when the guest uses more than it.
 	 */
-	if (r.to > ceil) {
-		r.to = ceil;
-		(void)str_copy(r.clamp, "ceiling", sizeof(r.clamp));
+	if (r->to > ceil) {
+		r->to = ceil;
+		(void)str_copy(r->clamp, "ceiling", sizeof(r->clamp));
 	}
-	r.over_ceiling = floor > ceil;
-	r.first_over_ceiling = r.over_ceiling && !st->over_ceiling;
-	st->over_ceiling = r.over_ceiling;
-	if (r.over_ceiling)
-		snprintf(over, sizeof(over), ": floor %llu MiB above the ceiling %llu MiB",
+	r->over_ceiling = floor > ceil;
+	r->first_over_ceiling = r->over_ceiling && !st->over_ceiling;
+	st->over_ceiling = r->over_ceiling;
+	over[0] = '\0';
+	if (r->over_ceiling)
+		snprintf(over, size, ": floor %llu MiB above the ceiling %llu MiB",
 			 (unsigned long long)(floor / 1024), (unsigned long long)(ceil / 1024));
-	if (r.to == r.from) {
-		snprintf(r.result, sizeof(r.result), "unchanged%s", over);
-		err = 0;
-		goto cleanup;
-	}
+}
+
+static int memory(struct actuate *a, struct virt *v, const char *vm, const struct act_mem_req *req,
+		  const char *reason, struct act_record *r)
+{
+	struct virt_domain_now now;
+	struct virt_domain_err e;
+	struct vm_state *st = NULL;
+	char over[80];
+	int err;
+
+	r->requested = req->target_kib;
+	err = begin(a, v, vm, reason, ACT_MEMORY, VIRT_READ_MEMORY, r, &st, &now);
+	if (err)
+		return err;
+	r->from = now.cur_memory_kib;
+	mem_clamp(a, st, req, now.max_memory_kib, r, over, sizeof(over));
+	if (r->to == r->from)
+		return said(r, ACT_RES_UNCHANGED, 0, "unchanged%s", over);
 	/*
 	 * Only shrinking is rate-limited: growing within the maximum is always
 	 * safe, and a guest that allocates fast must not wait for a timer.
 	 */
-	if (r.to < r.from && rate_limited(a, st, ACT_MEMORY, now_mono_ns(), &r)) {
-		err = -EAGAIN;
-		goto cleanup;
-	}
+	if (r->to < r->from && rate_limited(a, st, ACT_MEMORY, now_mono_ns(), r))
+		return -EAGAIN;
 	st->last_ns[ACT_MEMORY] = now_mono_ns();
-	if (a->opts.dry_run) {
-		snprintf(r.result, sizeof(r.result), "dry-run%s", over);
-		err = 0;
-		goto cleanup;
-	}
+	if (r->dry_run)
+		return said(r, ACT_RES_DRY_RUN, 0, "dry-run%s", over);
 	if (a->opts.before_act)
 		a->opts.before_act(a->opts.hook_ctx, vm, ACT_MEMORY);
-	if (virDomainSetMemoryFlags(dom, r.to, VIR_DOMAIN_AFFECT_LIVE) < 0) {
-		err = libvirt_err(&r, "setting the balloon");
-		goto cleanup;
+	err = a->ops.set_balloon(v, vm, r->to, &e);
+	if (err)
+		return domain_failed(r, err, "setting the balloon", &e);
+	return said(r, ACT_RES_OK, 0, "ok%s", over);
+}
+
+int actuate__memory(struct actuate *a, struct virt *v, const char *vm,
+		    const struct act_mem_req *req, const char *reason, struct act_record *rec)
+{
+	struct act_record r = { 0 };
+	int err;
+
+	r.dry_run = a->opts.dry_run || (req && req->dry_run);
+	if (!req) {
+		r.kind = ACT_MEMORY;
+		(void)str_copy(r.vm, vm ? vm : "", sizeof(r.vm));
+		(void)str_copy(r.reason, reason ? reason : "", sizeof(r.reason));
+		err = said(&r, ACT_RES_REFUSED, -EINVAL, "refused: no request");
+	} else {
+		err = memory(a, v, vm, req, reason, &r);
 	}
-	snprintf(r.result, sizeof(r.result), "ok%s", over);
-	err = 0;
-cleanup:
-	if (dom)
-		(void)virDomainFree(dom);
 	record(a, &r, err);
 	if (rec)
 		*rec = r;
 	return err;
 }
 
-static int agent_set(struct actuate *a, const char *vm, int n, char *msg, size_t size)
+static int agent_set(const struct act_vcpu_req *req, const char *vm, int n, char *msg, size_t size)
 {
 	int err;
 
-	if (!a->opts.agent_set_cpus) {
+	if (!req->agent_set_cpus) {
 		snprintf(msg, size, "no agent to set online CPUs");
 		return -ENOTSUP;
 	}
-	err = a->opts.agent_set_cpus(a->opts.agent_ctx, vm, n);
+	err = req->agent_set_cpus(req->agent_ctx, vm, n);
 	if (err > 0)
 		err = -EPROTO; /* the callback contract is 0 or -errno */
 	if (err < 0)
@@ -428,131 +454,140 @@ static int agent_set(struct actuate *a, const char *vm, int n, char *msg, size_t
 	return err;
 }
 
-int actuate__vcpus(struct actuate *a, virConnectPtr conn, const char *vm, int target,
-		   int online_now, const char *reason, struct act_record *rec)
+static int vcpus_dry_run(const struct actuate *a, struct act_record *r, int hv, int target)
 {
-	struct act_record r = { 0 };
-	struct vm_state *st = NULL;
-	virDomainPtr dom = NULL;
-	char step[96] = "";
-	int max, hv, err;
+	if (target > hv)
+		return said(r, ACT_RES_DRY_RUN, 0,
+			    "dry-run: would hot-add %d -> %d, then online %d via agent", hv, target,
+			    target);
+	if (target < hv && a->opts.allow_hv_unplug)
+		return said(r, ACT_RES_DRY_RUN, 0,
+			    "dry-run: would offline to %d via agent, then hot-remove %d -> %d",
+			    target, hv, target);
+	return said(r, ACT_RES_DRY_RUN, 0, "dry-run: would set %d CPUs online via agent", target);
+}
 
-	r.requested = target < 0 ? 0 : (uint64_t)target;
-	err = begin(a, conn, vm, reason, ACT_VCPUS, &r, &st, &dom);
+/* Hot-add to target, then ask the agent to online them. */
+static int vcpus_up(struct actuate *a, struct virt *v, const char *vm,
+		    const struct act_vcpu_req *req, struct act_record *r, int hv, int target)
+{
+	struct virt_domain_err e;
+	char step[96];
+	int err;
+
+	err = a->ops.set_vcpus(v, vm, (unsigned int)target, &e);
 	if (err)
-		goto cleanup;
-	max = virDomainGetVcpusFlags(dom, VIR_DOMAIN_AFFECT_LIVE | VIR_DOMAIN_VCPU_MAXIMUM);
-	if (max < 0) {
-		err = libvirt_err(&r, "reading the maximum vCPUs");
-		goto cleanup;
+		return domain_failed(r, err, "vCPU hot-add", &e);
+	if (!req->agent_set_cpus)
+		return said(r, ACT_RES_OK, 0,
+			    "ok: hot-added %d -> %d; no agent, the guest must online them", hv,
+			    target);
+	err = agent_set(req, vm, target, step, sizeof(step));
+	if (err)
+		return said(r, ACT_RES_ERROR, -EPROTO, "error: hot-added %d -> %d, %s", hv, target,
+			    step);
+	return said(r, ACT_RES_OK, 0, "ok: hot-added %d -> %d, %s", hv, target, step);
+}
+
+/* Scaling down (or onlining CPUs QEMU already has): the guest first. */
+static int vcpus_down(struct actuate *a, struct virt *v, const char *vm,
+		      const struct act_vcpu_req *req, struct vm_state *st, struct act_record *r,
+		      int hv, int target)
+{
+	struct virt_domain_err e;
+	char step[96] = "", what[64];
+	int err;
+
+	if (req->agent_set_cpus) {
+		err = agent_set(req, vm, target, step, sizeof(step));
+		if (err)
+			return said(r, ACT_RES_ERROR, err, "error: %s", step);
 	}
-	hv = virDomainGetVcpusFlags(dom, VIR_DOMAIN_AFFECT_LIVE);
-	if (hv < 0) {
-		err = libvirt_err(&r, "reading the vCPU count");
-		goto cleanup;
+	if (target >= hv || !a->opts.allow_hv_unplug)
+		return said(r, ACT_RES_OK, 0, "ok: %s", step);
+	st->unplug_pending = true;
+	st->unplug_expect = target;
+	err = a->ops.set_vcpus(v, vm, (unsigned int)target, &e);
+	if (err) {
+		snprintf(what, sizeof(what), "vCPU hot-remove %d -> %d", hv, target);
+		return domain_failed(r, err, what, &e);
 	}
+	return said(r, ACT_RES_OK, 0, "ok: %s%shot-removed %d -> %d", step, step[0] ? ", " : "", hv,
+		    target);
+}
+
+static int vcpus(struct actuate *a, struct virt *v, const char *vm, const struct act_vcpu_req *req,
+		 const char *reason, struct act_record *r)
+{
+	struct virt_domain_now now;
+	struct vm_state *st = NULL;
+	int online_now = req->online_now, target = req->target, hv, max, err;
+
+	r->requested = target < 0 ? 0 : (uint64_t)target;
+	err = begin(a, v, vm, reason, ACT_VCPUS, VIRT_READ_VCPUS, r, &st, &now);
+	if (err)
+		return err;
+	max = now.max_vcpus;
+	hv = now.cur_vcpus;
 	if (online_now > hv || online_now > max)
 		online_now = -1; /* untrusted guest figure that cannot be true */
-	r.from = online_now >= 0 ? (uint64_t)online_now : (uint64_t)hv;
+	r->from = online_now >= 0 ? (uint64_t)online_now : (uint64_t)hv;
 	if (target < 1) {
 		target = 1;
-		(void)str_copy(r.clamp, "min", sizeof(r.clamp));
+		(void)str_copy(r->clamp, "min", sizeof(r->clamp));
 	}
 	if (target > max) {
 		target = max;
-		(void)str_copy(r.clamp, "max", sizeof(r.clamp));
+		(void)str_copy(r->clamp, "max", sizeof(r->clamp));
 	}
-	r.to = (uint64_t)target;
-	if (r.to == r.from && target <= hv && (target == hv || !a->opts.allow_hv_unplug)) {
-		snprintf(r.result, sizeof(r.result), "unchanged");
-		err = 0;
-		goto cleanup;
-	}
+	r->to = (uint64_t)target;
+	if (r->to == r->from && target <= hv && (target == hv || !a->opts.allow_hv_unplug))
+		return said(r, ACT_RES_UNCHANGED, 0, "unchanged");
 	if (target < hv && a->opts.allow_hv_unplug && st->unplug_pending) {
-		if (hv != st->unplug_expect) {
-			snprintf(
-				r.result, sizeof(r.result),
-				"refused: previous hot-remove to %d not confirmed (libvirt reports "
-				"%d)",
-				st->unplug_expect, hv);
-			err = -EPERM;
-			goto cleanup;
-		}
+		if (hv != st->unplug_expect)
+			return said(r, ACT_RES_REFUSED, -EPERM,
+				    "refused: previous hot-remove to %d not confirmed (libvirt "
+				    "reports %d)",
+				    st->unplug_expect, hv);
 		st->unplug_pending = false; /* confirmed by this re-read */
 	}
-	if (target <= hv && !a->opts.allow_hv_unplug && !a->opts.agent_set_cpus) {
-		snprintf(r.result, sizeof(r.result),
-			 "refused: scaling down needs the agent (hypervisor hot-remove disabled)");
-		err = -ENOTSUP;
-		goto cleanup;
-	}
+	if (target <= hv && !a->opts.allow_hv_unplug && !req->agent_set_cpus)
+		return said(
+			r, ACT_RES_REFUSED, -ENOTSUP,
+			"refused: scaling down needs the agent (hypervisor hot-remove disabled)");
 	st->last_ns[ACT_VCPUS] = now_mono_ns();
-	if (a->opts.dry_run) {
-		if (target > hv)
-			snprintf(r.result, sizeof(r.result),
-				 "dry-run: would hot-add %d -> %d, then online %d via agent", hv,
-				 target, target);
-		else if (target < hv && a->opts.allow_hv_unplug)
-			snprintf(r.result, sizeof(r.result),
-				 "dry-run: would offline to %d via agent, then hot-remove %d -> %d",
-				 target, hv, target);
-		else
-			snprintf(r.result, sizeof(r.result),
-				 "dry-run: would set %d CPUs online via agent", target);
-		err = 0;
-		goto cleanup;
-	}
+	if (r->dry_run)
+		return vcpus_dry_run(a, r, hv, target);
 	if (a->opts.before_act)
 		a->opts.before_act(a->opts.hook_ctx, vm, ACT_VCPUS);
-	if (target > hv) {
-		if (virDomainSetVcpusFlags(dom, (unsigned int)target, VIR_DOMAIN_AFFECT_LIVE) < 0) {
-			err = libvirt_err(&r, "vCPU hot-add");
-			goto cleanup;
-		}
-		if (!a->opts.agent_set_cpus) {
-			snprintf(r.result, sizeof(r.result),
-				 "ok: hot-added %d -> %d; no agent, the guest must online them", hv,
-				 target);
-			err = 0;
-			goto cleanup;
-		}
-		err = agent_set(a, vm, target, step, sizeof(step));
-		snprintf(r.result, sizeof(r.result), "%s: hot-added %d -> %d, %s",
-			 err ? "error" : "ok", hv, target, step);
-		if (err)
-			err = -EPROTO;
-		goto cleanup;
-	}
-	/* scaling down (or onlining CPUs QEMU already has): the guest first */
-	if (a->opts.agent_set_cpus) {
-		err = agent_set(a, vm, target, step, sizeof(step));
-		if (err) {
-			snprintf(r.result, sizeof(r.result), "error: %s", step);
-			goto cleanup;
-		}
-	}
-	if (target < hv && a->opts.allow_hv_unplug) {
-		st->unplug_pending = true;
-		st->unplug_expect = target;
-		if (virDomainSetVcpusFlags(dom, (unsigned int)target, VIR_DOMAIN_AFFECT_LIVE) < 0) {
-			char what[64];
+	if (target > hv)
+		return vcpus_up(a, v, vm, req, r, hv, target);
+	return vcpus_down(a, v, vm, req, st, r, hv, target);
+}
 
-			snprintf(what, sizeof(what), "vCPU hot-remove %d -> %d", hv, target);
-			err = libvirt_err(&r, what);
-			goto cleanup;
-		}
-		snprintf(r.result, sizeof(r.result), "ok: %s%shot-removed %d -> %d", step,
-			 step[0] ? ", " : "", hv, target);
-		err = 0;
-		goto cleanup;
+int actuate__vcpus_req(struct actuate *a, struct virt *v, const char *vm,
+		       const struct act_vcpu_req *req, const char *reason, struct act_record *rec)
+{
+	struct act_vcpu_req q = *req;
+	struct act_record r = { 0 };
+	int err;
+
+	if (!q.agent_set_cpus) {
+		q.agent_set_cpus = a->opts.agent_set_cpus;
+		q.agent_ctx = a->opts.agent_ctx;
 	}
-	snprintf(r.result, sizeof(r.result), "ok: %s", step);
-	err = 0;
-cleanup:
-	if (dom)
-		(void)virDomainFree(dom);
+	r.dry_run = a->opts.dry_run || q.dry_run;
+	err = vcpus(a, v, vm, &q, reason, &r);
 	record(a, &r, err);
 	if (rec)
 		*rec = r;
 	return err;
+}
+
+int actuate__vcpus(struct actuate *a, struct virt *v, const char *vm, int target, int online_now,
+		   const char *reason, struct act_record *rec)
+{
+	struct act_vcpu_req req = { .target = target, .online_now = online_now };
+
+	return actuate__vcpus_req(a, v, vm, &req, reason, rec);
 }

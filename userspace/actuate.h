@@ -20,7 +20,11 @@
  * Every request, refused or not, becomes one struct act_record, appended to
  * the action log file (JSON lines, see README) and to an in-memory ring.
  *
- * vCPUs: scaling up hot-adds with virDomainSetVcpusFlags(LIVE) when QEMU has
+ * The domain is reached through virt_domain.h (virt__domain_read(),
+ * virt__set_balloon(), virt__set_vcpus()) on the struct virt handle given
+ * per call; actuate.c itself never calls libvirt.
+ *
+ * vCPUs: scaling up hot-adds with virt__set_vcpus() when QEMU has
  * fewer than the target, then asks the agent (callback) to online the CPUs;
  * scaling down offlines CPUs through the agent. Hypervisor hot-remove only
  * with opts.allow_hv_unplug, and a second hot-remove is refused until
@@ -36,14 +40,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <libvirt/libvirt.h>
-
+#include "virt_domain.h"
 #include "vm.h"
 
 enum act_kind {
 	ACT_MEMORY,
 	ACT_VCPUS,
 	ACT_KIND_NR,
+};
+
+/* What became of a request: the first word of act_record.result, typed. */
+enum act_result {
+	ACT_RES_OK,
+	ACT_RES_DRY_RUN,
+	ACT_RES_UNCHANGED,
+	ACT_RES_RATE_LIMITED,
+	ACT_RES_REFUSED,
+	ACT_RES_ERROR,
+	ACT_RES_NR,
 };
 
 #define ACT_REASON_MAX 128
@@ -59,8 +73,12 @@ struct act_record {
 	uint64_t time_ns; /* CLOCK_REALTIME */
 	char vm[VM_NAME_MAX];
 	enum act_kind kind;
-	uint64_t from;	    /* KiB or vCPUs before; 0 when unknown */
-	uint64_t to;	    /* KiB or vCPUs after clamping (what was / would be set) */
+	/*
+	 * KiB (memory) or vCPUs; the action log writes memory in MiB
+	 * (from_mib, to_mib, requested_mib), as /api/v1/actions does
+	 */
+	uint64_t from;	    /* before; 0 when unknown */
+	uint64_t to;	    /* after clamping (what was / would be set) */
 	uint64_t requested; /* what the caller asked for */
 	char clamp[16];	    /* "", "floor", "ceiling", "min" or "max" */
 	/*
@@ -77,12 +95,29 @@ struct act_record {
 	 * "error: ...", optionally followed by ": detail" (for vCPUs the steps)
 	 */
 	char result[ACT_RESULT_MAX];
-	int err; /* 0 or -errno, what the actuate__*() call returned */
+	enum act_result outcome; /* result's first word, for programs */
+	int err;		 /* 0 or -errno, what the actuate__*() call returned */
 	bool dry_run;
 };
 
+/*
+ * How actuate reaches a domain; the struct virt handle of each call is
+ * passed through. The default is libvirt (virt_domain.h); tests give fakes.
+ */
+struct act_domain_ops {
+	int (*read)(struct virt *v, const char *vm, unsigned int what, struct virt_domain_now *now,
+		    struct virt_domain_err *err);
+	int (*set_balloon)(struct virt *v, const char *vm, uint64_t kib,
+			   struct virt_domain_err *err);
+	int (*set_vcpus)(struct virt *v, const char *vm, unsigned int n,
+			 struct virt_domain_err *err);
+};
+
+/* Online exactly `online` CPUs in the guest; 0 (done or queued) or -errno. */
+typedef int (*act_agent_fn)(void *ctx, const char *vm, int online);
+
 struct actuate_opts {
-	bool dry_run;
+	bool dry_run; /* every request; a request may also ask for it alone */
 	/* per kind; 0: the default above */
 	unsigned int min_interval_ms[ACT_KIND_NR];
 	uint64_t hard_min_kib;	/* 0: ACT_DEFAULT_HARD_MIN_KIB */
@@ -94,8 +129,9 @@ struct actuate_opts {
 	 * mean "queued" for an asynchronous channel: the record then says the
 	 * agent was asked. NULL: no agent.
 	 */
-	int (*agent_set_cpus)(void *ctx, const char *vm, int online);
+	act_agent_fn agent_set_cpus;
 	void *agent_ctx;
+	const struct act_domain_ops *domain_ops; /* NULL: libvirt */
 	/* fault injection for tests: called right before libvirt is asked to act */
 	void (*before_act)(void *ctx, const char *vm, enum act_kind kind);
 	void *hook_ctx;
@@ -107,6 +143,16 @@ struct act_mem_req {
 	uint64_t guest_used_kib; /* what the guest uses now (0: unknown) */
 	uint64_t reserve_kib;	 /* headroom kept above guest used */
 	uint64_t max_kib;	 /* the operator's ceiling, wins over the floor; 0: <memory> */
+	bool dry_run;		 /* decide and log only (or opts.dry_run) */
+};
+
+struct act_vcpu_req {
+	int target;	/* vCPUs wanted online */
+	int online_now; /* online in the guest (agent), -1: unknown (libvirt's count) */
+	bool dry_run;	/* decide and log only (or opts.dry_run) */
+	/* this VM's agent (its controller); NULL: opts.agent_set_cpus */
+	act_agent_fn agent_set_cpus;
+	void *agent_ctx;
 };
 
 struct actuate;
@@ -118,10 +164,10 @@ void actuate__free(struct actuate *a);
 /*
  * Set the live balloon of domain vm. rec (optional) receives the record.
  * Returns 0 (ok, dry-run, unchanged), -EAGAIN (rate-limited), -EINVAL (bad
- * request), -ENOTCONN (conn NULL), -ENOENT (no such running domain, also
+ * request), -ENOTCONN (v NULL or disconnected), -ENOENT (no such running domain, also
  * when it vanished mid-action), -EIO (libvirt refused or failed).
  */
-int actuate__memory(struct actuate *a, virConnectPtr conn, const char *vm,
+int actuate__memory(struct actuate *a, struct virt *v, const char *vm,
 		    const struct act_mem_req *req, const char *reason, struct act_record *rec);
 
 /*
@@ -131,12 +177,15 @@ int actuate__memory(struct actuate *a, virConnectPtr conn, const char *vm,
  * none), -EPERM (hot-remove refused: the previous one is not confirmed) and
  * -EPROTO (libvirt acted but the agent failed: partial).
  */
-int actuate__vcpus(struct actuate *a, virConnectPtr conn, const char *vm, int target,
-		   int online_now, const char *reason, struct act_record *rec);
+int actuate__vcpus_req(struct actuate *a, struct virt *v, const char *vm,
+		       const struct act_vcpu_req *req, const char *reason, struct act_record *rec);
+
+/* actuate__vcpus_req() with opts' agent and dry-run. */
+int actuate__vcpus(struct actuate *a, struct virt *v, const char *vm, int target, int online_now,
+		   const char *reason, struct act_record *rec);
 
 /* Set (or clear, with NULL) the agent callback after creation. */
-void actuate__set_agent(struct actuate *a,
-			int (*agent_set_cpus)(void *ctx, const char *vm, int online), void *ctx);
+void actuate__set_agent(struct actuate *a, act_agent_fn agent_set_cpus, void *ctx);
 
 /* Copy up to max most recent records, oldest first; returns how many. */
 int actuate__recent(struct actuate *a, struct act_record *out, int max);
@@ -145,6 +194,7 @@ int actuate__recent(struct actuate *a, struct act_record *out, int max);
 void actuate__log_counts(const struct actuate *a, unsigned long *written, unsigned long *failed);
 
 const char *act_kind__str(enum act_kind kind);
+const char *act_result__str(enum act_result res);
 
 /* One record as one action-log line (JSON, no newline); -E2BIG when buf is short. */
 int act_record__json(const struct act_record *r, char *buf, size_t size);

@@ -245,7 +245,7 @@ int do_act(int argc, char **argv)
 		    ms.usable <= ms.available)
 			req.guest_used_kib = ms.available - ms.usable;
 		req.target_kib = mem * 1024;
-		err = actuate__memory(a, virt__conn(v), name, &req, reason, &r);
+		err = actuate__memory(a, v, name, &req, reason, &r);
 		ret |= report(&r, err, json);
 	}
 	if (has_vcpus) {
@@ -260,7 +260,7 @@ int do_act(int argc, char **argv)
 			actuate__set_agent(a, cli_agent_set_cpus, &agent);
 		vm_list__free(&list);
 
-		err = actuate__vcpus(a, virt__conn(v), name, (int)vcpus, -1, reason, &r);
+		err = actuate__vcpus(a, v, name, (int)vcpus, -1, reason, &r);
 		ret |= report(&r, err, json);
 		if (!json && agent.cpus_online >= 0)
 			printf("%s: the guest reports %d CPUs online\n", name, agent.cpus_online);

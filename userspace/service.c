@@ -99,9 +99,8 @@ struct service {
 	struct trace *trace;
 	struct trace_snapshot tsnap;
 	uint64_t bpf_retry_tick;
-	struct actuate *act_dry; /* the same checks and log, never acting */
 	struct virt *virt;
-	struct actuate *act;
+	struct actuate *act; /* one rate limit per VM and kind, one action log */
 	struct virt_stats_list stats;
 	unsigned long virt_names_refused; /* as last logged */
 	struct ratelimit rl_virt;
@@ -769,9 +768,9 @@ static void record(struct service *svc, struct vmstate *st, const struct act_rec
 			"until it uses less",
 			rec->vm, (unsigned long long)(rec->floor_kib / KIB_PER_MIB),
 			(unsigned long long)(rec->to / KIB_PER_MIB));
-	if (!strncmp(rec->result, "unchanged", 9) || !strncmp(rec->result, "rate-limited", 12))
+	if (rec->outcome == ACT_RES_UNCHANGED || rec->outcome == ACT_RES_RATE_LIMITED)
 		return; /* the actuator's own log keeps those; the API shows what moved */
-	res = !strncmp(rec->result, "ok", 2) ? 0 : !strncmp(rec->result, "dry-run", 7) ? 2 : 1;
+	res = rec->outcome == ACT_RES_OK ? 0 : rec->outcome == ACT_RES_DRY_RUN ? 2 : 1;
 	st->actions[kind][res]++;
 	a.time_ns = rec->time_ns;
 	(void)str_copy(a.vm, rec->vm, sizeof(a.vm));
@@ -793,8 +792,6 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 	struct policy_input in;
 	struct policy_decision dec;
 	struct act_record rec;
-	struct actuate *act;
-	virConnectPtr conn;
 	uint64_t now;
 	int r;
 
@@ -848,8 +845,6 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 		     (POLICY_MEM_GROW | POLICY_MEM_SHRINK | POLICY_VCPU_UP | POLICY_VCPU_DOWN);
 	if (!s->changed || !(s->source & VM_SOURCE_LIBVIRT))
 		return;
-	act = s->dry_run ? svc->act_dry : svc->act;
-	conn = virt__conn(svc->virt);
 	if (dec.flags & (POLICY_MEM_GROW | POLICY_MEM_SHRINK)) {
 		struct act_mem_req req = {
 			.target_kib = s->target_mem_kib,
@@ -860,13 +855,12 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 						  : s->mem_used_kib,
 			.reserve_kib = MEM_RESERVE_MIB * KIB_PER_MIB,
 			.max_kib = s->mem_ceiling_kib,
+			.dry_run = s->dry_run,
 		};
 
 		memset(&rec, 0, sizeof(rec));
-		r = actuate__memory(act, conn, s->name, &req, dec.reason, &rec);
-		if (r == -ENOTCONN || r == -EIO)
-			virt__note_error(svc->virt);
-		if (!r && !rec.dry_run && rec.to > rec.from && !strncmp(rec.result, "ok", 2)) {
+		r = actuate__memory(svc->act, svc->virt, s->name, &req, dec.reason, &rec);
+		if (!r && !rec.dry_run && rec.to > rec.from && rec.outcome == ACT_RES_OK) {
 			st->mem_grow_kib = rec.to;
 			st->mem_grow_ns = now;
 			st->mem_grow_landed = false;
@@ -877,13 +871,15 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 	}
 	if (dec.flags & (POLICY_VCPU_UP | POLICY_VCPU_DOWN)) {
 		memset(&rec, 0, sizeof(rec));
-		r = actuate__vcpus(act, conn, s->name, s->target_vcpus,
-				   s->mem_source == MEM_SOURCE_AGENT && !agent_silent(svc, s)
-					   ? s->vcpus_online
-					   : -1,
-				   dec.reason, &rec);
-		if (r == -ENOTCONN || r == -EIO)
-			virt__note_error(svc->virt);
+		struct act_vcpu_req vreq = {
+			.target = s->target_vcpus,
+			.online_now = s->mem_source == MEM_SOURCE_AGENT && !agent_silent(svc, s)
+					      ? s->vcpus_online
+					      : -1,
+			.dry_run = s->dry_run,
+		};
+
+		r = actuate__vcpus_req(svc->act, svc->virt, s->name, &vreq, dec.reason, &rec);
 		/* a hot-add sends no libvirt event: re-read the new vCPU threads now */
 		if (!r && !rec.dry_run)
 			(void)virt__refresh(svc->virt, s->name);
@@ -1095,7 +1091,8 @@ static int open_sources(struct service *svc)
 {
 	struct virt_opts vo = { .uri = svc->cfg->uri,
 				.backoff_max_ms = svc->cfg->libvirt_retry_max_s * 1000 };
-	struct actuate_opts ao = { .dry_run = svc->cfg->defaults.dry_run,
+	/* --dry-run holds for every VM whatever a reload says; the file's per VM */
+	struct actuate_opts ao = { .dry_run = svc->opts.dry_run,
 				   .agent_set_cpus = agent_set_cpus,
 				   .agent_ctx = svc };
 	char log_path[VM_PATH_MAX + 16];
@@ -1113,10 +1110,6 @@ static int open_sources(struct service *svc)
 	ao.log_path = log_path;
 	svc->act = actuate__new(&ao);
 	if (!svc->act)
-		return -errno;
-	ao.dry_run = true;
-	svc->act_dry = actuate__new(&ao);
-	if (!svc->act_dry)
 		return -errno;
 	open_trace(svc);
 	return 0;
@@ -1390,7 +1383,6 @@ void service__free(struct service *svc)
 	vm_list__free(&svc->list);
 	vm_list__free(&svc->proc);
 	actuate__free(svc->act);
-	actuate__free(svc->act_dry);
 	trace_snapshot__free(&svc->tsnap);
 	trace__close(svc->trace);
 	virt_stats_list__free(&svc->stats);

@@ -113,7 +113,7 @@ static void test_memory_bounds(void **state)
 
 	/* plain: inside the bounds */
 	req.target_kib = 1536 * MIB;
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "grow", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "grow", &r), 0);
 	assert_string_equal(r.result, "ok");
 	assert_int_equal(r.from, 1024 * MIB);
 	assert_int_equal(r.to, 1536 * MIB);
@@ -123,7 +123,7 @@ static void test_memory_bounds(void **state)
 
 	/* above <memory>: clamped to the ceiling */
 	req.target_kib = 8192 * MIB;
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "grow more", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "grow more", &r), 0);
 	assert_string_equal(r.clamp, "ceiling");
 	assert_int_equal(r.to, 2048 * MIB);
 	assert_int_equal(balloon_kib(v, "web1"), 2048 * MIB);
@@ -132,7 +132,7 @@ static void test_memory_bounds(void **state)
 	/* below the configured minimum: the floor */
 	req.target_kib = 256 * MIB;
 	req.min_kib = 512 * MIB;
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "shrink", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "shrink", &r), 0);
 	assert_string_equal(r.clamp, "floor");
 	assert_int_equal(r.to, 512 * MIB);
 	assert_int_equal(balloon_kib(v, "web1"), 512 * MIB);
@@ -143,14 +143,14 @@ static void test_memory_bounds(void **state)
 	req.min_kib = 300 * MIB;
 	req.guest_used_kib = 700 * MIB;
 	req.reserve_kib = 100 * MIB;
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "shrink", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "shrink", &r), 0);
 	assert_int_equal(r.to, 800 * MIB);
 	assert_int_equal(balloon_kib(v, "web1"), 800 * MIB);
 	usleep(2000);
 
 	/* a floor above <memory> and no configured ceiling: never above <memory> */
 	req.guest_used_kib = 4000 * MIB;
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "shrink", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "shrink", &r), 0);
 	assert_string_equal(r.clamp, "ceiling");
 	assert_int_equal(r.to, 2048 * MIB);
 	assert_true(r.over_ceiling);
@@ -165,7 +165,7 @@ static void test_memory_bounds(void **state)
 	req.guest_used_kib = 1900 * MIB;
 	req.reserve_kib = 128 * MIB;
 	req.max_kib = 1200 * MIB;
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "grow", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "grow", &r), 0);
 	assert_string_equal(r.clamp, "ceiling");
 	assert_int_equal(r.to, 1200 * MIB);
 	assert_int_equal(balloon_kib(v, "web1"), 1200 * MIB);
@@ -176,14 +176,14 @@ static void test_memory_bounds(void **state)
 	usleep(2000);
 	/* still over: said in the record, not a new episode */
 	req.target_kib = 1500 * MIB;
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "grow", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "grow", &r), 0);
 	assert_int_equal(r.to, 1200 * MIB);
 	assert_string_equal(r.result, "unchanged: floor 2028 MiB above the ceiling 1200 MiB");
 	assert_false(r.first_over_ceiling);
 	usleep(2000);
 	/* the guest fits again: the episode ends, the ceiling still caps a wish */
 	req.guest_used_kib = 900 * MIB;
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "grow", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "grow", &r), 0);
 	assert_int_equal(r.to, 1200 * MIB);
 	assert_string_equal(r.clamp, "ceiling");
 	assert_false(r.over_ceiling);
@@ -191,7 +191,7 @@ static void test_memory_bounds(void **state)
 	usleep(2000);
 	/* over again: a new episode, said once */
 	req.guest_used_kib = 1500 * MIB;
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "grow", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "grow", &r), 0);
 	assert_true(r.over_ceiling);
 	assert_true(r.first_over_ceiling);
 	assert_int_equal(balloon_kib(v, "web1"), 1200 * MIB);
@@ -200,21 +200,21 @@ static void test_memory_bounds(void **state)
 	req.max_kib = 4096 * MIB;
 	req.target_kib = 3000 * MIB;
 	req.guest_used_kib = 0;
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "grow", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "grow", &r), 0);
 	assert_int_equal(r.to, 2048 * MIB);
 	assert_false(r.over_ceiling);
 	usleep(2000);
 
 	/* nothing known and no minimum: the hard minimum still holds */
 	memset(&req, 0, sizeof(req));
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "to zero", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "to zero", &r), 0);
 	assert_string_equal(r.clamp, "floor");
 	assert_int_equal(r.to, ACT_DEFAULT_HARD_MIN_KIB);
 	assert_int_equal(balloon_kib(v, "web1"), ACT_DEFAULT_HARD_MIN_KIB);
 	usleep(2000);
 
 	/* already there: unchanged, libvirt not asked */
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "again", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "again", &r), 0);
 	assert_string_equal(r.result, "unchanged");
 
 	/* overflow of used + reserve does not wrap to a tiny floor */
@@ -222,7 +222,7 @@ static void test_memory_bounds(void **state)
 	req.reserve_kib = 100;
 	req.target_kib = 1024 * MIB;
 	usleep(2000);
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "overflow", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "overflow", &r), 0);
 	assert_int_equal(r.to, 1024 * MIB);
 
 	actuate__free(a);
@@ -241,28 +241,28 @@ static void test_dry_run_and_rate_limit(void **state)
 	(void)state;
 	a = actuate__new(&o);
 	assert_non_null(a);
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "dry", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "dry", &r), 0);
 	assert_string_equal(r.result, "dry-run");
 	assert_true(r.dry_run);
 	assert_int_equal(r.to, 1500 * MIB);
 	assert_int_equal(balloon_kib(v, "web1"), 1024 * MIB); /* not touched */
 
 	/* growing again at once is never held back: a fast guest must not wait */
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "dry", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "dry", &r), 0);
 	assert_string_equal(r.result, "dry-run");
 	/* shrinking right after: rate-limited, even in dry-run */
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &shrink, "dry", &r), -EAGAIN);
+	assert_int_equal(actuate__memory(a, v, "web1", &shrink, "dry", &r), -EAGAIN);
 	assert_non_null(strstr(r.result, "rate-limited"));
 	assert_int_equal(balloon_kib(v, "web1"), 1024 * MIB);
 	/* another VM or another kind is not limited by it */
-	assert_int_equal(actuate__memory(a, virt__conn(v), "db1", &req, "dry", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "db1", &req, "dry", &r), 0);
 	assert_string_equal(r.result, "dry-run");
-	assert_int_equal(actuate__vcpus(a, virt__conn(v), "web1", 3, -1, "dry", &r), 0);
+	assert_int_equal(actuate__vcpus(a, v, "web1", 3, -1, "dry", &r), 0);
 	assert_non_null(strstr(r.result, "dry-run: would hot-add 1 -> 3"));
 	assert_int_equal(hv_vcpus(v, "web1"), 1);
 	/* after the interval: allowed again */
 	usleep(1600000);
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "dry", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "dry", &r), 0);
 	assert_string_equal(r.result, "dry-run");
 	actuate__free(a);
 	virt__close(v);
@@ -283,7 +283,7 @@ static void test_vcpus(void **state)
 	assert_non_null(a);
 
 	/* web1: 1 of 4. Hot-add to 3, then the agent onlines 3 */
-	assert_int_equal(actuate__vcpus(a, virt__conn(v), "web1", 3, 1, "busy", &r), 0);
+	assert_int_equal(actuate__vcpus(a, v, "web1", 3, 1, "busy", &r), 0);
 	assert_int_equal(hv_vcpus(v, "web1"), 3);
 	assert_int_equal(fa.calls, 1);
 	assert_int_equal(fa.last_online, 3);
@@ -294,7 +294,7 @@ static void test_vcpus(void **state)
 	usleep(2000);
 
 	/* above the maximum: clamped to 4 */
-	assert_int_equal(actuate__vcpus(a, virt__conn(v), "web1", 9, 3, "busier", &r), 0);
+	assert_int_equal(actuate__vcpus(a, v, "web1", 9, 3, "busier", &r), 0);
 	assert_string_equal(r.clamp, "max");
 	assert_int_equal(r.to, 4);
 	assert_int_equal(hv_vcpus(v, "web1"), 4);
@@ -302,7 +302,7 @@ static void test_vcpus(void **state)
 	usleep(2000);
 
 	/* down: the agent offlines, QEMU keeps its 4 (hot-remove not allowed) */
-	assert_int_equal(actuate__vcpus(a, virt__conn(v), "web1", 2, 4, "idle", &r), 0);
+	assert_int_equal(actuate__vcpus(a, v, "web1", 2, 4, "idle", &r), 0);
 	assert_int_equal(fa.last_online, 2);
 	assert_int_equal(hv_vcpus(v, "web1"), 4);
 	assert_string_equal(r.result, "ok: agent asked to set 2 CPUs online");
@@ -310,19 +310,19 @@ static void test_vcpus(void **state)
 
 	/* back up to 3 within what QEMU has: only the agent */
 	fa.calls = 0;
-	assert_int_equal(actuate__vcpus(a, virt__conn(v), "web1", 3, 2, "busy", &r), 0);
+	assert_int_equal(actuate__vcpus(a, v, "web1", 3, 2, "busy", &r), 0);
 	assert_int_equal(fa.calls, 1);
 	assert_int_equal(hv_vcpus(v, "web1"), 4);
 	usleep(2000);
 
 	/* 0 is never a target */
-	assert_int_equal(actuate__vcpus(a, virt__conn(v), "web1", 0, 3, "idle", &r), 0);
+	assert_int_equal(actuate__vcpus(a, v, "web1", 0, 3, "idle", &r), 0);
 	assert_string_equal(r.clamp, "min");
 	assert_int_equal(fa.last_online, 1);
 	usleep(2000);
 
 	/* a guest claiming more online CPUs than exist is not believed */
-	assert_int_equal(actuate__vcpus(a, virt__conn(v), "web1", 4, 1000, "busy", &r), 0);
+	assert_int_equal(actuate__vcpus(a, v, "web1", 4, 1000, "busy", &r), 0);
 	assert_int_equal(r.from, 4); /* libvirt's count instead */
 	assert_string_equal(r.result, "unchanged");
 	usleep(2000);
@@ -330,7 +330,7 @@ static void test_vcpus(void **state)
 	/* the agent fails after a hot-add: partial, and said so */
 	set_hv_vcpus(v, "db1", 1);
 	fa.ret = -ETIMEDOUT;
-	assert_int_equal(actuate__vcpus(a, virt__conn(v), "db1", 2, 1, "busy", &r), -EPROTO);
+	assert_int_equal(actuate__vcpus(a, v, "db1", 2, 1, "busy", &r), -EPROTO);
 	assert_int_equal(hv_vcpus(v, "db1"), 2);
 	assert_non_null(strstr(r.result, "error: hot-added 1 -> 2, agent failed"));
 	assert_non_null(strstr(r.result, "timed out"));
@@ -341,12 +341,12 @@ static void test_vcpus(void **state)
 	o.min_interval_ms[ACT_VCPUS] = 1;
 	a = actuate__new(&o);
 	assert_non_null(a);
-	assert_int_equal(actuate__vcpus(a, virt__conn(v), "web1", 1, 3, "idle", &r), -ENOTSUP);
+	assert_int_equal(actuate__vcpus(a, v, "web1", 1, 3, "idle", &r), -ENOTSUP);
 	assert_non_null(strstr(r.result, "refused: scaling down needs the agent"));
 	assert_int_equal(hv_vcpus(v, "web1"), 4);
 	set_hv_vcpus(v, "web1", 2);
 	usleep(2000);
-	assert_int_equal(actuate__vcpus(a, virt__conn(v), "web1", 3, -1, "busy", &r), 0);
+	assert_int_equal(actuate__vcpus(a, v, "web1", 3, -1, "busy", &r), 0);
 	assert_non_null(strstr(r.result, "no agent"));
 	assert_int_equal(hv_vcpus(v, "web1"), 3);
 	actuate__free(a);
@@ -369,7 +369,7 @@ static void test_hv_unplug_confirmation(void **state)
 	assert_non_null(a);
 	set_hv_vcpus(v, "web1", 4);
 	/* the agent offlines first, then QEMU's CPUs are removed */
-	assert_int_equal(actuate__vcpus(a, virt__conn(v), "web1", 3, 4, "idle", &r), 0);
+	assert_int_equal(actuate__vcpus(a, v, "web1", 3, 4, "idle", &r), 0);
 	assert_int_equal(fa.last_online, 3);
 	assert_int_equal(hv_vcpus(v, "web1"), 3);
 	assert_non_null(strstr(r.result, "hot-removed 4 -> 3"));
@@ -378,7 +378,7 @@ static void test_hv_unplug_confirmation(void **state)
 	/* libvirt's count does not show the removal (stale, as under TCG): refused */
 	set_hv_vcpus(v, "web1", 4);
 	fa.calls = 0;
-	assert_int_equal(actuate__vcpus(a, virt__conn(v), "web1", 2, 3, "idle", &r), -EPERM);
+	assert_int_equal(actuate__vcpus(a, v, "web1", 2, 3, "idle", &r), -EPERM);
 	assert_non_null(strstr(r.result, "not confirmed"));
 	assert_int_equal(hv_vcpus(v, "web1"), 4);
 	assert_int_equal(fa.calls, 0);
@@ -386,7 +386,7 @@ static void test_hv_unplug_confirmation(void **state)
 
 	/* once the count confirms the previous removal, the next one may go */
 	set_hv_vcpus(v, "web1", 3);
-	assert_int_equal(actuate__vcpus(a, virt__conn(v), "web1", 2, 3, "idle", &r), 0);
+	assert_int_equal(actuate__vcpus(a, v, "web1", 2, 3, "idle", &r), 0);
 	assert_int_equal(hv_vcpus(v, "web1"), 2);
 	actuate__free(a);
 	virt__close(v);
@@ -423,10 +423,10 @@ static void test_faults(void **state)
 	assert_non_null(a);
 
 	/* the domain vanishes between the checks and the action */
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "grow", &r), -ENOENT);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "grow", &r), -ENOENT);
 	assert_non_null(strstr(r.result, "error: domain vanished during setting the balloon"));
 	set_hv_vcpus(v, "db1", 1);
-	assert_int_equal(actuate__vcpus(a, virt__conn(v), "db1", 2, 1, "busy", &r), -ENOENT);
+	assert_int_equal(actuate__vcpus(a, v, "db1", 2, 1, "busy", &r), -ENOENT);
 	assert_non_null(strstr(r.result, "error: domain vanished during vCPU hot-add"));
 	assert_int_equal(fa.calls, 0); /* nothing sent to a guest that is gone */
 	actuate__free(a);
@@ -435,18 +435,18 @@ static void test_faults(void **state)
 	a = actuate__new(&o);
 	assert_non_null(a);
 	/* gone, unknown, shut off, no connection, bad requests */
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "x", &r), -ENOENT);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "x", &r), -ENOENT);
 	assert_string_equal(r.result, "error: no domain 'web1'");
-	assert_int_equal(actuate__memory(a, virt__conn(v), "nope", &req, "x", &r), -ENOENT);
+	assert_int_equal(actuate__memory(a, v, "nope", &req, "x", &r), -ENOENT);
 	assert_string_equal(r.result, "error: no domain 'nope'");
-	assert_int_equal(actuate__memory(a, virt__conn(v), "off1", &req, "x", &r), -ENOENT);
+	assert_int_equal(actuate__memory(a, v, "off1", &req, "x", &r), -ENOENT);
 	assert_non_null(strstr(r.result, "is not running"));
 	assert_int_equal(actuate__memory(a, NULL, "batch1", &req, "x", &r), -ENOTCONN);
 	assert_string_equal(r.result, "error: not connected to libvirt");
-	assert_int_equal(actuate__memory(a, virt__conn(v), "batch1", &req, "", &r), -EINVAL);
+	assert_int_equal(actuate__memory(a, v, "batch1", &req, "", &r), -EINVAL);
 	assert_non_null(strstr(r.result, "needs a reason"));
-	assert_int_equal(actuate__memory(a, virt__conn(v), "", &req, "x", &r), -EINVAL);
-	assert_int_equal(actuate__memory(a, virt__conn(v), "batch1", NULL, "x", &r), -EINVAL);
+	assert_int_equal(actuate__memory(a, v, "", &req, "x", &r), -EINVAL);
+	assert_int_equal(actuate__memory(a, v, "batch1", NULL, "x", &r), -EINVAL);
 	assert_int_equal(actuate__vcpus(a, NULL, "batch1", 1, -1, "x", &r), -ENOTCONN);
 	actuate__free(a);
 	virt__close(v);
@@ -497,13 +497,13 @@ static void test_action_log(void **state)
 	a = actuate__new(&o);
 	assert_non_null(a);
 	assert_int_equal(
-		actuate__memory(a, virt__conn(v), "web1", &req, "forecast: \"peak\"\nsoon", &r), 0);
+		actuate__memory(a, v, "web1", &req, "forecast: \"peak\"\nsoon", &r), 0);
 	req.target_kib = 512 * MIB; /* a shrink right after: rate-limited */
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "again", &r), -EAGAIN);
-	assert_int_equal(actuate__memory(a, virt__conn(v), "nope", &req, "why", &r), -ENOENT);
-	assert_int_equal(actuate__vcpus(a, virt__conn(v), "db1", 1, 2, "idle", &r), -ENOTSUP);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "again", &r), -EAGAIN);
+	assert_int_equal(actuate__memory(a, v, "nope", &req, "why", &r), -ENOENT);
+	assert_int_equal(actuate__vcpus(a, v, "db1", 1, 2, "idle", &r), -ENOTSUP);
 	req.target_kib = 100 * MIB;
-	assert_int_equal(actuate__memory(a, virt__conn(v), "db1", &req, "shrink", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "db1", &req, "shrink", &r), 0);
 	actuate__log_counts(a, &written, &failed);
 	assert_int_equal(written, 5);
 	assert_int_equal(failed, 0);
@@ -563,7 +563,7 @@ static void test_action_log(void **state)
 	actuate__free(a);
 	a = actuate__new(&o);
 	req.target_kib = 2000 * MIB;
-	assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, "dry", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "dry", &r), 0);
 	actuate__free(a);
 	f = fopen(path, "r");
 	assert_non_null(f);
@@ -588,7 +588,7 @@ static void test_action_log(void **state)
 		o.dry_run = false;
 		a = actuate__new(&o);
 		assert_non_null(a);
-		assert_int_equal(actuate__memory(a, virt__conn(v), "web1", &req, nasty, &r), 0);
+		assert_int_equal(actuate__memory(a, v, "web1", &req, nasty, &r), 0);
 		actuate__log_counts(a, &written, &failed);
 		assert_int_equal(written, 1);
 		assert_int_equal(failed, 0);
