@@ -21,9 +21,9 @@ FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -D_GNU_SOURCE -MMD -MP $(FUZZ_SAN) \
 	-I$(OUTPUT) -Iuserspace -Ibpf -Iguest/agent -Itests/fuzz/targets $(PKG_CFLAGS) \
 	$(shell $(PKG_CONFIG) --cflags libxml-2.0 2>/dev/null)
 
-# Host targets link the whole daemon library (the linker takes what they
-# use), so a file split or renamed elsewhere needs no change here.
-FUZZ_HOST_SRCS := $(filter-out userspace/main.c,$(wildcard userspace/*.c))
+# Host targets link the daemon's library but the CLI's commands (the linker
+# takes what they use), so a file split or renamed elsewhere needs no change.
+FUZZ_HOST_SRCS := $(filter-out userspace/main.c userspace/cmd_%.c,$(wildcard userspace/*.c))
 FUZZ_HOST_OBJS := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_HOST_SRCS))
 FUZZ_HOST_LIB := $(FUZZ_OUT)/libkvmpilot.a
 # Guest targets link what the static agent links.
