@@ -83,74 +83,70 @@ static struct json_object *jint(int64_t v)
 
 #define ADD(o, k, v) json_object_object_add((o), (k), (v))
 
-static struct json_object *vm_json(const struct snapshot_vm *sv)
+static struct json_object *memory_json(const struct vm_sample *s)
 {
-	const struct vm_sample *s = &sv->s;
-	struct json_object *o = json_object_new_object(), *m, *b, *c, *arr, *e, *by, *blk, *d, *a;
-	bool mem = s->mem_source != MEM_SOURCE_NONE;
+	struct json_object *m = json_object_new_object();
+	bool mem = s->mem_source != MEM_SOURCE_NONE, agent = s->mem_source == MEM_SOURCE_AGENT;
 
-	ADD(o, "name", json_object_new_string(s->name));
-	ADD(o, "uuid", s->uuid[0] ? json_object_new_string(s->uuid) : NULL);
-	ADD(o, "pid", s->pid > 0 ? jint(s->pid) : NULL);
-	ADD(o, "running", json_object_new_boolean(s->running));
-	arr = json_object_new_array();
-	if (s->source & VM_SOURCE_LIBVIRT)
-		json_object_array_add(arr, json_object_new_string("libvirt"));
-	if (s->source & VM_SOURCE_PROC)
-		json_object_array_add(arr, json_object_new_string("proc"));
-	ADD(o, "found_by", arr);
-	ADD(o, "time", jtime((double)s->time_ns / 1e9));
-
-	m = json_object_new_object();
 	ADD(m, "source", json_object_new_string(mem_source__name(s->mem_source)));
 	ADD(m, "age_s", mem ? jnum(s->mem_age_s) : NULL);
 	ADD(m, "guest_total_mib", mem ? jnum(MIB(s->mem_total_kib)) : NULL);
 	ADD(m, "guest_used_mib", mem ? jnum(MIB(s->mem_used_kib)) : NULL);
 	ADD(m, "guest_available_mib", mem ? jnum(MIB(s->mem_avail_kib)) : NULL);
-	ADD(m, "swap_used_mib",
-	    s->mem_source == MEM_SOURCE_AGENT ? jnum(MIB(s->swap_used_kib)) : NULL);
-	ADD(m, "swap_in_per_s", s->mem_source == MEM_SOURCE_AGENT ? jnum(s->swap_in_per_s) : NULL);
-	ADD(m, "swap_out_per_s",
-	    s->mem_source == MEM_SOURCE_AGENT ? jnum(s->swap_out_per_s) : NULL);
+	ADD(m, "swap_used_mib", agent ? jnum(MIB(s->swap_used_kib)) : NULL);
+	ADD(m, "swap_in_per_s", agent ? jnum(s->swap_in_per_s) : NULL);
+	ADD(m, "swap_out_per_s", agent ? jnum(s->swap_out_per_s) : NULL);
 	ADD(m, "psi_some_avg10", s->psi_mem_some >= 0 ? jnum(s->psi_mem_some) : NULL);
-	ADD(o, "memory", m);
-	if (s->agent_channel) {
-		struct json_object *ag = json_object_new_object();
+	return m;
+}
 
-		ADD(ag, "connected", json_object_new_boolean(s->agent_connected));
-		ADD(ag, "samples", jint((int64_t)s->agent_samples));
-		ADD(ag, "rejected_lines", jint((int64_t)s->agent_rejected));
-		ADD(o, "agent", ag);
-	} else {
-		ADD(o, "agent", NULL);
-	}
+/* null for a VM without an agent channel */
+static struct json_object *agent_json(const struct vm_sample *s)
+{
+	struct json_object *ag;
 
-	a = json_object_new_object();
+	if (!s->agent_channel)
+		return NULL;
+	ag = json_object_new_object();
+	ADD(ag, "connected", json_object_new_boolean(s->agent_connected));
+	ADD(ag, "samples", jint((int64_t)s->agent_samples));
+	ADD(ag, "rejected_lines", jint((int64_t)s->agent_rejected));
+	return ag;
+}
+
+static struct json_object *allocation_json(const struct vm_sample *s)
+{
+	struct json_object *a = json_object_new_object();
+
 	ADD(a, "memory_mib", s->balloon_kib ? jnum(MIB(s->balloon_kib)) : NULL);
 	ADD(a, "memory_max_mib", s->mem_max_kib ? jnum(MIB(s->mem_max_kib)) : NULL);
 	ADD(a, "vcpus", s->vcpus_current > 0 ? jint(s->vcpus_current) : NULL);
 	ADD(a, "vcpus_online", s->vcpus_online > 0 ? jint(s->vcpus_online) : NULL);
 	ADD(a, "vcpus_max", s->vcpus_max > 0 ? jint(s->vcpus_max) : NULL);
-	ADD(o, "allocation", a);
+	return a;
+}
 
-	b = json_object_new_object();
+static struct json_object *bounds_json(const struct vm_sample *s)
+{
+	struct json_object *b = json_object_new_object();
+
 	ADD(b, "mem_floor_mib", jnum(MIB(s->mem_floor_kib)));
 	ADD(b, "mem_ceiling_mib", s->mem_ceiling_kib ? jnum(MIB(s->mem_ceiling_kib)) : NULL);
 	ADD(b, "vcpu_min", jint(s->vcpu_min));
 	ADD(b, "vcpu_max", s->vcpu_max > 0 ? jint(s->vcpu_max) : NULL);
-	ADD(o, "bounds", b);
-	ADD(o, "policy", json_object_new_string(s->policy));
-	ADD(o, "enabled", json_object_new_boolean(s->enabled));
-	ADD(o, "dry_run", json_object_new_boolean(s->dry_run));
+	return b;
+}
 
-	c = json_object_new_object();
+static struct json_object *cpu_json(const struct vm_sample *s)
+{
+	struct json_object *c = json_object_new_object(), *arr = json_object_new_array();
+
 	ADD(c, "source", json_object_new_string(s->have_cpu ? s->cpu_source : "none"));
 	ADD(c, "busy_pct", s->have_cpu ? jnum(s->cpu_busy_pct) : NULL);
 	ADD(c, "wait_pct", s->have_cpu ? jnum(s->cpu_wait_pct) : NULL);
 	ADD(c, "emulator_pct", s->have_bpf ? jnum(s->emulator_pct) : NULL);
 	ADD(c, "guest_cpu_pct", s->guest_cpu_pct >= 0 ? jnum(s->guest_cpu_pct) : NULL);
 	ADD(c, "psi_some_avg10", s->psi_cpu_some >= 0 ? jnum(s->psi_cpu_some) : NULL);
-	arr = json_object_new_array();
 	for (int i = 0; i < s->nvcpus; i++) {
 		const struct sample_vcpu *v = &s->vcpus[i];
 		struct json_object *vo = json_object_new_object();
@@ -166,20 +162,27 @@ static struct json_object *vm_json(const struct snapshot_vm *sv)
 		json_object_array_add(arr, vo);
 	}
 	ADD(c, "vcpus", arr);
-	ADD(o, "cpu", c);
+	return c;
+}
 
-	e = json_object_new_object();
+static struct json_object *exits_json(const struct vm_sample *s)
+{
+	struct json_object *e = json_object_new_object(), *by = json_object_new_object();
+
 	ADD(e, "total", jint((int64_t)s->exits_total));
 	ADD(e, "per_s", s->have_bpf ? jnum(s->exits_per_s) : NULL);
-	by = json_object_new_object();
 	for (int i = 0; i < s->nreasons; i++)
 		ADD(by, s->reasons[i].name, jnum(s->reasons[i].per_s));
 	ADD(e, "per_s_by_reason", by);
 	ADD(e, "handling_p50_us", s->have_bpf ? jnum(s->exit_p50_us) : NULL);
 	ADD(e, "handling_p99_us", s->have_bpf ? jnum(s->exit_p99_us) : NULL);
-	ADD(o, "exits", e);
+	return e;
+}
 
-	arr = json_object_new_array();
+static struct json_object *net_json(const struct vm_sample *s)
+{
+	struct json_object *arr = json_object_new_array();
+
 	for (int i = 0; i < s->nnets; i++) {
 		const struct sample_net *n = &s->nets[i];
 		struct json_object *no = json_object_new_object();
@@ -193,41 +196,80 @@ static struct json_object *vm_json(const struct snapshot_vm *sv)
 		ADD(no, "tx_bytes", jint((int64_t)n->tx_bytes));
 		json_object_array_add(arr, no);
 	}
-	ADD(o, "net", arr);
+	return arr;
+}
 
-	blk = json_object_new_object();
+static struct json_object *block_json(const struct vm_sample *s)
+{
+	struct json_object *blk = json_object_new_object(), *arr = json_object_new_array();
+
 	ADD(blk, "read_bytes_per_s", s->have_bpf ? jnum(s->blk_rd_bps) : NULL);
 	ADD(blk, "write_bytes_per_s", s->have_bpf ? jnum(s->blk_wr_bps) : NULL);
 	ADD(blk, "read_ops_per_s", s->have_bpf ? jnum(s->blk_rd_iops) : NULL);
 	ADD(blk, "write_ops_per_s", s->have_bpf ? jnum(s->blk_wr_iops) : NULL);
 	ADD(blk, "latency_p50_us", s->have_bpf ? jnum(s->blk_p50_us) : NULL);
 	ADD(blk, "latency_p99_us", s->have_bpf ? jnum(s->blk_p99_us) : NULL);
-	arr = json_object_new_array();
 	for (int i = 0; i < s->ndisks; i++) {
+		const struct sample_disk *k = &s->disks[i];
 		struct json_object *dd = json_object_new_object();
 
-		ADD(dd, "disk", json_object_new_string(s->disks[i].name));
-		ADD(dd, "read_bytes", jint((int64_t)s->disks[i].rd_bytes));
-		ADD(dd, "write_bytes", jint((int64_t)s->disks[i].wr_bytes));
-		ADD(dd, "read_ops", jint((int64_t)s->disks[i].rd_ops));
-		ADD(dd, "write_ops", jint((int64_t)s->disks[i].wr_ops));
+		ADD(dd, "disk", json_object_new_string(k->name));
+		ADD(dd, "read_bytes", jint((int64_t)k->rd_bytes));
+		ADD(dd, "write_bytes", jint((int64_t)k->wr_bytes));
+		ADD(dd, "read_ops", jint((int64_t)k->rd_ops));
+		ADD(dd, "write_ops", jint((int64_t)k->wr_ops));
 		json_object_array_add(arr, dd);
 	}
 	ADD(blk, "disks", arr);
-	ADD(o, "block", blk);
+	return blk;
+}
 
-	d = json_object_new_object();
+static struct json_object *decision_json(const struct vm_sample *s)
+{
+	struct json_object *d = json_object_new_object();
+	bool fc = s->forecast_kib > 0;
+
 	ADD(d, "decided", json_object_new_boolean(s->decided));
 	ADD(d, "changed", json_object_new_boolean(s->changed));
 	ADD(d, "target_memory_mib",
 	    s->decided && s->target_mem_kib ? jnum(MIB(s->target_mem_kib)) : NULL);
 	ADD(d, "target_vcpus", s->decided && s->target_vcpus > 0 ? jint(s->target_vcpus) : NULL);
-	ADD(d, "forecast_mib", s->forecast_kib > 0 ? jnum(MIB(s->forecast_kib)) : NULL);
-	ADD(d, "forecast_lo_mib", s->forecast_kib > 0 ? jnum(MIB(s->forecast_lo_kib)) : NULL);
-	ADD(d, "forecast_hi_mib", s->forecast_kib > 0 ? jnum(MIB(s->forecast_hi_kib)) : NULL);
+	ADD(d, "forecast_mib", fc ? jnum(MIB(s->forecast_kib)) : NULL);
+	ADD(d, "forecast_lo_mib", fc ? jnum(MIB(s->forecast_lo_kib)) : NULL);
+	ADD(d, "forecast_hi_mib", fc ? jnum(MIB(s->forecast_hi_kib)) : NULL);
 	ADD(d, "balloon_lag_s", s->decided && s->mem_lag_s >= 0 ? jnum(s->mem_lag_s) : NULL);
 	ADD(d, "reason", s->decided ? json_object_new_string(s->reason) : NULL);
-	ADD(o, "decision", d);
+	return d;
+}
+
+/* One element of /api/v1/vms: one object per concern, in the order clients read. */
+static struct json_object *vm_json(const struct snapshot_vm *sv)
+{
+	const struct vm_sample *s = &sv->s;
+	struct json_object *o = json_object_new_object(), *arr = json_object_new_array();
+
+	ADD(o, "name", json_object_new_string(s->name));
+	ADD(o, "uuid", s->uuid[0] ? json_object_new_string(s->uuid) : NULL);
+	ADD(o, "pid", s->pid > 0 ? jint(s->pid) : NULL);
+	ADD(o, "running", json_object_new_boolean(s->running));
+	if (s->source & VM_SOURCE_LIBVIRT)
+		json_object_array_add(arr, json_object_new_string("libvirt"));
+	if (s->source & VM_SOURCE_PROC)
+		json_object_array_add(arr, json_object_new_string("proc"));
+	ADD(o, "found_by", arr);
+	ADD(o, "time", jtime((double)s->time_ns / 1e9));
+	ADD(o, "memory", memory_json(s));
+	ADD(o, "agent", agent_json(s));
+	ADD(o, "allocation", allocation_json(s));
+	ADD(o, "bounds", bounds_json(s));
+	ADD(o, "policy", json_object_new_string(s->policy));
+	ADD(o, "enabled", json_object_new_boolean(s->enabled));
+	ADD(o, "dry_run", json_object_new_boolean(s->dry_run));
+	ADD(o, "cpu", cpu_json(s));
+	ADD(o, "exits", exits_json(s));
+	ADD(o, "net", net_json(s));
+	ADD(o, "block", block_json(s));
+	ADD(o, "decision", decision_json(s));
 	return o;
 }
 
