@@ -460,18 +460,181 @@ cleanup:
 	return err;
 }
 
+/* One run of the command: the tracer, the last reads and the VMs that left. */
+struct stat_run {
+	const struct stat_opts *o;
+	struct trace *tr;
+	struct trace_snapshot prev, cur, tick;
+	struct vm_list list, next;
+	struct trace_vm *gone; /* VMs that left since the last report */
+	int ngone;
+	uint64_t reports;
+	uint64_t interval_ns, t_next, t_scan;
+	char private_root[64]; /* our own pin root when 'kvmpilot run' holds the default */
+};
+
+/* What a step of the loop says: go on, stop cleanly, or stop on a reported error. */
+enum step {
+	STEP_GO,
+	STEP_DONE,
+	STEP_FAILED
+};
+
+/* Load the BPF programs, with maps of our own when 'kvmpilot run' owns the default ones. */
+static int open_tracer(struct stat_run *r)
+{
+	struct trace_opts topts = { .pin_root = r->o->pin_root };
+	int err;
+
+	r->tr = trace__open(&topts);
+	if (!r->tr && errno == EBUSY && !r->o->pin_root && !getenv(TRACE_PIN_ROOT_ENV)) {
+		snprintf(r->private_root, sizeof(r->private_root), "%s-stat-%d",
+			 TRACE_PIN_ROOT_DEFAULT, (int)getpid());
+		log_info("'%s' is in use by another kvmpilot; using '%s'", TRACE_PIN_ROOT_DEFAULT,
+			 r->private_root);
+		topts.pin_root = r->private_root;
+		r->tr = trace__open(&topts);
+	}
+	if (!r->tr) {
+		err = -errno;
+		return fail(r->o, 1, "cannot load the BPF programs (pin root '%s'): %s%s",
+			    trace__default_pin_root(topts.pin_root), strerror(-err),
+			    err == -EBUSY    ? " (another kvmpilot uses it)"
+			    : err == -EINVAL ? " (stale pins? try 'kvmpilot unpin')"
+					     : "");
+	}
+	if (trace__pins_replaced(r->tr))
+		log_warn("replaced the maps pinned under '%s' by another kvmpilot version",
+			 trace__pin_root(r->tr));
+	return 0;
+}
+
+/* The first scan, the tracer and the counters the first interval starts from; 0 or 1. */
+static int stat_start(struct stat_run *r)
+{
+	int err, bad;
+
+	err = scan(r->o, &r->list, &bad);
+	if (err && r->o->npids)
+		return fail(r->o, 1, "pid '%d' %s", bad,
+			    err == -ENOEXEC ? "is not a QEMU process" : "does not exist");
+	if (err)
+		return fail(r->o, 1, "cannot scan /proc: %s", strerror(-err));
+	if (open_tracer(r))
+		return 1;
+	err = trace__sync(r->tr, &r->list);
+	if (!err)
+		err = trace__read(r->tr, &r->prev);
+	if (err)
+		return fail(r->o, 1, "cannot fill the BPF maps: %s", strerror(-err));
+	r->interval_ns = (uint64_t)(r->o->interval_s * 1e9);
+	r->t_next = r->prev.mono_ns + r->interval_ns;
+	r->t_scan = r->prev.mono_ns + RESCAN_NS;
+	return 0;
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)signal(SIGPIPE, SIG_IGN);
+}
+
+/* The interval is over: read, print, and start the next one from these counters. */
+static enum step report_step(struct stat_run *r, uint64_t now)
+{
+	struct trace_snapshot tmp;
+	int err;
+
+	err = trace__read(r->tr, &r->cur);
+	if (!err)
+		err = emit(r->o, &r->cur, &r->prev, r->gone, r->ngone);
+	if (err == -EPIPE)
+		return STEP_DONE;
+	if (err) {
+		(void)fail(r->o, 1, "cannot read the counters: %s", strerror(-err));
+		return STEP_FAILED;
+	}
+	free(r->gone);
+	r->gone = NULL;
+	r->ngone = 0;
+	if (r->o->count && ++r->reports >= r->o->count)
+		return STEP_DONE;
+	tmp = r->prev;
+	r->prev = r->cur;
+	r->cur = tmp;
+	r->t_next += r->interval_ns;
+	if (r->t_next <= now) /* fell behind (suspend, overload): skip ahead */
+		r->t_next = now + r->interval_ns;
+	return STEP_GO;
+}
+
+/*
+ * Rescan about once a second; remember the last counters of VMs that
+ * leave, they are reported once more. Right after a report (reported)
+ * those were just printed.
+ */
+static enum step rescan_step(struct stat_run *r, uint64_t now, bool reported)
+{
+	int err, bad;
+
+	err = reported ? 0 : trace__read(r->tr, &r->tick);
+	/*
+	 * Without --pid a failed scan means /proc itself could not be read:
+	 * keep the tables rather than drop every VM and its counters. With
+	 * --pid, a VM that exited is expected.
+	 */
+	if (!err && scan(r->o, &r->next, &bad) && !r->o->npids) {
+		log_warn("cannot scan /proc, keeping the VMs of the last scan");
+		r->t_scan = now + RESCAN_NS;
+		return STEP_GO;
+	}
+	if (!err && !reported)
+		err = stash_gone(&r->tick, &r->next, &r->gone, &r->ngone);
+	if (!err)
+		err = trace__sync(r->tr, &r->next);
+	if (err) {
+		(void)fail(r->o, 1, "rescan failed: %s", strerror(-err));
+		return STEP_FAILED;
+	}
+	r->t_scan = now + RESCAN_NS;
+	/* Keep scans and reports of 1 s intervals in step. */
+	if (r->t_scan > r->t_next && r->t_scan - r->t_next < RESCAN_NS / 4)
+		r->t_scan = r->t_next;
+	return STEP_GO;
+}
+
+/* Report and rescan until stopped; the exit status. */
+static int stat_loop(struct stat_run *r)
+{
+	while (!stop) {
+		enum step st = STEP_GO;
+		bool reported = false;
+		uint64_t now;
+
+		if (sleep_until(r->t_scan < r->t_next ? r->t_scan : r->t_next) == -EINTR)
+			continue;
+		now = now_mono_ns();
+		if (now >= r->t_next) {
+			st = report_step(r, now);
+			reported = true;
+		}
+		if (st == STEP_GO && now >= r->t_scan)
+			st = rescan_step(r, now, reported);
+		if (st != STEP_GO)
+			return st == STEP_DONE ? 0 : 1;
+	}
+	return 0;
+}
+
 int do_stat(int argc, char **argv)
 {
-	struct trace_snapshot prev = { 0 }, cur = { 0 }, tick = { 0 };
-	struct vm_list list = { 0 }, next = { 0 };
-	struct trace_opts topts = { 0 };
 	struct stat_opts o = { 0 };
-	struct trace_vm *gone = NULL;
-	struct sigaction sa = { 0 };
-	struct trace *tr = NULL;
-	uint64_t reports = 0, t_next, t_scan, interval_ns;
-	int status = 1, err, bad, ngone = 0;
-	char private_root[64] = "";
+	struct stat_run r = { .o = &o };
+	int status = 1, err;
 
 	err = parse_args(argc, argv, &o);
 	if (err == -1)
@@ -483,134 +646,18 @@ int do_stat(int argc, char **argv)
 	err = trace__ensure_fs();
 	if (err)
 		return fail(&o, 1, "cannot mount bpffs or tracefs: %s", strerror(-err));
-
-	err = scan(&o, &list, &bad);
-	if (err && o.npids) {
-		status = fail(&o, 1, "pid '%d' %s", bad,
-			      err == -ENOEXEC ? "is not a QEMU process" : "does not exist");
-		goto cleanup;
+	if (!stat_start(&r)) {
+		catch_signals();
+		status = stat_loop(&r);
 	}
-	if (err) {
-		status = fail(&o, 1, "cannot scan /proc: %s", strerror(-err));
-		goto cleanup;
-	}
-
-	topts.pin_root = o.pin_root;
-	tr = trace__open(&topts);
-	if (!tr && errno == EBUSY && !o.pin_root && !getenv(TRACE_PIN_ROOT_ENV)) {
-		/* 'kvmpilot run' owns the default maps: count with maps of our own. */
-		snprintf(private_root, sizeof(private_root), "%s-stat-%d", TRACE_PIN_ROOT_DEFAULT,
-			 (int)getpid());
-		log_info("'%s' is in use by another kvmpilot; using '%s'", TRACE_PIN_ROOT_DEFAULT,
-			 private_root);
-		topts.pin_root = private_root;
-		tr = trace__open(&topts);
-	}
-	if (!tr) {
-		err = -errno;
-		status = fail(&o, 1, "cannot load the BPF programs (pin root '%s'): %s%s",
-			      trace__default_pin_root(topts.pin_root), strerror(-err),
-			      err == -EBUSY    ? " (another kvmpilot uses it)"
-			      : err == -EINVAL ? " (stale pins? try 'kvmpilot unpin')"
-					       : "");
-		goto cleanup;
-	}
-	if (trace__pins_replaced(tr))
-		log_warn("replaced the maps pinned under '%s' by another kvmpilot version",
-			 trace__pin_root(tr));
-	err = trace__sync(tr, &list);
-	if (!err)
-		err = trace__read(tr, &prev);
-	if (err) {
-		status = fail(&o, 1, "cannot fill the BPF maps: %s", strerror(-err));
-		goto cleanup;
-	}
-
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	(void)sigaction(SIGINT, &sa, NULL);
-	(void)sigaction(SIGTERM, &sa, NULL);
-	(void)signal(SIGPIPE, SIG_IGN);
-
-	interval_ns = (uint64_t)(o.interval_s * 1e9);
-	t_next = prev.mono_ns + interval_ns;
-	t_scan = prev.mono_ns + RESCAN_NS;
-	while (!stop) {
-		bool reported = false;
-		uint64_t now;
-
-		err = sleep_until(t_scan < t_next ? t_scan : t_next);
-		if (err == -EINTR)
-			continue;
-		now = now_mono_ns();
-		if (now >= t_next) {
-			struct trace_snapshot tmp;
-
-			err = trace__read(tr, &cur);
-			if (!err)
-				err = emit(&o, &cur, &prev, gone, ngone);
-			if (err == -EPIPE)
-				break;
-			if (err) {
-				status =
-					fail(&o, 1, "cannot read the counters: %s", strerror(-err));
-				goto cleanup;
-			}
-			free(gone);
-			gone = NULL;
-			ngone = 0;
-			if (o.count && ++reports >= o.count)
-				break;
-			/* The next interval starts from these counters. */
-			tmp = prev;
-			prev = cur;
-			cur = tmp;
-			t_next += interval_ns;
-			if (t_next <= now) /* fell behind (suspend, overload): skip ahead */
-				t_next = now + interval_ns;
-			reported = true;
-		}
-		if (now >= t_scan) {
-			/*
-			 * Rescan about once a second; remember the last counters of
-			 * VMs that leave, they are reported once more. Right after a
-			 * report those were just printed.
-			 */
-			err = reported ? 0 : trace__read(tr, &tick);
-			/*
-			 * Without --pid a failed scan means /proc itself could not
-			 * be read: keep the tables rather than drop every VM and
-			 * its counters. With --pid, a VM that exited is expected.
-			 */
-			if (!err && scan(&o, &next, &bad) && !o.npids) {
-				log_warn("cannot scan /proc, keeping the VMs of the last scan");
-				t_scan = now + RESCAN_NS;
-				continue;
-			}
-			if (!err && !reported)
-				err = stash_gone(&tick, &next, &gone, &ngone);
-			if (!err)
-				err = trace__sync(tr, &next);
-			if (err) {
-				status = fail(&o, 1, "rescan failed: %s", strerror(-err));
-				goto cleanup;
-			}
-			t_scan = now + RESCAN_NS;
-			/* Keep scans and reports of 1 s intervals in step. */
-			if (t_scan > t_next && t_scan - t_next < RESCAN_NS / 4)
-				t_scan = t_next;
-		}
-	}
-	status = 0;
-cleanup:
-	free(gone);
-	trace_snapshot__free(&prev);
-	trace_snapshot__free(&cur);
-	trace_snapshot__free(&tick);
-	trace__close(tr);
-	if (private_root[0])
-		(void)trace__unpin(private_root, true);
-	vm_list__free(&list);
-	vm_list__free(&next);
+	free(r.gone);
+	trace_snapshot__free(&r.prev);
+	trace_snapshot__free(&r.cur);
+	trace_snapshot__free(&r.tick);
+	trace__close(r.tr);
+	if (r.private_root[0])
+		(void)trace__unpin(r.private_root, true);
+	vm_list__free(&r.list);
+	vm_list__free(&r.next);
 	return status;
 }
