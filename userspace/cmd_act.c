@@ -118,116 +118,189 @@ static int report(const struct act_record *r, int err, bool json)
 	return err ? 1 : 0;
 }
 
-int do_act(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "memory", required_argument, NULL, 'm' },
-		{ "vcpus", required_argument, NULL, 'c' },
-		{ "min-memory", required_argument, NULL, 'M' },
-		{ "reserve", required_argument, NULL, 'r' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "uri", required_argument, NULL, 'u' },
-		{ "action-log", required_argument, NULL, 'l' },
-		{ "reason", required_argument, NULL, 'R' },
-		{ "allow-hv-unplug", no_argument, NULL, 'U' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "no-agent", no_argument, NULL, 'A' },
-		{ "agent-timeout", required_argument, NULL, 'T' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	const uint64_t max_mib = 1ull << 30; /* 1 PiB: a typo guard */
-	struct virt_opts vopts = { 0 };
-	struct actuate_opts aopts = { 0 };
-	struct act_mem_req req = { 0 };
-	struct actuate *a = NULL;
-	struct virt *v = NULL;
-	const char *reason = "manual", *name;
-	uint64_t mem = 0, vcpus = 0, val;
-	struct cli_agent agent = { .timeout_ms = 10000, .cpus_online = -1 };
-	bool json = false, has_mem = false, has_vcpus = false, use_agent = true;
-	int c, err, ret = 2;
+/* What the command line asked for. */
+struct act_cli {
+	struct virt_opts vopts;
+	struct actuate_opts aopts;
+	struct act_mem_req req; /* min_kib and reserve_kib from the options */
+	const char *reason, *name;
+	uint64_t mem_mib, vcpus;
+	struct cli_agent agent;
+	bool json, has_mem, has_vcpus, use_agent;
+};
 
+static const struct option act_opts[] = {
+	{ "memory", required_argument, NULL, 'm' },
+	{ "vcpus", required_argument, NULL, 'c' },
+	{ "min-memory", required_argument, NULL, 'M' },
+	{ "reserve", required_argument, NULL, 'r' },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "uri", required_argument, NULL, 'u' },
+	{ "action-log", required_argument, NULL, 'l' },
+	{ "reason", required_argument, NULL, 'R' },
+	{ "allow-hv-unplug", no_argument, NULL, 'U' },
+	{ "json", no_argument, NULL, 'j' },
+	{ "no-agent", no_argument, NULL, 'A' },
+	{ "agent-timeout", required_argument, NULL, 'T' },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+/* One option with a number; 0, or -EINVAL after opt_u64 said why. */
+static int act_number(struct act_cli *cli, int c, const char *arg)
+{
+	const uint64_t max_mib = 1ull << 30; /* 1 PiB: a typo guard */
+	uint64_t val;
+
+	switch (c) {
+	case 'm':
+		if (opt_u64("--memory MiB", arg, 0, max_mib, &cli->mem_mib, NULL, 0))
+			return -EINVAL;
+		cli->has_mem = true;
+		return 0;
+	case 'M':
+	case 'r':
+		if (opt_u64(c == 'M' ? "--min-memory MiB" : "--reserve MiB", arg, 0, max_mib, &val,
+			    NULL, 0))
+			return -EINVAL;
+		*(c == 'M' ? &cli->req.min_kib : &cli->req.reserve_kib) = val * 1024;
+		return 0;
+	case 'c':
+		if (opt_u64("--vcpus", arg, 1, 16384, &cli->vcpus, NULL, 0))
+			return -EINVAL;
+		cli->has_vcpus = true;
+		return 0;
+	default: /* 'T' */
+		if (opt_u64("--agent-timeout seconds", arg, 1, 600, &val, NULL, 0))
+			return -EINVAL;
+		cli->agent.timeout_ms = (unsigned int)val * 1000;
+		return 0;
+	}
+}
+
+/* Options into cli; 0 to go on, else -1 for an exit status of 0 (help) or 2 (reported). */
+static int act_parse(int argc, char **argv, struct act_cli *cli, int *status)
+{
+	int c;
+
+	*status = 2;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", act_opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 		case 'M':
 		case 'r':
-			if (opt_u64(c == 'm'   ? "--memory MiB"
-				    : c == 'M' ? "--min-memory MiB"
-					       : "--reserve MiB",
-				    optarg, 0, max_mib, &val, NULL, 0))
-				return 2;
-			if (c == 'm') {
-				mem = val;
-				has_mem = true;
-			} else if (c == 'M') {
-				req.min_kib = val * 1024;
-			} else {
-				req.reserve_kib = val * 1024;
-			}
-			break;
 		case 'c':
-			if (opt_u64("--vcpus", optarg, 1, 16384, &vcpus, NULL, 0))
-				return 2;
-			has_vcpus = true;
+		case 'T':
+			if (act_number(cli, c, optarg))
+				return -1;
 			break;
 		case 'n':
-			aopts.dry_run = true;
+			cli->aopts.dry_run = true;
 			break;
 		case 'u':
-			vopts.uri = optarg;
+			cli->vopts.uri = optarg;
 			break;
 		case 'l':
-			aopts.log_path = optarg;
+			cli->aopts.log_path = optarg;
 			break;
 		case 'R':
-			reason = optarg;
+			cli->reason = optarg;
 			break;
 		case 'U':
-			aopts.allow_hv_unplug = true;
+			cli->aopts.allow_hv_unplug = true;
 			break;
 		case 'j':
-			json = true;
+			cli->json = true;
 			break;
 		case 'A':
-			use_agent = false;
-			break;
-		case 'T':
-			if (opt_u64("--agent-timeout seconds", optarg, 1, 600, &val, NULL, 0))
-				return 2;
-			agent.timeout_ms = (unsigned int)val * 1000;
+			cli->use_agent = false;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			*status = 0;
+			return -1;
 		default:
 			usage(stderr);
-			return 2;
+			return -1;
 		}
 	}
 	if (optind != argc - 1) {
 		log_error("act needs exactly one domain name (see 'kvmpilot act --help')");
-		return 2;
+		return -1;
 	}
-	name = argv[optind];
-	if (!has_mem && !has_vcpus) {
+	cli->name = argv[optind];
+	if (!cli->has_mem && !cli->has_vcpus) {
 		log_error("nothing to do: give --memory and/or --vcpus");
-		return 2;
+		return -1;
 	}
-	if (!*reason) {
+	if (!*cli->reason) {
 		log_error("--reason must not be empty");
-		return 2;
+		return -1;
 	}
-	a = actuate__new(&aopts);
+	return 0;
+}
+
+/* The balloon request, with guest used from the balloon statistics; the exit status. */
+static int act_memory(struct act_cli *cli, struct actuate *a, struct virt *v)
+{
+	struct virt_memstats ms;
+	struct act_record r;
+	int err;
+
+	/* guest used = MemTotal - MemAvailable, as the balloon driver reports it */
+	if (virt__connected(v) && !virt__memstats(v, cli->name, &ms) &&
+	    ms.available != UINT64_MAX && ms.usable != UINT64_MAX && ms.usable <= ms.available)
+		cli->req.guest_used_kib = ms.available - ms.usable;
+	cli->req.target_kib = cli->mem_mib * 1024;
+	err = actuate__memory(a, v, cli->name, &cli->req, cli->reason, &r);
+	return report(&r, err, cli->json);
+}
+
+/* The vCPU request, with the guest agent when the domain has a channel; the exit status. */
+static int act_vcpus(struct act_cli *cli, struct actuate *a, struct virt *v)
+{
+	struct vm_list list = { 0 };
+	const struct vm_desc *vm;
+	struct act_record r;
+	int err, ret;
+
+	/* the agent of this domain, found by its channel in libvirt's XML */
+	if (cli->use_agent && virt__list(v, &list) >= 0 &&
+	    (vm = vm_list__find_name(&list, cli->name)) && vm->channel_path[0] &&
+	    !str_copy(cli->agent.path, vm->channel_path, sizeof(cli->agent.path)))
+		actuate__set_agent(a, cli_agent_set_cpus, &cli->agent);
+	vm_list__free(&list);
+
+	err = actuate__vcpus(a, v, cli->name, (int)cli->vcpus, -1, cli->reason, &r);
+	ret = report(&r, err, cli->json);
+	if (!cli->json && cli->agent.cpus_online >= 0)
+		printf("%s: the guest reports %d CPUs online\n", cli->name, cli->agent.cpus_online);
+	return ret;
+}
+
+int do_act(int argc, char **argv)
+{
+	struct act_cli cli = {
+		.reason = "manual",
+		.agent = { .timeout_ms = 10000, .cpus_online = -1 },
+		.use_agent = true,
+	};
+	struct actuate *a = NULL;
+	struct virt *v = NULL;
+	int ret;
+
+	if (act_parse(argc, argv, &cli, &ret))
+		return ret;
+	ret = 2;
+	a = actuate__new(&cli.aopts);
 	if (!a) {
-		log_error("cannot open action log '%s': %s", aopts.log_path ? aopts.log_path : "",
-			  strerror(errno));
+		log_error("cannot open action log '%s': %s",
+			  cli.aopts.log_path ? cli.aopts.log_path : "", strerror(errno));
 		goto cleanup;
 	}
 	ret = 1;
-	v = virt__open(&vopts);
+	v = virt__open(&cli.vopts);
 	if (!v) {
 		log_error("cannot start libvirt: %s", strerror(errno));
 		goto cleanup;
@@ -235,36 +308,10 @@ int do_act(int argc, char **argv)
 	if (!virt__connected(v))
 		log_error("cannot connect to '%s': %s", virt__uri(v), virt__last_error(v));
 	ret = 0;
-	if (has_mem) {
-		struct virt_memstats ms;
-		struct act_record r;
-
-		/* guest used = MemTotal - MemAvailable, as the balloon driver reports it */
-		if (virt__connected(v) && !virt__memstats(v, name, &ms) &&
-		    ms.available != UINT64_MAX && ms.usable != UINT64_MAX &&
-		    ms.usable <= ms.available)
-			req.guest_used_kib = ms.available - ms.usable;
-		req.target_kib = mem * 1024;
-		err = actuate__memory(a, v, name, &req, reason, &r);
-		ret |= report(&r, err, json);
-	}
-	if (has_vcpus) {
-		struct vm_list list = { 0 };
-		const struct vm_desc *vm;
-		struct act_record r;
-
-		/* the agent of this domain, found by its channel in libvirt's XML */
-		if (use_agent && virt__list(v, &list) >= 0 &&
-		    (vm = vm_list__find_name(&list, name)) && vm->channel_path[0] &&
-		    !str_copy(agent.path, vm->channel_path, sizeof(agent.path)))
-			actuate__set_agent(a, cli_agent_set_cpus, &agent);
-		vm_list__free(&list);
-
-		err = actuate__vcpus(a, v, name, (int)vcpus, -1, reason, &r);
-		ret |= report(&r, err, json);
-		if (!json && agent.cpus_online >= 0)
-			printf("%s: the guest reports %d CPUs online\n", name, agent.cpus_online);
-	}
+	if (cli.has_mem)
+		ret |= act_memory(&cli, a, v);
+	if (cli.has_vcpus)
+		ret |= act_vcpus(&cli, a, v);
 cleanup:
 	actuate__free(a);
 	virt__close(v);
