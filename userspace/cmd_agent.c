@@ -379,151 +379,192 @@ static int parse_agent_args(struct agent_args *a, int argc, char **argv)
 	return -1;
 }
 
-int do_agent(int argc, char **argv)
+/* One run of 'kvmpilot agent': the channel, what was asked, how far it got. */
+struct session {
+	struct agent_args a;
+	struct channel *ch;
+	const char *vm;
+	char path[108];
+	struct printer pr;
+	struct ratelimit rl;
+	uint64_t deadline;
+	uint64_t seen_rejects;
+	long long printed;
+	bool cmd_sent, cmd_done;
+	uint32_t cmd_id;
+};
+
+#define GO_ON (-1) /* a step's result when the session goes on; else the exit status */
+
+/* The channel of --listen, --socket or the domain's; GO_ON or 1 after printing why. */
+static int open_channel(struct session *s)
 {
-	struct agent_args a = { .uri = KVMPILOT_DEFAULT_URI, .count = -1, .timeout_ms = 30000 };
-	struct ratelimit rl = RATELIMIT_INIT(5000 * NS_PER_MS, 5);
-	struct sigaction sa = { .sa_handler = on_sigint };
-	struct channel_opts copts = {
+	static const struct channel_opts copts = {
+		/* A VM that is still starting has no socket yet: retry quickly. */
 		.reconnect_min_ns = 100 * NS_PER_MS,
 		.reconnect_max_ns = 1000 * NS_PER_MS,
 	};
-	struct channel *ch = NULL;
-	char path[108], errbuf[512];
-	struct printer pr = { 0 };
-	const char *vm;
-	uint64_t start, deadline, seen_rejects = 0;
-	long long printed = 0;
-	bool cmd_sent = false, cmd_done;
-	uint32_t cmd_id = 0;
-	int ret = 1, err;
+	const struct agent_args *a = &s->a;
+	char errbuf[512];
 
-	ret = parse_agent_args(&a, argc, argv);
-	if (ret >= 0)
-		return ret;
-	ret = 1;
-	if (a.listen) {
-		int fd = accept_tcp(a.listen, a.timeout_ms, path, sizeof(path), errbuf,
+	if (a->listen) {
+		int fd = accept_tcp(a->listen, a->timeout_ms, s->path, sizeof(s->path), errbuf,
 				    sizeof(errbuf));
 
 		if (fd < 0)
-			return print_error(a.json, "%s", errbuf);
-		vm = path;
-		ch = channel__new_fd(fd, path, NULL);
-		if (!ch)
-			return print_error(a.json, "cannot use the connection from '%s': %s", path,
-					   strerror(errno));
-	} else if (a.socket) {
-		if (str_copy(path, a.socket, sizeof(path)))
-			return print_error(a.json, "socket path '%s' is too long", a.socket);
-		vm = a.socket;
-	} else {
-		if (resolve_socket(a.uri, a.name, path, sizeof(path), errbuf, sizeof(errbuf)))
-			return print_error(a.json, "%s", errbuf);
-		vm = a.name;
+			return print_error(a->json, "%s", errbuf);
+		s->vm = s->path;
+		s->ch = channel__new_fd(fd, s->path, NULL);
+		if (!s->ch)
+			return print_error(a->json, "cannot use the connection from '%s': %s",
+					   s->path, strerror(errno));
+		return GO_ON;
 	}
-	/* A VM that is still starting has no socket yet: retry quickly. */
-	if (!ch)
-		ch = channel__new(path, &copts);
-	if (!ch)
-		return print_error(a.json, "cannot use socket '%s': %s", path, strerror(errno));
-	(void)sigaction(SIGINT, &sa, NULL);
-	(void)sigaction(SIGTERM, &sa, NULL);
-	cmd_done = a.op == AGENT_OP_NONE;
-	pr.vm = vm;
-	pr.json = a.json;
-	pr.armed = cmd_done;
-	pr.left = a.count;
-	channel__on_sample(ch, on_sample, &pr);
-	channel__on_ack(ch, on_ack, &pr);
-	start = now_mono_ns();
-	deadline = start + a.timeout_ms * NS_PER_MS;
+	if (a->socket) {
+		if (str_copy(s->path, a->socket, sizeof(s->path)))
+			return print_error(a->json, "socket path '%s' is too long", a->socket);
+		s->vm = a->socket;
+	} else {
+		if (resolve_socket(a->uri, a->name, s->path, sizeof(s->path), errbuf,
+				   sizeof(errbuf)))
+			return print_error(a->json, "%s", errbuf);
+		s->vm = a->name;
+	}
+	s->ch = channel__new(s->path, &copts);
+	if (!s->ch)
+		return print_error(a->json, "cannot use socket '%s': %s", s->path, strerror(errno));
+	return GO_ON;
+}
 
+/* A socket never reached, an agent in TCP mode gone: 1 after printing why. */
+static int check_link(struct session *s, uint64_t now, int polled)
+{
+	const struct channel_stats *st = channel__stats(s->ch);
+
+	if (polled < 0 && !st->connects && now > s->deadline)
+		return print_error(
+			s->a.json, "cannot connect to '%s': %s", s->path,
+			strerror(st->last_connect_error ? -st->last_connect_error : -polled));
+	if (s->a.listen && !channel__connected(s->ch))
+		return print_error(s->a.json, "the agent at '%s' disconnected", s->path);
+	if (st->rejected > s->seen_rejects) {
+		if (ratelimit__allow(&s->rl, now))
+			log_warn("%s: rejected %llu line(s) from the guest, last: %s '%s'", s->vm,
+				 (unsigned long long)(st->rejected - s->seen_rejects),
+				 agentproto__reject_name(st->last_reject.why),
+				 st->last_reject.excerpt);
+		s->seen_rejects = st->rejected;
+	}
+	return GO_ON;
+}
+
+/* Send the command once connected, then wait for its ack. */
+static int step_command(struct session *s, uint64_t now)
+{
+	const struct agent_args *a = &s->a;
+	struct agent_ack ack;
+	int err;
+
+	if (s->cmd_done)
+		return GO_ON;
+	if (!s->cmd_sent) {
+		if (!channel__connected(s->ch))
+			return GO_ON;
+		err = channel__send(s->ch, a->op, a->arg, now, &s->cmd_id);
+		if (err)
+			return print_error(a->json, "cannot send '%s': %s",
+					   agentproto__op_name(a->op), strerror(-err));
+		s->cmd_sent = true;
+		s->deadline = now + a->timeout_ms * NS_PER_MS;
+	}
+	err = channel__result(s->ch, s->cmd_id, now, &ack);
+	if (err == -EINPROGRESS)
+		return GO_ON;
+	if (err)
+		return print_error(a->json, "no answer to '%s': %s", agentproto__op_name(a->op),
+				   strerror(-err));
+	s->cmd_done = true; /* printed by on_ack(), in stream order */
+	if (ack.rc)
+		return 1;
+	if (!a->count)
+		return 0;
+	s->deadline = now + a->timeout_ms * NS_PER_MS;
+	return GO_ON;
+}
+
+/* Samples printed push the deadline on; enough of them end the run, none by then fails it. */
+static int step_samples(struct session *s, uint64_t now)
+{
+	const struct agent_args *a = &s->a;
+
+	if (s->pr.printed > s->printed) {
+		s->printed = s->pr.printed;
+		s->deadline = now + a->timeout_ms * NS_PER_MS;
+	}
+	if (a->count > 0 && s->pr.printed >= a->count)
+		return 0;
+	if (now > s->deadline)
+		return print_error(a->json,
+				   "timed out after %llu s waiting for the agent on '%s'%s",
+				   (unsigned long long)(a->timeout_ms / 1000), s->path,
+				   channel__stats(s->ch)->bytes
+					   ? ""
+					   : " (no agent in the guest, or another client such as "
+					     "'kvmpilot run' holds the channel)");
+	return GO_ON;
+}
+
+static int run_session(struct session *s)
+{
+	int r = GO_ON;
+
+	s->deadline = now_mono_ns() + s->a.timeout_ms * NS_PER_MS;
 	while (!agent_stop) {
 		uint64_t now = now_mono_ns();
-		const struct channel_stats *st;
+		int polled = channel__poll(s->ch, now);
 		struct pollfd pfd;
-		int n;
 
-		n = channel__poll(ch, now);
-		st = channel__stats(ch);
-		if (n < 0 && !st->connects && now > deadline) {
-			print_error(
-				a.json, "cannot connect to '%s': %s", path,
-				strerror(st->last_connect_error ? -st->last_connect_error : -n));
-			goto cleanup;
-		}
-		if (a.listen && !channel__connected(ch)) {
-			print_error(a.json, "the agent at '%s' disconnected", path);
-			goto cleanup;
-		}
-		if (st->rejected > seen_rejects) {
-			if (ratelimit__allow(&rl, now))
-				log_warn("%s: rejected %llu line(s) from the guest, last: %s '%s'",
-					 vm, (unsigned long long)(st->rejected - seen_rejects),
-					 agentproto__reject_name(st->last_reject.why),
-					 st->last_reject.excerpt);
-			seen_rejects = st->rejected;
-		}
-		if (!cmd_sent && !cmd_done && channel__connected(ch)) {
-			err = channel__send(ch, a.op, a.arg, now, &cmd_id);
-			if (err) {
-				print_error(a.json, "cannot send '%s': %s",
-					    agentproto__op_name(a.op), strerror(-err));
-				goto cleanup;
-			}
-			cmd_sent = true;
-			deadline = now + a.timeout_ms * NS_PER_MS;
-		}
-		if (cmd_sent && !cmd_done) {
-			struct agent_ack ack;
-
-			err = channel__result(ch, cmd_id, now, &ack);
-			if (!err) {
-				cmd_done = true; /* printed by on_ack(), in stream order */
-				if (ack.rc) {
-					ret = 1;
-					goto cleanup;
-				}
-				if (!a.count) {
-					ret = 0;
-					goto cleanup;
-				}
-				deadline = now + a.timeout_ms * NS_PER_MS;
-			} else if (err != -EINPROGRESS) {
-				print_error(a.json, "no answer to '%s': %s",
-					    agentproto__op_name(a.op), strerror(-err));
-				goto cleanup;
-			}
-		}
-		if (pr.printed > printed) {
-			printed = pr.printed;
-			deadline = now + a.timeout_ms * NS_PER_MS;
-		}
-		if (a.count > 0 && pr.printed >= a.count) {
-			ret = 0;
-			goto cleanup;
-		}
-		if (now > deadline) {
-			print_error(a.json,
-				    "timed out after %llu s waiting for the agent on '%s'%s",
-				    (unsigned long long)(a.timeout_ms / 1000), path,
-				    channel__stats(ch)->bytes
-					    ? ""
-					    : " (no agent in the guest, or another client such as "
-					      "'kvmpilot run' holds the channel)");
-			goto cleanup;
-		}
-		pfd.fd = channel__fd(ch);
-		pfd.events = channel__events(ch);
+		r = check_link(s, now, polled);
+		if (r == GO_ON)
+			r = step_command(s, now);
+		if (r == GO_ON)
+			r = step_samples(s, now);
+		if (r != GO_ON)
+			return r;
+		pfd.fd = channel__fd(s->ch);
+		pfd.events = channel__events(s->ch);
 		pfd.revents = 0;
-		if (poll(&pfd, pfd.fd >= 0 ? 1 : 0, 100) < 0 && errno != EINTR) {
-			print_error(a.json, "poll failed: %s", strerror(errno));
-			goto cleanup;
-		}
+		if (poll(&pfd, pfd.fd >= 0 ? 1 : 0, 100) < 0 && errno != EINTR)
+			return print_error(s->a.json, "poll failed: %s", strerror(errno));
 	}
-	ret = 0; /* interrupted: a clean stop */
-cleanup:
-	channel__free(ch);
+	return 0; /* interrupted: a clean stop */
+}
+
+int do_agent(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_sigint };
+	struct session s = {
+		.a = { .uri = KVMPILOT_DEFAULT_URI, .count = -1, .timeout_ms = 30000 },
+		.rl = RATELIMIT_INIT(5000 * NS_PER_MS, 5),
+	};
+	int ret;
+
+	ret = parse_agent_args(&s.a, argc, argv);
+	if (ret >= 0)
+		return ret;
+	ret = open_channel(&s);
+	if (ret != GO_ON)
+		return ret;
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	s.cmd_done = s.a.op == AGENT_OP_NONE;
+	s.pr.vm = s.vm;
+	s.pr.json = s.a.json;
+	s.pr.armed = s.cmd_done;
+	s.pr.left = s.a.count;
+	channel__on_sample(s.ch, on_sample, &s.pr);
+	channel__on_ack(s.ch, on_ack, &s.pr);
+	ret = run_session(&s);
+	channel__free(s.ch);
 	return ret;
 }
