@@ -50,78 +50,93 @@ static void usage(FILE *f)
 		"SIGTERM and SIGINT stop cleanly.\n");
 }
 
-int do_run(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "uri", required_argument, NULL, 'u' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "data-dir", required_argument, NULL, 'd' },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "tick-ms", required_argument, NULL, 't' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct service_opts opts = { .stop = &stop_flag, .reload = &reload_flag };
-	struct sigaction sa = { 0 };
-	struct service *svc = NULL;
-	char err[CONFIG_ERR_MAX];
-	uint64_t v;
-	sigset_t block;
-	int c, ret = 1, r;
+static const struct option run_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "uri", required_argument, NULL, 'u' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "data-dir", required_argument, NULL, 'd' },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "tick-ms", required_argument, NULL, 't' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
 
+/* --listen, checked as the config file's key is; 0 or -EINVAL (logged). */
+static int check_listen(const char *arg)
+{
+	int r = config__check_listen(arg);
+
+	if (r == -ENAMETOOLONG)
+		log_error("bad --listen '%s': longer than %d characters", arg,
+			  CONFIG_LISTEN_MAX - 1);
+	else if (r)
+		log_error("bad --listen '%s' (ADDR:PORT)", arg);
+	return r ? -EINVAL : 0;
+}
+
+/* Options into opts; 0 to go on, else -1 with the exit status (0 for --help, 2). */
+static int run_parse(int argc, char **argv, struct service_opts *opts, int *status)
+{
+	uint64_t v;
+	int c;
+
+	*status = 2;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:u:l:d:nt:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:u:l:d:nt:vh", run_opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			opts.config_path = optarg;
+			opts->config_path = optarg;
 			break;
 		case 'u':
-			opts.uri = optarg;
+			opts->uri = optarg;
 			break;
 		case 'l':
-			r = config__check_listen(optarg);
-			if (r == -ENAMETOOLONG) {
-				log_error("bad --listen '%s': longer than %d characters", optarg,
-					  CONFIG_LISTEN_MAX - 1);
-				return 2;
-			}
-			if (r) {
-				log_error("bad --listen '%s' (ADDR:PORT)", optarg);
-				return 2;
-			}
-			opts.listen = optarg;
+			if (check_listen(optarg))
+				return -1;
+			opts->listen = optarg;
 			break;
 		case 'd':
-			opts.data_dir = optarg;
+			opts->data_dir = optarg;
 			break;
 		case 'n':
-			opts.dry_run = true;
+			opts->dry_run = true;
 			break;
 		case 't':
 			if (opt_u64("--tick-ms", optarg, 100, 60000, &v, NULL, 0))
-				return 2;
-			opts.tick_ms = (unsigned int)v;
+				return -1;
+			opts->tick_ms = (unsigned int)v;
 			break;
 		case 'v':
 			log_max_level = LOG_DEBUG;
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			*status = 0;
+			return -1;
 		default:
 			usage(stderr);
-			return 2;
+			return -1;
 		}
 	}
 	if (optind < argc) {
 		log_error("unexpected argument '%s'", argv[optind]);
-		return 2;
+		return -1;
 	}
+	return 0;
+}
 
-	/* Threads started below (HTTP, libvirt events) inherit a mask without
-	 * these, so the tick loop is the one that sees them. */
+/*
+ * Stop and reload flags from the signals, which only the tick loop sees:
+ * threads started later (HTTP, libvirt events) inherit a mask without
+ * them. 0 or -errno (logged).
+ */
+static int catch_signals(void)
+{
+	struct sigaction sa = { 0 };
+	sigset_t block;
+	int r;
+
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGINT);
@@ -129,7 +144,7 @@ int do_run(int argc, char **argv)
 	r = pthread_sigmask(SIG_BLOCK, &block, NULL);
 	if (r) {
 		log_error("cannot block signals: %s", strerror(r));
-		return 1;
+		return -r;
 	}
 	sa.sa_handler = on_stop;
 	sigaction(SIGTERM, &sa, NULL);
@@ -138,7 +153,11 @@ int do_run(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+	return 0;
+}
 
+static void tune_malloc(void)
+{
 	/*
 	 * One malloc arena for every thread: the HTTP thread's renders would
 	 * otherwise keep a second arena (~3 MB) resident next to the main one.
@@ -151,6 +170,21 @@ int do_run(int argc, char **argv)
 	 * threshold after the first such free and leave them fragmenting the heap.
 	 */
 	(void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+}
+
+int do_run(int argc, char **argv)
+{
+	struct service_opts opts = { .stop = &stop_flag, .reload = &reload_flag };
+	struct service *svc = NULL;
+	char err[CONFIG_ERR_MAX];
+	int ret, r;
+
+	if (run_parse(argc, argv, &opts, &ret))
+		return ret;
+	if (catch_signals())
+		return 1;
+	tune_malloc();
+	ret = 1;
 	svc = service__new(&opts, err, sizeof(err));
 	if (!svc) {
 		log_error("%s", err);
