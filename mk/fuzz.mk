@@ -18,7 +18,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -D_GNU_SOURCE -MMD -MP $(FUZZ_SAN) \
-	-I$(OUTPUT) -Iuserspace -Ibpf -Iguest/agent -Itests/fuzz/targets $(PKG_CFLAGS) \
+	-I$(OUTPUT) -Iuserspace -Ibpf -Itests/fuzz/targets $(PKG_CFLAGS) \
 	$(shell $(PKG_CONFIG) --cflags libxml-2.0 2>/dev/null)
 
 # Host targets link the daemon's library but the CLI's commands (the linker
@@ -26,7 +26,8 @@ FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -D_GNU_SOURCE -MMD -MP $(FUZZ_SAN) \
 FUZZ_HOST_SRCS := $(filter-out userspace/main.c userspace/cmd_%.c,$(wildcard userspace/*.c))
 FUZZ_HOST_OBJS := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_HOST_SRCS))
 FUZZ_HOST_LIB := $(FUZZ_OUT)/libkvmpilot.a
-# Guest targets link what the static agent links.
+# Guest targets link what the static agent links, and see its sample.h
+# before the host's.
 FUZZ_GUEST_SRCS := $(filter-out guest/agent/main.c,$(wildcard guest/agent/*.c)) \
 	userspace/agentproto.c userspace/util.c
 FUZZ_GUEST_OBJS := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_GUEST_SRCS))
@@ -50,7 +51,7 @@ $(FUZZ_GUEST_LIB): $(FUZZ_GUEST_OBJS)
 
 $(FUZZ_OUT)/bin/fuzz_guest_%: tests/fuzz/targets/fuzz_guest_%.c $(FUZZ_GUEST_LIB)
 	@mkdir -p $(dir $@)
-	$(CLANG) $(FUZZ_CFLAGS) -Werror -fsanitize=fuzzer $< $(FUZZ_GUEST_LIB) -o $@
+	$(CLANG) -Iguest/agent $(FUZZ_CFLAGS) -Werror -fsanitize=fuzzer $< $(FUZZ_GUEST_LIB) -o $@
 
 $(FUZZ_OUT)/bin/fuzz_%: tests/fuzz/targets/fuzz_%.c $(FUZZ_HOST_LIB)
 	@mkdir -p $(dir $@)
