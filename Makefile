@@ -2,7 +2,8 @@
 #
 #   make            build build/kvmpilot
 #   make deps       install every Debian package the build and tests need
-#   make test       run every test (unit, sanitizer, bpf, libvirt, service, e2e)
+#   make test       run every test (unit, sanitizer, fuzz, bpf, libvirt, service, e2e)
+#   make fuzz       fuzz every parser for longer (FUZZ_SECONDS=300 each, mk/fuzz.mk)
 #   make demo       run the demo: three real guests and the dashboard
 #   make bench      benchmarks (not tests)
 
@@ -102,7 +103,7 @@ deps:
 	./scripts/deps.sh
 
 # The README's test command: installs what it needs, builds, runs everything.
-TEST_GROUPS ?= unit asan bpf libvirt service e2e
+TEST_GROUPS ?= unit asan fuzz bpf libvirt service e2e
 .PHONY: test
 test: deps
 	$(MAKE) tests-build
