@@ -9,42 +9,19 @@
 
 #include <json-c/json.h>
 
-#include "http.h"
+#include "api.h"
+#include "assets.h"
+#include "metrics.h"
 #include "util.h"
 
 #define MIB(kib) ((double)(kib) / 1024.0)
-
-int api__error(struct http_response *resp, int status, const char *fmt, ...)
-{
-	struct json_object *o = json_object_new_object();
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	resp->status = status;
-	resp->content_type = "application/json";
-	resp->is_static = false;
-	resp->cacheable = false;
-	if (!o)
-		return -ENOMEM;
-	json_object_object_add(o, "error", json_object_new_string(msg));
-	resp->body = strdup(json_object_to_json_string_ext(
-		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	if (!resp->body)
-		return -ENOMEM;
-	resp->len = strlen(resp->body);
-	return 0;
-}
 
 static int json_reply(struct http_response *resp, struct json_object *o)
 {
 	const char *s;
 
 	if (!o)
-		return api__error(resp, 500, "out of memory");
+		return http__error(resp, 500, "out of memory");
 	s = json_object_to_json_string_ext(o,
 					   JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	resp->status = 200;
@@ -52,7 +29,7 @@ static int json_reply(struct http_response *resp, struct json_object *o)
 	resp->body = s ? strdup(s) : NULL;
 	json_object_put(o);
 	if (!resp->body)
-		return api__error(resp, 500, "out of memory");
+		return http__error(resp, 500, "out of memory");
 	resp->len = strlen(resp->body);
 	return 0;
 }
@@ -304,7 +281,7 @@ static int cached_reply(struct snapshot *snap, enum snapshot_cache which,
 	b = snapshot__cached(snap, which, render);
 
 	if (!b || !(resp->body = malloc(b->len + 1)))
-		return api__error(resp, 500, "out of memory");
+		return http__error(resp, 500, "out of memory");
 	memcpy(resp->body, b->data, b->len + 1);
 	resp->len = b->len;
 	resp->status = 200;
@@ -333,14 +310,14 @@ static int do_series(const struct snapshot *snap, const char *name, http_arg_fn 
 	double since;
 
 	if (!sv)
-		return api__error(resp, 404, "no VM named '%s'", name);
+		return http__error(resp, 404, "no VM named '%s'", name);
 	if (!metric || !*metric)
-		return api__error(resp, 400, "missing parameter 'metric' (comma-separated list)");
+		return http__error(resp, 400, "missing parameter 'metric' (comma-separated list)");
 	if (parse_since(arg(cls, "since"), &since))
-		return api__error(resp, 400, "bad parameter 'since': '%s' (unix seconds)",
-				  arg(cls, "since"));
+		return http__error(resp, 400, "bad parameter 'since': '%s' (unix seconds)",
+				   arg(cls, "since"));
 	if (str_copy(buf, metric, sizeof(buf)))
-		return api__error(resp, 400, "parameter 'metric' too long");
+		return http__error(resp, 400, "parameter 'metric' too long");
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		int c = history__col_find(sv->hist, tok);
 
@@ -349,19 +326,19 @@ static int do_series(const struct snapshot *snap, const char *name, http_arg_fn 
 			if (!strncmp(tok, "exits_per_s:", 12) && tok[12])
 				c = -1;
 			else
-				return api__error(resp, 400, "unknown metric '%s'", tok);
+				return http__error(resp, 400, "unknown metric '%s'", tok);
 		}
 		if (ncols == API_MAX_METRICS)
-			return api__error(resp, 400, "too many metrics (at most %d)",
-					  API_MAX_METRICS);
+			return http__error(resp, 400, "too many metrics (at most %d)",
+					   API_MAX_METRICS);
 		cols[ncols++] = c;
 	}
 	if (!ncols)
-		return api__error(resp, 400, "missing parameter 'metric' (comma-separated list)");
+		return http__error(resp, 400, "missing parameter 'metric' (comma-separated list)");
 
 	rows = malloc((HISTORY_FINE_ROWS + HISTORY_COARSE_ROWS) * sizeof(*rows));
 	if (!rows)
-		return api__error(resp, 500, "out of memory");
+		return http__error(resp, 500, "out of memory");
 	nrows = history__copy(sv->hist, since, rows, HISTORY_FINE_ROWS + HISTORY_COARSE_ROWS);
 
 	o = json_object_new_object();
@@ -404,7 +381,7 @@ static int do_metric_list(const struct snapshot *snap, const char *name, struct 
 	struct json_object *o, *arr;
 
 	if (!sv)
-		return api__error(resp, 404, "no VM named '%s'", name);
+		return http__error(resp, 404, "no VM named '%s'", name);
 	o = json_object_new_object();
 	arr = json_object_new_array();
 	for (int c = 0; c < HC_N; c++) {
@@ -425,8 +402,8 @@ static int do_actions(const struct snapshot *snap, http_arg_fn arg, void *cls,
 	double since;
 
 	if (parse_since(arg(cls, "since"), &since))
-		return api__error(resp, 400, "bad parameter 'since': '%s' (unix seconds)",
-				  arg(cls, "since"));
+		return http__error(resp, 400, "bad parameter 'since': '%s' (unix seconds)",
+				   arg(cls, "since"));
 	o = json_object_new_object();
 	arr = json_object_new_array();
 	for (int i = 0; i < snap->nactions; i++) {
@@ -517,7 +494,7 @@ static int do_static(const char *url, struct http_response *resp)
 	const struct asset *a = assets__find(url);
 
 	if (!a)
-		return api__error(resp, 404, "no such path '%s'", url);
+		return http__error(resp, 404, "no such path '%s'", url);
 	resp->status = 200;
 	resp->content_type = a->content_type;
 	resp->body = (char *)a->data;
@@ -527,8 +504,7 @@ static int do_static(const char *url, struct http_response *resp)
 	return 0;
 }
 
-int api__handle(struct snapshot_slot *slot, const char *url, http_arg_fn arg, void *cls,
-		struct http_response *resp)
+int api__handle(void *slot, const char *url, http_arg_fn arg, void *cls, struct http_response *resp)
 {
 	struct snapshot *snap = NULL;
 	const char *rest;
@@ -540,7 +516,7 @@ int api__handle(struct snapshot_slot *slot, const char *url, http_arg_fn arg, vo
 
 	snap = snapshot_slot__get(slot);
 	if (!snap)
-		return api__error(resp, 503, "starting: no tick has completed yet");
+		return http__error(resp, 503, "starting: no tick has completed yet");
 	if (!strcmp(url, "/api/v1/vms") || !strcmp(url, "/api/v1/vms/")) {
 		err = cached_reply(snap, SNAP_CACHE_VMS, api__render_vms, "application/json", resp);
 	} else if (!strncmp(url, "/api/v1/vms/", 12)) {
@@ -552,7 +528,7 @@ int api__handle(struct snapshot_slot *slot, const char *url, http_arg_fn arg, vo
 		slash = strchr(rest, '/');
 		len = slash ? (size_t)(slash - rest) : strlen(rest);
 		if (!len || len > VM_NAME_MAX - 1) {
-			err = api__error(resp, 404, "no such path '%s'", url);
+			err = http__error(resp, 404, "no such path '%s'", url);
 			goto cleanup;
 		}
 		memcpy(name, rest, len);
@@ -565,9 +541,9 @@ int api__handle(struct snapshot_slot *slot, const char *url, http_arg_fn arg, vo
 			const struct snapshot_vm *sv = snapshot__find(snap, name);
 
 			err = sv ? json_reply(resp, vm_json(sv))
-				 : api__error(resp, 404, "no VM named '%s'", name);
+				 : http__error(resp, 404, "no VM named '%s'", name);
 		} else {
-			err = api__error(resp, 404, "no such path '%s'", url);
+			err = http__error(resp, 404, "no such path '%s'", url);
 		}
 	} else if (!strcmp(url, "/api/v1/actions")) {
 		err = do_actions(snap, arg, cls, resp);
@@ -577,7 +553,7 @@ int api__handle(struct snapshot_slot *slot, const char *url, http_arg_fn arg, vo
 		err = cached_reply(snap, SNAP_CACHE_METRICS, metrics__render,
 				   "text/plain; version=0.0.4; charset=utf-8", resp);
 	} else {
-		err = api__error(resp, 404, "no such path '%s'", url);
+		err = http__error(resp, 404, "no such path '%s'", url);
 	}
 cleanup:
 	snapshot__put(snap);

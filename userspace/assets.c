@@ -2,7 +2,7 @@
 /* The dashboard files, embedded at build time (mk/dashboard.mk). */
 #include <string.h>
 
-#include "http.h"
+#include "assets.h"
 
 #include "dashboard_assets.h"
 

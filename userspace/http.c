@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
-/* libmicrohttpd glue: bounded, GET-only, one internal polling thread. */
+/* libmicrohttpd glue (http.h): bounded, GET-only, one internal polling thread. */
 #include <errno.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include <json-c/json.h>
 #include <microhttpd.h>
 
 #include "config.h"
@@ -14,7 +16,8 @@
 
 struct http_server {
 	struct MHD_Daemon *mhd;
-	struct snapshot_slot *slot;
+	http_handler_fn handler;
+	void *ctx;
 	unsigned int port;
 };
 
@@ -22,6 +25,31 @@ struct http_server {
 struct req {
 	bool body_seen;
 };
+
+int http__error(struct http_response *resp, int status, const char *fmt, ...)
+{
+	struct json_object *o = json_object_new_object();
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	resp->status = status;
+	resp->content_type = "application/json";
+	resp->is_static = false;
+	resp->cacheable = false;
+	if (!o)
+		return -ENOMEM;
+	json_object_object_add(o, "error", json_object_new_string(msg));
+	resp->body = strdup(json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	if (!resp->body)
+		return -ENOMEM;
+	resp->len = strlen(resp->body);
+	return 0;
+}
 
 static const char *lookup_arg(void *cls, const char *key)
 {
@@ -77,15 +105,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return MHD_YES;
 	}
 	if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD)) {
-		if (api__error(&r, 405, "method '%s' not allowed: the API is read-only", method))
+		if (http__error(&r, 405, "method '%s' not allowed: the API is read-only", method))
 			return MHD_NO;
 	} else if (req->body_seen) {
-		if (api__error(&r, 413, "request bodies are not accepted"))
+		if (http__error(&r, 413, "request bodies are not accepted"))
 			return MHD_NO;
 	} else if (strlen(url) > HTTP_MAX_URL) {
-		if (api__error(&r, 414, "URL longer than %d bytes", HTTP_MAX_URL))
+		if (http__error(&r, 414, "URL longer than %d bytes", HTTP_MAX_URL))
 			return MHD_NO;
-	} else if (api__handle(srv->slot, url, lookup_arg, conn, &r)) {
+	} else if (srv->handler(srv->ctx, url, lookup_arg, conn, &r)) {
 		return MHD_NO;
 	}
 	return queue(conn, &r);
@@ -101,9 +129,11 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
-struct http_server *http__start(const char *listen, unsigned int max_conns,
-				struct snapshot_slot *slot, char *err, size_t errlen)
+struct http_server *http__start(const struct http_opts *opts, http_handler_fn handler, void *ctx,
+				char *err, size_t errlen)
 {
+	const char *listen = opts->listen;
+	unsigned int max_conns = opts->max_conns;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
 				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
 	struct addrinfo *ai = NULL;
@@ -129,7 +159,8 @@ struct http_server *http__start(const char *listen, unsigned int max_conns,
 		snprintf(err, errlen, "out of memory");
 		goto cleanup;
 	}
-	srv->slot = slot;
+	srv->handler = handler;
+	srv->ctx = ctx;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	srv->mhd = MHD_start_daemon(

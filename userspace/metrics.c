@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
+#include "metrics.h"
 
 /*
  * le buckets at the log2 slot edges (hist.h) from 2^10 ns (~1 us) to 2^32 ns

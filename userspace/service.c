@@ -13,9 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "config.h"
 #include "history.h"
 #include "http.h"
+#include "metrics.h"
 #include "sample.h"
 #include "service.h"
 #include "snapshot.h"
@@ -1150,8 +1152,9 @@ struct service *service__new(const struct service_opts *opts, char *err, size_t 
 		snprintf(err, errlen, "cannot open the sources: %s", strerror(-r));
 		goto fail;
 	}
-	svc->http =
-		http__start(svc->cfg->listen, svc->cfg->max_connections, svc->slot, err, errlen);
+	svc->http = http__start(&(struct http_opts){ .listen = svc->cfg->listen,
+						     .max_conns = svc->cfg->max_connections },
+				api__handle, svc->slot, err, errlen);
 	if (!svc->http)
 		goto fail;
 	log_info("serving on http://%s (port %u)", svc->cfg->listen, http__port(svc->http));

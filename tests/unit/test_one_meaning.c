@@ -22,7 +22,8 @@
 #include <cmocka.h>
 
 #include "hist.h"
-#include "http.h"
+#include "api.h"
+#include "metrics.h"
 #include "sample.h"
 #include "snapshot.h"
 #include "stat.h"

@@ -19,7 +19,8 @@
 
 #include "config.h"
 #include "history.h"
-#include "http.h"
+#include "api.h"
+#include "metrics.h"
 #include "snapshot.h"
 
 static void test_config_good(void **state)
