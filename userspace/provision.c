@@ -136,7 +136,9 @@ static virDomainPtr define_and_start(virConnectPtr conn, struct domxml_vm *vm,
 		}
 		if (o->no_start)
 			return dom;
-		(void)truncate(console, 0);
+		/* a fresh guest has no log yet; an old one's lines would mislead */
+		if (truncate(console, 0) && errno != ENOENT)
+			log_warn("cannot empty the console log '%s': %s", console, strerror(errno));
 		p = progress__begin("starting the domain", SLOW_CALL_MS);
 		rc = virDomainCreate(dom);
 		(void)progress__end(p);
