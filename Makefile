@@ -39,9 +39,6 @@ LDFLAGS += -fsanitize=address,undefined
 else ifneq ($(filter-out -O0,$(filter -O%,$(CFLAGS))),)
 CFLAGS += -U_FORTIFY_SOURCE -D_FORTIFY_SOURCE=2
 endif
-# Until provision.c:139 checks truncate()'s result (FORTIFY marks it
-# warn_unused_result, an error here), that one file builds without FORTIFY.
-$(OUTPUT)/obj/provision.o: CFLAGS += -U_FORTIFY_SOURCE
 
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Ivmlinux/$(ARCH) -Ibpf -MMD -MP
