@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "cmds.h"
 #include "policy.h"
 #include "replay.h"
@@ -91,19 +92,6 @@ static void print_row(const char *trace, const char *policy, const struct replay
 	       (unsigned long long)s->ticks, (unsigned long long)s->mem_pressure_s,
 	       s->mean_slack_mb, (unsigned long long)s->cpu_pressure_s, s->mean_idle_vcpus,
 	       (unsigned long long)s->actions);
-}
-
-static int fail(bool json, const char *msg)
-{
-	if (json) {
-		struct json_object *o = json_object_new_object();
-
-		json_object_object_add(o, "error", json_object_new_string(msg));
-		printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-		json_object_put(o);
-	}
-	log_error("%s", msg);
-	return 1;
 }
 
 static const char *base(const char *path)
@@ -228,7 +216,6 @@ static const struct option replay_opts[] = {
 /* Options into cli; 0 to go on, else the exit status (help: 0, error: 1, reported). */
 static int parse_opts(int argc, char **argv, struct replay_cli *cli, int *status)
 {
-	char msg[REPLAY_ERR_MAX + 64];
 	int c, li = 0;
 
 	*status = 1;
@@ -241,10 +228,10 @@ static int parse_opts(int argc, char **argv, struct replay_cli *cli, int *status
 		case 'p':
 			cli->kind = policy_kind__parse(optarg);
 			if (cli->kind < 0) {
-				snprintf(msg, sizeof(msg),
-					 "unknown policy '%s' (threshold, window, predictive)",
-					 optarg);
-				return fail(cli->json, msg);
+				return cli__fail(
+					cli->json, 1,
+					"unknown policy '%s' (threshold, window, predictive)",
+					optarg);
 			}
 			break;
 		case 'l':
@@ -268,16 +255,15 @@ static int parse_opts(int argc, char **argv, struct replay_cli *cli, int *status
 			return 1;
 		default:
 			if (c < 1 || c > (int)ARRAY_SIZE(bound_opts)) {
-				snprintf(msg, sizeof(msg),
-					 "unknown or incomplete option '%s' (see --help)",
-					 argv[optind - 1]);
-				return fail(cli->json, msg);
+				return cli__fail(cli->json, 1,
+						 "unknown or incomplete option '%s' (see --help)",
+						 argv[optind - 1]);
 			}
 			if (parse_u64(optarg, 0, bound_opts[c - 1].max, &cli->bound[c - 1])) {
-				snprintf(msg, sizeof(msg), "bad number '%s' for '--%s' (0 to %llu)",
-					 optarg, replay_opts[li].name,
-					 (unsigned long long)bound_opts[c - 1].max);
-				return fail(cli->json, msg);
+				return cli__fail(cli->json, 1,
+						 "bad number '%s' for '--%s' (0 to %llu)", optarg,
+						 replay_opts[li].name,
+						 (unsigned long long)bound_opts[c - 1].max);
 			}
 		}
 	}
@@ -301,12 +287,13 @@ static int set_bounds(struct replay_cli *cli)
 		cfg->vcpu_min = (unsigned int)b[B_VCPU_MIN];
 		cfg->vcpu_max = (unsigned int)b[B_VCPU_MAX];
 		if (policy_config__validate(cfg))
-			return fail(cli->json, "inconsistent bounds (need mem-min <= mem-max, "
-					       "reserve <= mem-max, 1 <= vcpu-min <= vcpu-max)");
+			return cli__fail(cli->json, 1,
+					 "inconsistent bounds (need mem-min <= mem-max, "
+					 "reserve <= mem-max, 1 <= vcpu-min <= vcpu-max)");
 	}
 	if (b[B_MEM_START] < b[B_MEM_MIN] || b[B_MEM_START] > b[B_MEM_MAX] ||
 	    b[B_VCPU_START] < b[B_VCPU_MIN] || b[B_VCPU_START] > b[B_VCPU_MAX])
-		return fail(cli->json, "start values must lie within the bounds");
+		return cli__fail(cli->json, 1, "start values must lie within the bounds");
 	return 0;
 }
 
@@ -344,12 +331,12 @@ static int replay_path(struct replay_cli *cli, const char *path)
 {
 	struct replay_trace *t = NULL;
 	struct json_object *jt = NULL;
-	char errbuf[REPLAY_ERR_MAX], msg[REPLAY_ERR_MAX + 64];
+	char errbuf[REPLAY_ERR_MAX];
 	int err;
 
 	err = replay_trace__load(path, &t, errbuf, sizeof(errbuf));
 	if (err)
-		return fail(cli->json, errbuf);
+		return cli__fail(cli->json, 1, "%s", errbuf);
 	if (cli->json) {
 		jt = json_object_new_object();
 		json_object_object_add(jt, "trace", json_object_new_string(path));
@@ -363,9 +350,8 @@ static int replay_path(struct replay_cli *cli, const char *path)
 		err = score_column(cli, k, t, &s);
 		if (err) {
 			replay_trace__free(t);
-			snprintf(msg, sizeof(msg), "replay of '%s' failed: %s", path,
-				 strerror(-err));
-			return fail(cli->json, msg);
+			return cli__fail(cli->json, 1, "replay of '%s' failed: %s", path,
+					 strerror(-err));
 		}
 		replay_score__add(&cli->tot[k], &s);
 		if (cli->json && !cli->compare && k != ORACLE)
@@ -418,14 +404,13 @@ static void print_totals(struct replay_cli *cli, int ntraces)
 /* The --log file and its header; 0 or 1 (reported). */
 static int open_log(struct replay_cli *cli)
 {
-	char msg[REPLAY_ERR_MAX + 64];
 
 	if (!cli->log_path)
 		return 0;
 	cli->lc.f = fopen(cli->log_path, "w");
 	if (!cli->lc.f) {
-		snprintf(msg, sizeof(msg), "cannot write '%s': %s", cli->log_path, strerror(errno));
-		return fail(cli->json, msg);
+		return cli__fail(cli->json, 1, "cannot write '%s': %s", cli->log_path,
+				 strerror(errno));
 	}
 	fprintf(cli->lc.f, "time_s,alloc_mb,vcpus\n");
 	return 0;
@@ -440,13 +425,13 @@ int do_replay(int argc, char **argv)
 		return rc;
 	if (optind >= argc) {
 		usage(stderr);
-		return fail(cli.json, "no trace given");
+		return cli__fail(cli.json, 1, "no trace given");
 	}
 	if (cli.lc.verbose && cli.compare)
-		return fail(cli.json, "--verbose takes one policy (no --compare)");
+		return cli__fail(cli.json, 1, "--verbose takes one policy (no --compare)");
 	if (cli.log_path && (cli.compare || argc - optind != 1))
-		return fail(cli.json,
-			    "--log takes exactly one trace and one policy (no --compare)");
+		return cli__fail(cli.json, 1,
+				 "--log takes exactly one trace and one policy (no --compare)");
 	if (set_bounds(&cli) || open_log(&cli))
 		return 1;
 	if (cli.json) {
@@ -464,14 +449,14 @@ int do_replay(int argc, char **argv)
 			goto cleanup;
 	}
 	if (cli.lc.f && cli.lc.err) {
-		(void)fail(cli.json, "writing the log failed");
+		(void)cli__fail(cli.json, 1, "writing the log failed");
 		goto cleanup;
 	}
 	print_totals(&cli, argc - optind);
 	rc = 0;
 cleanup:
 	if (cli.lc.f && fclose(cli.lc.f) && !rc)
-		rc = fail(cli.json, "writing the log failed");
+		rc = cli__fail(cli.json, 1, "writing the log failed");
 	json_object_put(cli.jtraces);
 	json_object_put(cli.root);
 	return rc;

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cmds.h"
 #include "exitreason.h"
 #include "hist.h"
@@ -57,19 +58,10 @@ static double per_s(uint64_t v, double interval_s)
 	return interval_s > 0 ? (double)v / interval_s : 0;
 }
 
-struct json_object *stat__vm_json(const struct trace_vm *d, double interval_s)
+static struct json_object *vcpus_json(const struct trace_vm *d)
 {
-	struct exitreason_sum top[EXITREASON_TOP];
-	struct json_object *vm, *arr, *exits, *by, *reasons, *blk;
-	int ntop;
+	struct json_object *arr = json_object_new_array();
 
-	vm = json_object_new_object();
-	if (!vm)
-		return NULL;
-	json_object_object_add(vm, "pid", json_object_new_int(d->pid));
-	json_object_object_add(vm, "name", d->name[0] ? json_object_new_string(d->name) : NULL);
-
-	arr = json_object_new_array();
 	for (int i = 0; i < d->nvcpus; i++) {
 		const struct trace_vcpu *c = &d->vcpus[i];
 		struct json_object *o = json_object_new_object();
@@ -82,12 +74,17 @@ struct json_object *stat__vm_json(const struct trace_vm *d, double interval_s)
 		json_object_object_add(o, "switches", json_object_new_uint64(c->switches));
 		json_object_array_add(arr, o);
 	}
-	json_object_object_add(vm, "vcpus", arr);
-	json_object_object_add(vm, "emulator_run_ns", json_object_new_uint64(d->emulator_run_ns));
+	return arr;
+}
 
-	exits = json_object_new_object();
-	by = json_object_new_object();
-	reasons = json_object_new_array();
+/* The total, the top reasons (exitreason__top()) as a map and a list, the handling time. */
+static struct json_object *exits_json(const struct trace_vm *d)
+{
+	struct exitreason_sum top[EXITREASON_TOP];
+	struct json_object *exits = json_object_new_object(), *by = json_object_new_object();
+	struct json_object *reasons = json_object_new_array();
+	int ntop;
+
 	json_object_object_add(exits, "total", json_object_new_uint64(d->exits_total));
 	ntop = exitreason__top(d->exits, d->nexits, top, EXITREASON_TOP);
 	for (int i = 0; i < ntop; i++) {
@@ -105,9 +102,13 @@ struct json_object *stat__vm_json(const struct trace_vm *d, double interval_s)
 	json_object_object_add(exits, "by_reason", by);
 	json_object_object_add(exits, "latency_ns", latency_json(d->exit_hist));
 	json_object_object_add(exits, "reasons", reasons);
-	json_object_object_add(vm, "exits", exits);
+	return exits;
+}
 
-	arr = json_object_new_array();
+static struct json_object *net_json(const struct trace_vm *d)
+{
+	struct json_object *arr = json_object_new_array();
+
 	for (int i = 0; i < d->ntaps; i++) {
 		const struct trace_tap *t = &d->taps[i];
 		struct json_object *o = json_object_new_object();
@@ -120,15 +121,24 @@ struct json_object *stat__vm_json(const struct trace_vm *d, double interval_s)
 		json_object_object_add(o, "tx_packets", json_object_new_uint64(t->tx_packets));
 		json_object_array_add(arr, o);
 	}
-	json_object_object_add(vm, "net", arr);
+	return arr;
+}
 
-	blk = json_object_new_object();
-	json_object_object_add(blk, "read_bytes", json_object_new_uint64(d->blk.read_bytes));
-	json_object_object_add(blk, "write_bytes", json_object_new_uint64(d->blk.write_bytes));
-	json_object_object_add(blk, "read_ops", json_object_new_uint64(d->blk.read_ops));
-	json_object_object_add(blk, "write_ops", json_object_new_uint64(d->blk.write_ops));
-	json_object_object_add(blk, "latency_ns", latency_json(d->blk.hist));
-	arr = json_object_new_array();
+/* Block I/O counters and latency into o: the VM's whole I/O and each disk's part alike. */
+static void io_json(struct json_object *o, const struct trace_blk *io)
+{
+	json_object_object_add(o, "read_bytes", json_object_new_uint64(io->read_bytes));
+	json_object_object_add(o, "write_bytes", json_object_new_uint64(io->write_bytes));
+	json_object_object_add(o, "read_ops", json_object_new_uint64(io->read_ops));
+	json_object_object_add(o, "write_ops", json_object_new_uint64(io->write_ops));
+	json_object_object_add(o, "latency_ns", latency_json(io->hist));
+}
+
+static struct json_object *block_json(const struct trace_vm *d)
+{
+	struct json_object *blk = json_object_new_object(), *arr = json_object_new_array();
+
+	io_json(blk, &d->blk);
 	for (int i = 0; i < d->ndisks; i++) {
 		const struct trace_disk *k = &d->disks[i];
 		struct json_object *o = json_object_new_object();
@@ -136,16 +146,27 @@ struct json_object *stat__vm_json(const struct trace_vm *d, double interval_s)
 		json_object_object_add(o, "path", json_object_new_string(k->path));
 		json_object_object_add(o, "target",
 				       k->target[0] ? json_object_new_string(k->target) : NULL);
-		json_object_object_add(o, "read_bytes", json_object_new_uint64(k->io.read_bytes));
-		json_object_object_add(o, "write_bytes", json_object_new_uint64(k->io.write_bytes));
-		json_object_object_add(o, "read_ops", json_object_new_uint64(k->io.read_ops));
-		json_object_object_add(o, "write_ops", json_object_new_uint64(k->io.write_ops));
-		json_object_object_add(o, "latency_ns", latency_json(k->io.hist));
+		io_json(o, &k->io);
 		json_object_array_add(arr, o);
 	}
 	json_object_object_add(blk, "disks", arr);
-	json_object_object_add(vm, "block", blk);
+	return blk;
+}
+
+struct json_object *stat__vm_json(const struct trace_vm *d, double interval_s)
+{
+	struct json_object *vm = json_object_new_object();
+
 	(void)interval_s;
+	if (!vm)
+		return NULL;
+	json_object_object_add(vm, "pid", json_object_new_int(d->pid));
+	json_object_object_add(vm, "name", d->name[0] ? json_object_new_string(d->name) : NULL);
+	json_object_object_add(vm, "vcpus", vcpus_json(d));
+	json_object_object_add(vm, "emulator_run_ns", json_object_new_uint64(d->emulator_run_ns));
+	json_object_object_add(vm, "exits", exits_json(d));
+	json_object_object_add(vm, "net", net_json(d));
+	json_object_object_add(vm, "block", block_json(d));
 	return vm;
 }
 
@@ -298,30 +319,6 @@ static void usage(FILE *out)
 		STAT_MAX_PIDS, DEFAULT_INTERVAL, TRACE_PIN_ROOT_ENV, TRACE_PIN_ROOT_DEFAULT);
 }
 
-static int fail(const struct stat_opts *o, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* Report an error once: as {"error": ...} on stdout in JSON mode, else a log line. */
-static int fail(const struct stat_opts *o, int status, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (o && o->json) {
-		struct json_object *e = json_object_new_object();
-
-		json_object_object_add(e, "error", json_object_new_string(msg));
-		printf("%s\n", json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
-		fflush(stdout);
-		json_object_put(e);
-	}
-	log_error("%s", msg);
-	return status;
-}
-
 static int parse_args(int argc, char **argv, struct stat_opts *o)
 {
 	static const struct option longopts[] = {
@@ -344,20 +341,20 @@ static int parse_args(int argc, char **argv, struct stat_opts *o)
 		switch (opt) {
 		case 'p':
 			if (o->npids == STAT_MAX_PIDS)
-				return fail(o, -2, "too many --pid options (at most %d)",
-					    STAT_MAX_PIDS);
+				return cli__fail(o->json, -2, "too many --pid options (at most %d)",
+						 STAT_MAX_PIDS);
 			if (opt_u64("pid", optarg, 1, 4194304, &v, msg, sizeof(msg)))
-				return fail(o, -2, "%s", msg);
+				return cli__fail(o->json, -2, "%s", msg);
 			o->pids[o->npids++] = (int)v;
 			break;
 		case 'i':
 			if (opt_double("interval", optarg, 0.1, 3600, &o->interval_s, msg,
 				       sizeof(msg)))
-				return fail(o, -2, "%s", msg);
+				return cli__fail(o->json, -2, "%s", msg);
 			break;
 		case 'c':
 			if (opt_u64("count", optarg, 1, UINT32_MAX, &o->count, msg, sizeof(msg)))
-				return fail(o, -2, "%s", msg);
+				return cli__fail(o->json, -2, "%s", msg);
 			break;
 		case 'j':
 			o->json = true;
@@ -369,14 +366,16 @@ static int parse_args(int argc, char **argv, struct stat_opts *o)
 			usage(stdout);
 			return -1;
 		case ':':
-			return fail(o, -2, "option '%s' needs a value", argv[optind - 1]);
+			return cli__fail(o->json, -2, "option '%s' needs a value",
+					 argv[optind - 1]);
 		default:
-			return fail(o, -2, "unknown option '%s' (see 'kvmpilot stat --help')",
-				    argv[optind - 1]);
+			return cli__fail(o->json, -2,
+					 "unknown option '%s' (see 'kvmpilot stat --help')",
+					 argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		return fail(o, -2, "unexpected argument '%s'", argv[optind]);
+		return cli__fail(o->json, -2, "unexpected argument '%s'", argv[optind]);
 	return 0;
 }
 
@@ -497,11 +496,12 @@ static int open_tracer(struct stat_run *r)
 	}
 	if (!r->tr) {
 		err = -errno;
-		return fail(r->o, 1, "cannot load the BPF programs (pin root '%s'): %s%s",
-			    trace__default_pin_root(topts.pin_root), strerror(-err),
-			    err == -EBUSY    ? " (another kvmpilot uses it)"
-			    : err == -EINVAL ? " (stale pins? try 'kvmpilot unpin')"
-					     : "");
+		return cli__fail(r->o->json, 1,
+				 "cannot load the BPF programs (pin root '%s'): %s%s",
+				 trace__default_pin_root(topts.pin_root), strerror(-err),
+				 err == -EBUSY	  ? " (another kvmpilot uses it)"
+				 : err == -EINVAL ? " (stale pins? try 'kvmpilot unpin')"
+						  : "");
 	}
 	if (trace__pins_replaced(r->tr))
 		log_warn("replaced the maps pinned under '%s' by another kvmpilot version",
@@ -516,17 +516,17 @@ static int stat_start(struct stat_run *r)
 
 	err = scan(r->o, &r->list, &bad);
 	if (err && r->o->npids)
-		return fail(r->o, 1, "pid '%d' %s", bad,
-			    err == -ENOEXEC ? "is not a QEMU process" : "does not exist");
+		return cli__fail(r->o->json, 1, "pid '%d' %s", bad,
+				 err == -ENOEXEC ? "is not a QEMU process" : "does not exist");
 	if (err)
-		return fail(r->o, 1, "cannot scan /proc: %s", strerror(-err));
+		return cli__fail(r->o->json, 1, "cannot scan /proc: %s", strerror(-err));
 	if (open_tracer(r))
 		return 1;
 	err = trace__sync(r->tr, &r->list);
 	if (!err)
 		err = trace__read(r->tr, &r->prev);
 	if (err)
-		return fail(r->o, 1, "cannot fill the BPF maps: %s", strerror(-err));
+		return cli__fail(r->o->json, 1, "cannot fill the BPF maps: %s", strerror(-err));
 	r->interval_ns = (uint64_t)(r->o->interval_s * 1e9);
 	r->t_next = r->prev.mono_ns + r->interval_ns;
 	r->t_scan = r->prev.mono_ns + RESCAN_NS;
@@ -555,7 +555,7 @@ static enum step report_step(struct stat_run *r, uint64_t now)
 	if (err == -EPIPE)
 		return STEP_DONE;
 	if (err) {
-		(void)fail(r->o, 1, "cannot read the counters: %s", strerror(-err));
+		(void)cli__fail(r->o->json, 1, "cannot read the counters: %s", strerror(-err));
 		return STEP_FAILED;
 	}
 	free(r->gone);
@@ -597,7 +597,7 @@ static enum step rescan_step(struct stat_run *r, uint64_t now, bool reported)
 	if (!err)
 		err = trace__sync(r->tr, &r->next);
 	if (err) {
-		(void)fail(r->o, 1, "rescan failed: %s", strerror(-err));
+		(void)cli__fail(r->o->json, 1, "rescan failed: %s", strerror(-err));
 		return STEP_FAILED;
 	}
 	r->t_scan = now + RESCAN_NS;
@@ -642,10 +642,10 @@ int do_stat(int argc, char **argv)
 	if (err)
 		return 2;
 	if (geteuid() != 0)
-		return fail(&o, 1, "stat needs root (BPF tracing): run it as root");
+		return cli__fail(o.json, 1, "stat needs root (BPF tracing): run it as root");
 	err = trace__ensure_fs();
 	if (err)
-		return fail(&o, 1, "cannot mount bpffs or tracefs: %s", strerror(-err));
+		return cli__fail(o.json, 1, "cannot mount bpffs or tracefs: %s", strerror(-err));
 	if (!stat_start(&r)) {
 		catch_signals();
 		status = stat_loop(&r);

@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Error reporting shared by the subcommands (cli.h). */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "util.h"
+
+int cli__fail(bool json, int status, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (json) {
+		struct json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "error", json_object_new_string(msg));
+		printf("%s\n", json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
+		/* before the log line: a reader of both sees the JSON first */
+		fflush(stdout);
+		json_object_put(e);
+	}
+	log_error("%s", msg);
+	return status;
+}

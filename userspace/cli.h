@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* What the subcommands share when they talk to a person or a script. */
+#ifndef KVMPILOT_CLI_H
+#define KVMPILOT_CLI_H
+
+#include <stdbool.h>
+
+/*
+ * Report a command's error once, like bpftool's p_err(): in JSON mode also
+ * as {"error": msg} on stdout (the line a script reads instead of a
+ * result), always as a log line. Returns status, for `return cli__fail(...)`.
+ */
+int cli__fail(bool json, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif /* KVMPILOT_CLI_H */
