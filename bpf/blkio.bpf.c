@@ -9,8 +9,12 @@
  *   interrupt context on behalf of nobody in particular.
  * A request issued from inside a tracked syscall is already counted by the
  * syscall: sys_inflight marks such threads.
+ * A QEMU request larger than the device takes (max_sectors_kb, max_segments)
+ * is split by the block layer into several requests; all count as bytes,
+ * only the last (the original bio) as an op.
  */
 #include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
@@ -26,7 +30,9 @@
  * (commit "block: Add BIO_PAGE_PINNED and associated infrastructure").
  */
 #define KP_BIO_PAGE_PINNED 0
-#define KP_MAX_BIOS	   64
+/* The same enum: a bio sharing another bio's pages (BIO_CLONED = 1 since Linux 6.5 too). */
+#define KP_BIO_CLONED 1
+#define KP_MAX_BIOS   64
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -66,6 +72,7 @@ struct {
 	__type(value, struct rq_inflight);
 } rqs SEC(".maps");
 
+/* A request's bytes and ops; its latency counts only with its ops (one sample per op). */
 static __always_inline void blk_account(__u32 tgid, __u32 disk, __u32 op, __u64 ops, __u64 bytes,
 					__u64 lat_ns, bool sys)
 {
@@ -81,8 +88,10 @@ static __always_inline void blk_account(__u32 tgid, __u32 disk, __u32 op, __u64 
 			return;
 	}
 	op &= 1;
-	__sync_fetch_and_add(&st->ops[op], ops);
 	__sync_fetch_and_add(&st->bytes[op], bytes);
+	if (!ops)
+		return;
+	__sync_fetch_and_add(&st->ops[op], ops);
 	__sync_fetch_and_add(&st->sum_ns, lat_ns);
 	if (sys)
 		__sync_fetch_and_add(&st->sys_ops, 1);
@@ -146,6 +155,34 @@ SYSCALL_PAIR(pwritev, KP_BLK_WRITE)
 SYSCALL_PAIR(pwritev2, KP_BLK_WRITE)
 SYSCALL_PAIR(write, KP_BLK_WRITE)
 
+/*
+ * Whether a request's first bio holds user pages pinned for direct I/O:
+ * KP_BIO_USER for the bio QEMU's syscall built, KP_BIO_SPLIT for the front
+ * part the block layer cut from such a bio to fit the device's limits, 0
+ * for anything else. bio_split() makes the front part a clone, which never
+ * carries BIO_PAGE_PINNED (__bio_clone() does not copy it), chained to the
+ * original: bi_private points to the original, which kept the flag and the
+ * rest of the I/O, and both share one bio_vec table. Without this, every
+ * split request was lost (a 2 MiB read on a device taking 1 MiB counted
+ * half its bytes).
+ */
+static __always_inline __u32 bio_user_pages(struct bio *bio)
+{
+	struct bio *parent;
+
+	if (bio->bi_flags & (1 << KP_BIO_PAGE_PINNED))
+		return KP_BIO_USER;
+	if (!(bio->bi_flags & (1 << KP_BIO_CLONED)))
+		return 0;
+	/* bi_private is not typed: read through it, and trust it only if it matches. */
+	parent = (struct bio *)bio->bi_private;
+	if (!parent || BPF_CORE_READ(parent, bi_io_vec) != bio->bi_io_vec ||
+	    BPF_CORE_READ(parent, bi_bdev) != bio->bi_bdev ||
+	    !(BPF_CORE_READ(parent, bi_flags) & (1 << KP_BIO_PAGE_PINNED)))
+		return 0;
+	return KP_BIO_SPLIT;
+}
+
 SEC("tp_btf/block_io_start")
 int BPF_PROG(on_block_io_start, struct request *rq)
 {
@@ -164,7 +201,10 @@ int BPF_PROG(on_block_io_start, struct request *rq)
 	op = rq->cmd_flags & REQ_OP_MASK;
 	if (op != KP_BLK_READ && op != KP_BLK_WRITE)
 		return 0;
-	if (!rq->bio || !(rq->bio->bi_flags & (1 << KP_BIO_PAGE_PINNED)))
+	if (!rq->bio)
+		return 0;
+	in.kind = bio_user_pages(rq->bio);
+	if (!in.kind)
 		return 0;
 	in.op = op;
 	dkey.tgid = in.tgid;
@@ -193,14 +233,20 @@ int BPF_PROG(on_block_rq_complete, struct request *rq, blk_status_t error, unsig
 	in = bpf_map_lookup_elem(&rqs, &key);
 	if (!in)
 		return 0;
-	/* One op per bio: QEMU's requests, also when the block layer merged them. */
-	bio = rq->bio;
+	/*
+	 * One op per bio: QEMU's requests, also when the block layer merged
+	 * them. None for the front of a split (REQ_NOMERGE: alone in its
+	 * request): the original bio, in a later request, is the op.
+	 */
+	bio = in->kind == KP_BIO_SPLIT ? NULL : rq->bio;
 	for (int i = 0; i < KP_MAX_BIOS && bio; i++) {
 		ops++;
 		bio = bio->bi_next;
 	}
+	if (in->kind != KP_BIO_SPLIT && !ops)
+		ops = 1;
 	now = bpf_ktime_get_ns();
-	blk_account(in->tgid, in->disk, in->op, ops ?: 1, nr_bytes, now > in->ts ? now - in->ts : 0,
+	blk_account(in->tgid, in->disk, in->op, ops, nr_bytes, now > in->ts ? now - in->ts : 0,
 		    false);
 	bpf_map_delete_elem(&rqs, &key);
 	return 0;

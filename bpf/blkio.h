@@ -33,13 +33,17 @@ struct sys_inflight {
 	__u32 op;
 };
 
+/* rq_inflight.kind: what the request's first bio is (blkio.bpf.c bio_user_pages()). */
+#define KP_BIO_USER  1 /* user pages pinned for direct I/O: a QEMU request */
+#define KP_BIO_SPLIT 2 /* the front part the block layer split off such a bio */
+
 /* rqs: request pointer -> who issued it. */
 struct rq_inflight {
 	__u64 ts;
 	__u32 tgid;
 	__u32 disk;
 	__u32 op;
-	__u32 pad;
+	__u32 kind; /* KP_BIO_USER or KP_BIO_SPLIT */
 };
 
 #endif /* KVMPILOT_BLKIO_H */
