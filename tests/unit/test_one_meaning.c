@@ -297,28 +297,56 @@ static void assert_near(double a, double b, double tolerance, const char *what)
 		fail_msg("%s: %.3f != %.3f", what, a, b);
 }
 
+/*
+ * The interval between the tracer's reads after k_prev and k_cur recorded
+ * intervals, as each output reads it: stat's JSON for the VM, the service's
+ * snapshots of both ticks and the API's JSON of the second.
+ */
+struct readings {
+	struct trace_vm *prev, *cur;
+	struct json_object *st, *api;
+	struct snapshot *before, *after;
+};
+
+static void readings__take(struct readings *r, uint32_t k_prev, uint32_t k_cur)
+{
+	r->prev = calloc(1, sizeof(*r->prev));
+	r->cur = calloc(1, sizeof(*r->cur));
+	assert_non_null(r->prev);
+	assert_non_null(r->cur);
+	trace_read(r->prev, k_prev);
+	trace_read(r->cur, k_cur);
+	r->st = stat_vm(r->cur, r->prev);
+	r->before = snapshot_of(r->prev, NULL);
+	r->after = snapshot_of(r->cur, &r->before->vms[0].s);
+	r->api = api_vm(r->after);
+}
+
+static void readings__free(struct readings *r)
+{
+	json_object_put(r->st);
+	json_object_put(r->api);
+	snapshot__put(r->before);
+	snapshot__put(r->after);
+	free(r->prev);
+	free(r->cur);
+}
+
 static void test_same_numbers_everywhere(void **state)
 {
-	struct trace_vm *prev = calloc(1, sizeof(*prev)), *cur = calloc(1, sizeof(*cur));
 	struct json_object *st, *api, *reasons, *by, *per_s;
-	struct snapshot *before, *after;
 	char names[EXITREASON_TOP + 8][EXITREASON_NAME_MAX];
+	struct readings rd;
 	char *m0, *m1;
 	int n, i;
 
 	(void)state;
-	assert_non_null(prev);
-	assert_non_null(cur);
 	/* a steady VM: two intervals like the recorded one before, three after */
-	trace_read(prev, 2);
-	trace_read(cur, 3);
-
-	st = stat_vm(cur, prev);
-	before = snapshot_of(prev, NULL);
-	after = snapshot_of(cur, &before->vms[0].s);
-	api = api_vm(after);
-	m0 = scrape(before);
-	m1 = scrape(after);
+	readings__take(&rd, 2, 3);
+	st = rd.st;
+	api = rd.api;
+	m0 = scrape(rd.before);
+	m1 = scrape(rd.after);
 
 	/* top exit reasons: the documented rule, the same list in all three */
 	reasons = get(get(st, "exits"), "reasons");
@@ -384,12 +412,7 @@ static void test_same_numbers_everywhere(void **state)
 
 	free(m0);
 	free(m1);
-	json_object_put(st);
-	json_object_put(api);
-	snapshot__put(before);
-	snapshot__put(after);
-	free(prev);
-	free(cur);
+	readings__free(&rd);
 }
 
 /*
@@ -399,17 +422,13 @@ static void test_same_numbers_everywhere(void **state)
  */
 static void test_reset_reads_the_same(void **state)
 {
-	struct trace_vm *prev = calloc(1, sizeof(*prev)), *cur = calloc(1, sizeof(*cur));
 	struct json_object *st, *api;
-	struct snapshot *before, *after;
+	struct readings rd;
 
 	(void)state;
-	trace_read(prev, 5);
-	trace_read(cur, 1);
-	st = stat_vm(cur, prev);
-	before = snapshot_of(prev, NULL);
-	after = snapshot_of(cur, &before->vms[0].s);
-	api = api_vm(after);
+	readings__take(&rd, 5, 1);
+	st = rd.st;
+	api = rd.api;
 
 	assert_int_equal(json_object_get_uint64(get(get(st, "exits"), "total")), 1790);
 	assert_near(num(get(api, "exits"), "per_s"), 1790, 1e-6, "exits per s after a reset");
@@ -422,13 +441,7 @@ static void test_reset_reads_the_same(void **state)
 		    num(get(api, "block"), "latency_p50_us") * 1000, 0.5,
 		    "block p50 after a reset");
 	assert_near(num(get(api, "block"), "read_ops_per_s"), 60, 1e-6, "read ops after a reset");
-
-	json_object_put(st);
-	json_object_put(api);
-	snapshot__put(before);
-	snapshot__put(after);
-	free(prev);
-	free(cur);
+	readings__free(&rd);
 }
 
 int main(void)
