@@ -56,48 +56,111 @@ static bool indexed(const char *field, const char *prefix, int max, int *idx, co
 	return true;
 }
 
+/* A typed parameter's field name and the uint64_t member it fills. */
+struct field {
+	const char *name;
+	size_t off;
+};
+
+#define F(f, type, m)                       \
+	{                                   \
+		f, offsetof(struct type, m) \
+	}
+static const struct field top_fields[] = {
+	F("cpu.time", virt_dom_stats, cpu_time_ns),
+	F("cpu.user", virt_dom_stats, cpu_user_ns),
+	F("cpu.system", virt_dom_stats, cpu_system_ns),
+	F("balloon.current", virt_dom_stats, balloon_current_kib),
+	F("balloon.maximum", virt_dom_stats, balloon_maximum_kib),
+	F("balloon.available", virt_dom_stats, balloon_available_kib),
+	F("balloon.usable", virt_dom_stats, balloon_usable_kib),
+	F("balloon.unused", virt_dom_stats, balloon_unused_kib),
+	F("balloon.rss", virt_dom_stats, balloon_rss_kib),
+	F("balloon.disk_caches", virt_dom_stats, balloon_disk_caches_kib),
+	F("balloon.swap_in", virt_dom_stats, balloon_swap_in_kib),
+	F("balloon.swap_out", virt_dom_stats, balloon_swap_out_kib),
+	F("balloon.major_fault", virt_dom_stats, balloon_major_fault),
+	F("balloon.minor_fault", virt_dom_stats, balloon_minor_fault),
+	F("balloon.last-update", virt_dom_stats, balloon_last_update),
+};
+static const struct field vcpu_fields[] = {
+	F("time", virt_vcpu_stats, time_ns),
+	F("wait", virt_vcpu_stats, wait_ns),
+	F("delay", virt_vcpu_stats, delay_ns),
+};
+static const struct field net_fields[] = {
+	F("rx.bytes", virt_net_stats, rx_bytes), F("rx.pkts", virt_net_stats, rx_pkts),
+	F("rx.errs", virt_net_stats, rx_errs),	 F("rx.drop", virt_net_stats, rx_drop),
+	F("tx.bytes", virt_net_stats, tx_bytes), F("tx.pkts", virt_net_stats, tx_pkts),
+	F("tx.errs", virt_net_stats, tx_errs),	 F("tx.drop", virt_net_stats, tx_drop),
+};
+static const struct field block_fields[] = {
+	F("rd.reqs", virt_block_stats, rd_reqs),      F("rd.bytes", virt_block_stats, rd_bytes),
+	F("rd.times", virt_block_stats, rd_times_ns), F("wr.reqs", virt_block_stats, wr_reqs),
+	F("wr.bytes", virt_block_stats, wr_bytes),    F("wr.times", virt_block_stats, wr_times_ns),
+	F("fl.reqs", virt_block_stats, fl_reqs),      F("fl.times", virt_block_stats, fl_times_ns),
+};
+#undef F
+
+/* Store val in the member of base that fields names rest after. */
+static void set_field(void *base, const struct field *fields, size_t n, const char *rest,
+		      uint64_t val)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (!strcmp(rest, fields[k].name))
+			*(uint64_t *)((char *)base + fields[k].off) = val;
+	}
+}
+
+/* A string parameter into dst, when it is one. */
+static void set_str(const virTypedParameter *p, char *dst, size_t size)
+{
+	if (p->type == VIR_TYPED_PARAM_STRING)
+		(void)str_copy(dst, p->value.s, size);
+}
+
+/* vcpu.N.*, net.N.*, block.N.*: true when the field was one of them. */
+static bool parse_indexed(struct virt_dom_stats *st, const virTypedParameter *p, bool num,
+			  uint64_t val)
+{
+	const char *rest;
+	int idx;
+
+	if (indexed(p->field, "vcpu.", VIRT_MAX_VCPU_STATS, &idx, &rest)) {
+		if (!num)
+			return true;
+		if (!strcmp(rest, "state"))
+			st->vcpus[idx].state = (int)val;
+		set_field(&st->vcpus[idx], vcpu_fields, ARRAY_SIZE(vcpu_fields), rest, val);
+		if (idx + 1 > st->nvcpus)
+			st->nvcpus = idx + 1;
+	} else if (indexed(p->field, "net.", VIRT_MAX_NET_STATS, &idx, &rest)) {
+		if (!strcmp(rest, "name"))
+			set_str(p, st->nets[idx].name, sizeof(st->nets[idx].name));
+		if (num)
+			set_field(&st->nets[idx], net_fields, ARRAY_SIZE(net_fields), rest, val);
+		if (idx + 1 > st->nnets)
+			st->nnets = idx + 1;
+	} else if (indexed(p->field, "block.", VIRT_MAX_BLOCK_STATS, &idx, &rest)) {
+		struct virt_block_stats *bs = &st->blocks[idx];
+
+		if (!strcmp(rest, "name"))
+			set_str(p, bs->name, sizeof(bs->name));
+		else if (!strcmp(rest, "path"))
+			set_str(p, bs->path, sizeof(bs->path));
+		if (num)
+			set_field(bs, block_fields, ARRAY_SIZE(block_fields), rest, val);
+		if (idx + 1 > st->nblocks)
+			st->nblocks = idx + 1;
+	} else {
+		return false;
+	}
+	return true;
+}
+
 int virt_dom_stats__parse(struct virt_dom_stats *st, const char *name,
 			  const virTypedParameter *params, int nparams)
 {
-	static const struct {
-		const char *field;
-		size_t off;
-	} top[] = {
-#define F(f, m) { f, offsetof(struct virt_dom_stats, m) }
-		F("cpu.time", cpu_time_ns),
-		F("cpu.user", cpu_user_ns),
-		F("cpu.system", cpu_system_ns),
-		F("balloon.current", balloon_current_kib),
-		F("balloon.maximum", balloon_maximum_kib),
-		F("balloon.available", balloon_available_kib),
-		F("balloon.usable", balloon_usable_kib),
-		F("balloon.unused", balloon_unused_kib),
-		F("balloon.rss", balloon_rss_kib),
-		F("balloon.disk_caches", balloon_disk_caches_kib),
-		F("balloon.swap_in", balloon_swap_in_kib),
-		F("balloon.swap_out", balloon_swap_out_kib),
-		F("balloon.major_fault", balloon_major_fault),
-		F("balloon.minor_fault", balloon_minor_fault),
-		F("balloon.last-update", balloon_last_update),
-#undef F
-	};
-	static const struct {
-		const char *field;
-		size_t off;
-	} net[] = {
-#define F(f, m) { f, offsetof(struct virt_net_stats, m) }
-		F("rx.bytes", rx_bytes), F("rx.pkts", rx_pkts), F("rx.errs", rx_errs),
-		F("rx.drop", rx_drop),	 F("tx.bytes", tx_bytes), F("tx.pkts", tx_pkts),
-		F("tx.errs", tx_errs),	 F("tx.drop", tx_drop),
-#undef F
-	}, blk[] = {
-#define F(f, m) { f, offsetof(struct virt_block_stats, m) }
-		F("rd.reqs", rd_reqs),	 F("rd.bytes", rd_bytes), F("rd.times", rd_times_ns),
-		F("wr.reqs", wr_reqs),	 F("wr.bytes", wr_bytes), F("wr.times", wr_times_ns),
-		F("fl.reqs", fl_reqs),	 F("fl.times", fl_times_ns),
-#undef F
-	};
-
 	memset(st, 0, sizeof(*st));
 	if (str_copy(st->name, name ? name : "", sizeof(st->name))) {
 		st->name[0] = '\0'; /* a cut name could be another domain's */
@@ -111,62 +174,19 @@ int virt_dom_stats__parse(struct virt_dom_stats *st, const char *name,
 	st->nparams = nparams > 0 ? (unsigned int)nparams : 0;
 	for (int i = 0; i < nparams; i++) {
 		const virTypedParameter *p = &params[i];
-		const char *rest;
 		uint64_t val = 0;
 		bool num = param_u64(p, &val);
-		int idx;
 
-		if (!strcmp(p->field, "state.state") && num) {
+		if (!strcmp(p->field, "state.state") && num)
 			st->state = (int)val;
-		} else if (!strcmp(p->field, "state.reason") && num) {
+		else if (!strcmp(p->field, "state.reason") && num)
 			st->state_reason = (int)val;
-		} else if (!strcmp(p->field, "vcpu.current") && num) {
+		else if (!strcmp(p->field, "vcpu.current") && num)
 			st->vcpu_current = val > INT32_MAX ? INT32_MAX : (int)val;
-		} else if (!strcmp(p->field, "vcpu.maximum") && num) {
+		else if (!strcmp(p->field, "vcpu.maximum") && num)
 			st->vcpu_maximum = val > INT32_MAX ? INT32_MAX : (int)val;
-		} else if (indexed(p->field, "vcpu.", VIRT_MAX_VCPU_STATS, &idx, &rest) && num) {
-			struct virt_vcpu_stats *vs = &st->vcpus[idx];
-
-			if (!strcmp(rest, "state"))
-				vs->state = (int)val;
-			else if (!strcmp(rest, "time"))
-				vs->time_ns = val;
-			else if (!strcmp(rest, "wait"))
-				vs->wait_ns = val;
-			else if (!strcmp(rest, "delay"))
-				vs->delay_ns = val;
-			if (idx + 1 > st->nvcpus)
-				st->nvcpus = idx + 1;
-		} else if (indexed(p->field, "net.", VIRT_MAX_NET_STATS, &idx, &rest)) {
-			struct virt_net_stats *ns = &st->nets[idx];
-
-			if (!strcmp(rest, "name") && p->type == VIR_TYPED_PARAM_STRING)
-				(void)str_copy(ns->name, p->value.s, sizeof(ns->name));
-			for (size_t k = 0; num && k < ARRAY_SIZE(net); k++) {
-				if (!strcmp(rest, net[k].field))
-					*(uint64_t *)((char *)ns + net[k].off) = val;
-			}
-			if (idx + 1 > st->nnets)
-				st->nnets = idx + 1;
-		} else if (indexed(p->field, "block.", VIRT_MAX_BLOCK_STATS, &idx, &rest)) {
-			struct virt_block_stats *bs = &st->blocks[idx];
-
-			if (!strcmp(rest, "name") && p->type == VIR_TYPED_PARAM_STRING)
-				(void)str_copy(bs->name, p->value.s, sizeof(bs->name));
-			else if (!strcmp(rest, "path") && p->type == VIR_TYPED_PARAM_STRING)
-				(void)str_copy(bs->path, p->value.s, sizeof(bs->path));
-			for (size_t k = 0; num && k < ARRAY_SIZE(blk); k++) {
-				if (!strcmp(rest, blk[k].field))
-					*(uint64_t *)((char *)bs + blk[k].off) = val;
-			}
-			if (idx + 1 > st->nblocks)
-				st->nblocks = idx + 1;
-		} else if (num) {
-			for (size_t k = 0; k < ARRAY_SIZE(top); k++) {
-				if (!strcmp(p->field, top[k].field))
-					*(uint64_t *)((char *)st + top[k].off) = val;
-			}
-		}
+		else if (!parse_indexed(st, p, num, val) && num)
+			set_field(st, top_fields, ARRAY_SIZE(top_fields), p->field, val);
 	}
 	return 0;
 }
