@@ -50,6 +50,96 @@ static int field_error(char *err, size_t errlen, const char *name, unsigned long
 	return -EINVAL;
 }
 
+/*
+ * The next line into line (REPLAY_LINE_MAX + 1 bytes, a final \r dropped),
+ * lineno lines before it: 1, 0 at the end of the file, or -EINVAL for a
+ * NUL byte or an over-long line (with err set).
+ */
+static int read_line(FILE *f, char *line, const char *name, unsigned long lineno, char *err,
+		     size_t errlen)
+{
+	size_t len = 0;
+	int c;
+
+	while ((c = getc_unlocked(f)) != EOF && c != '\n') {
+		if (c == '\0') {
+			snprintf(err, errlen, "%s:%lu: NUL byte", name, lineno + 1);
+			return -EINVAL;
+		}
+		if (len >= REPLAY_LINE_MAX) {
+			snprintf(err, errlen, "%s:%lu: line longer than %d bytes", name, lineno + 1,
+				 REPLAY_LINE_MAX);
+			return -EINVAL;
+		}
+		line[len++] = (char)c;
+	}
+	if (c == EOF && len == 0)
+		return 0;
+	line[len] = '\0';
+	if (len && line[len - 1] == '\r')
+		line[--len] = '\0';
+	return 1;
+}
+
+/* Cut a row at its commas into fields[4]; how many there are (4: more than 3). */
+static int split_row(char *p, char **fields)
+{
+	char *comma;
+	int nf = 0;
+
+	while (nf < 4) {
+		fields[nf++] = p;
+		comma = strchr(p, ',');
+		if (!comma)
+			break;
+		*comma = '\0';
+		p = comma + 1;
+	}
+	return nf;
+}
+
+/* Row lineno (a data line) appended to t; 0, or -errno with err set. */
+static int add_row(struct replay_trace *t, size_t *cap, char *line, const char *name,
+		   unsigned long lineno, char *err, size_t errlen)
+{
+	char *fields[4];
+	uint64_t time_s;
+	int nf = split_row(line, fields), r;
+
+	if (nf != 3) {
+		snprintf(err, errlen, "%s:%lu: expected 3 columns (%s), got %s", name, lineno,
+			 TRACE_HEADER, nf < 3 ? "fewer" : "more");
+		return -EINVAL;
+	}
+	if (t->n >= REPLAY_ROWS_MAX) {
+		snprintf(err, errlen, "%s:%lu: more than %u rows", name, lineno, REPLAY_ROWS_MAX);
+		return -EINVAL;
+	}
+	if (t->n == *cap && trace_grow(t, cap)) {
+		snprintf(err, errlen, "%s:%lu: out of memory", name, lineno);
+		return -ENOMEM;
+	}
+	r = parse_u64(fields[0], 0, UINT32_MAX, &time_s);
+	if (r)
+		return field_error(err, errlen, name, lineno, "time_s", fields[0], r);
+	if (t->n == 0) {
+		t->t0 = time_s;
+	} else if (time_s != t->t0 + t->n) {
+		snprintf(err, errlen, "%s:%lu: time_s %llu, expected %llu (one row per second)",
+			 name, lineno, (unsigned long long)time_s,
+			 (unsigned long long)(t->t0 + t->n));
+		return -EINVAL;
+	}
+	r = parse_double(fields[1], 0, REPLAY_MEM_MB_MAX, &t->mem[t->n]);
+	if (r)
+		return field_error(err, errlen, name, lineno, "mem_used_mb", fields[1], r);
+	r = parse_double(fields[2], 0, REPLAY_CPU_MAX, &t->cpu[t->n]);
+	if (r)
+		return field_error(err, errlen, name, lineno, "cpu_demand_vcpus", fields[2], r);
+	t->n++;
+	return 0;
+}
+
 int replay_trace__parse(FILE *f, const char *name, struct replay_trace **out, char *err,
 			size_t errlen)
 {
@@ -57,98 +147,28 @@ int replay_trace__parse(FILE *f, const char *name, struct replay_trace **out, ch
 	struct replay_trace *t = NULL;
 	unsigned long lineno = 0;
 	size_t cap = 0;
-	int rc = -EINVAL;
+	int rc = -ENOMEM;
 
 	*out = NULL;
 	err[0] = '\0';
 	t = calloc(1, sizeof(*t));
-	if (!t) {
-		rc = -ENOMEM;
+	if (!t)
 		goto cleanup;
+	while ((rc = read_line(f, line, name, lineno, err, errlen)) > 0) {
+		if (++lineno > 1) {
+			rc = add_row(t, &cap, line, name, lineno, err, errlen);
+			if (rc)
+				goto cleanup;
+		} else if (strcmp(line, TRACE_HEADER)) {
+			snprintf(err, errlen, "%s:1: bad header, expected '%s'", name,
+				 TRACE_HEADER);
+			rc = -EINVAL;
+			goto cleanup;
+		}
 	}
-	for (;;) {
-		char *fields[4], *p = line, *comma;
-		size_t len = 0;
-		uint64_t time_s;
-		int nf = 0, r, c;
-
-		/* A bounded line reader: NUL bytes and over-long lines are errors. */
-		while ((c = getc_unlocked(f)) != EOF && c != '\n') {
-			if (c == '\0') {
-				snprintf(err, errlen, "%s:%lu: NUL byte", name, lineno + 1);
-				goto cleanup;
-			}
-			if (len >= REPLAY_LINE_MAX) {
-				snprintf(err, errlen, "%s:%lu: line longer than %d bytes", name,
-					 lineno + 1, REPLAY_LINE_MAX);
-				goto cleanup;
-			}
-			line[len++] = (char)c;
-		}
-		if (c == EOF && len == 0)
-			break;
-		line[len] = '\0';
-		lineno++;
-		if (len && line[len - 1] == '\r')
-			line[--len] = '\0';
-		if (lineno == 1) {
-			if (strcmp(line, TRACE_HEADER)) {
-				snprintf(err, errlen, "%s:1: bad header, expected '%s'", name,
-					 TRACE_HEADER);
-				goto cleanup;
-			}
-			continue;
-		}
-		while (nf < 4) {
-			fields[nf++] = p;
-			comma = strchr(p, ',');
-			if (!comma)
-				break;
-			*comma = '\0';
-			p = comma + 1;
-		}
-		if (nf != 3) {
-			snprintf(err, errlen, "%s:%lu: expected 3 columns (%s), got %s", name,
-				 lineno, TRACE_HEADER, nf < 3 ? "fewer" : "more");
-			goto cleanup;
-		}
-		if (t->n >= REPLAY_ROWS_MAX) {
-			snprintf(err, errlen, "%s:%lu: more than %u rows", name, lineno,
-				 REPLAY_ROWS_MAX);
-			goto cleanup;
-		}
-		if (t->n == cap && trace_grow(t, &cap)) {
-			snprintf(err, errlen, "%s:%lu: out of memory", name, lineno);
-			rc = -ENOMEM;
-			goto cleanup;
-		}
-		r = parse_u64(fields[0], 0, UINT32_MAX, &time_s);
-		if (r) {
-			rc = field_error(err, errlen, name, lineno, "time_s", fields[0], r);
-			goto cleanup;
-		}
-		if (t->n == 0) {
-			t->t0 = time_s;
-		} else if (time_s != t->t0 + t->n) {
-			snprintf(err, errlen,
-				 "%s:%lu: time_s %llu, expected %llu (one row per second)", name,
-				 lineno, (unsigned long long)time_s,
-				 (unsigned long long)(t->t0 + t->n));
-			goto cleanup;
-		}
-		r = parse_double(fields[1], 0, REPLAY_MEM_MB_MAX, &t->mem[t->n]);
-		if (r) {
-			rc = field_error(err, errlen, name, lineno, "mem_used_mb", fields[1], r);
-			goto cleanup;
-		}
-		r = parse_double(fields[2], 0, REPLAY_CPU_MAX, &t->cpu[t->n]);
-		if (r) {
-			rc = field_error(err, errlen, name, lineno, "cpu_demand_vcpus", fields[2],
-					 r);
-			goto cleanup;
-		}
-		t->n++;
-	}
+	if (rc)
+		goto cleanup;
+	rc = -EINVAL;
 	if (ferror(f)) {
 		snprintf(err, errlen, "%s: read error", name);
 		rc = -EIO;
