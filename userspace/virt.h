@@ -30,6 +30,10 @@
  * virConnectOpen() itself has no timeout, so it runs in a helper thread:
  * virt__poll() never waits for a connection attempt, and virt__open() waits
  * at most opts.connect_timeout_ms (then keeps trying in virt__poll()).
+ *
+ * Inside the wing (virt_priv.h): virt_conn.c (connection, events, bounded
+ * jobs), virt_list.c (the domains), virt_stats.c (statistics), virt_xml.c
+ * (every reading of domain XML; virt_xml.h for callers without a handle).
  */
 #ifndef KVMPILOT_VIRT_H
 #define KVMPILOT_VIRT_H
