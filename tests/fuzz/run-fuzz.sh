@@ -51,7 +51,7 @@ corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")
 echo "fuzz $name: ${execs:-?} executions in ${dur}s, cov ${cov:-?}, ft ${ft:-?}, corpus ${corp:-?}"
 
 if [ $rc -ne 0 ]; then
-	grep -v "^#[0-9]" "$log" | tail -n 60
+	grep -av "^#[0-9]" "$log" | tail -n 60
 	for f in "$art"/crash-* "$art"/leak-* "$art"/timeout-* "$art"/oom-*; do
 		[ -f "$f" ] || continue
 		echo "fuzz $name: FOUND $(basename "$f") ($(stat -c %s "$f") bytes), input hex:"
