@@ -46,8 +46,8 @@ static inline char *fuzz_strndup(const uint8_t *data, size_t size)
  * get the piece before it, data and size move past it. The last piece is
  * the rest of the input. Lets one input describe several files.
  */
-static inline void fuzz_split(const uint8_t **data, size_t *size, uint8_t sep,
-			      const uint8_t **part, size_t *len)
+static inline void fuzz_split(const uint8_t **data, size_t *size, uint8_t sep, const uint8_t **part,
+			      size_t *len)
 {
 	size_t i = 0;
 

@@ -53,8 +53,7 @@ static void round_trip(const uint8_t *data, size_t size, bool from_guest)
 
 	n1 = format_msg(&m1, line1, sizeof(line1));
 	FUZZ_CHECK(n1 > 0, "accepted message does not format back: %d", n1);
-	FUZZ_CHECK((size_t)n1 < sizeof(line1) && line1[n1 - 1] == '\n', "formatted line of %d",
-		   n1);
+	FUZZ_CHECK((size_t)n1 < sizeof(line1) && line1[n1 - 1] == '\n', "formatted line of %d", n1);
 	memset(&m2, 0, sizeof(m2));
 	FUZZ_CHECK(!agentproto__parse(line1, (size_t)n1 - 1, from_guest, &m2, &why),
 		   "formatted line rejected (%s): %.*s", agentproto__reject_name(why), n1, line1);

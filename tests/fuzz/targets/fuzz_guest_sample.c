@@ -23,10 +23,18 @@
 #include "sample.h"
 
 static const char *const files[] = {
-	"proc/meminfo",	 "proc/vmstat",			   "proc/pressure/memory",
-	"proc/pressure/cpu", "proc/stat",			   "proc/diskstats",
-	"proc/net/dev",	 "proc/uptime",			   "sys/devices/system/cpu/online",
-	"sys/devices/system/cpu/present", "proc/stat",	   "proc/vmstat",
+	"proc/meminfo",
+	"proc/vmstat",
+	"proc/pressure/memory",
+	"proc/pressure/cpu",
+	"proc/stat",
+	"proc/diskstats",
+	"proc/net/dev",
+	"proc/uptime",
+	"sys/devices/system/cpu/online",
+	"sys/devices/system/cpu/present",
+	"proc/stat",
+	"proc/vmstat",
 };
 #define NFILES (sizeof(files) / sizeof(files[0]))
 
@@ -48,8 +56,12 @@ static void cleanup(void)
 
 static void make_tree(void)
 {
-	static const char *const dirs[] = { "proc", "proc/pressure", "proc/net", "sys",
-					    "sys/devices", "sys/devices/system",
+	static const char *const dirs[] = { "proc",
+					    "proc/pressure",
+					    "proc/net",
+					    "sys",
+					    "sys/devices",
+					    "sys/devices/system",
 					    "sys/devices/system/cpu" };
 	const char *tmp = access("/dev/shm", W_OK) ? (getenv("TMPDIR") ?: "/tmp") : "/dev/shm";
 	char path[PATH_MAX];
@@ -86,8 +98,8 @@ static void check_sample(const struct agent_sample *s)
 	char line[AGENTPROTO_MAX_LINE];
 	int n;
 
-	FUZZ_CHECK(s->cpus_online >= 1 && s->cpus_online <= s->cpus_present,
-		   "%u of %u CPUs online", s->cpus_online, s->cpus_present);
+	FUZZ_CHECK(s->cpus_online >= 1 && s->cpus_online <= s->cpus_present, "%u of %u CPUs online",
+		   s->cpus_online, s->cpus_present);
 	FUZZ_CHECK(s->mem_avail_kb <= s->mem_total_kb && s->mem_free_kb <= s->mem_total_kb &&
 			   s->cached_kb <= s->mem_total_kb && s->swap_used_kb <= s->swap_total_kb,
 		   "inconsistent memory figures");
@@ -102,7 +114,8 @@ static void check_sample(const struct agent_sample *s)
 	 * say ("-6" reads as 2^64 - 6 through %llu), which no kernel writes.
 	 */
 	if (agentproto__parse(line, (size_t)n - 1, true, &msg, &why))
-		FUZZ_CHECK(why == AP_REJ_OUT_OF_RANGE, "the host refuses the agent's sample (%s): %.*s",
+		FUZZ_CHECK(why == AP_REJ_OUT_OF_RANGE,
+			   "the host refuses the agent's sample (%s): %.*s",
 			   agentproto__reject_name(why), n, line);
 }
 

@@ -17,10 +17,16 @@
 #include "util.h"
 
 static const uint64_t ubounds[][2] = {
-	{ 0, UINT64_MAX }, { 1, 65535 }, { 10, 3600000 }, { 0, 0 },
+	{ 0, UINT64_MAX },
+	{ 1, 65535 },
+	{ 10, 3600000 },
+	{ 0, 0 },
 };
 static const double dbounds[][2] = {
-	{ 0, 1e11 }, { -1e308, 1e308 }, { 0.5, 0.5 }, { -1, 1 },
+	{ 0, 1e11 },
+	{ -1e308, 1e308 },
+	{ 0.5, 0.5 },
+	{ -1, 1 },
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -46,7 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!rc) {
 		const char *p = s;
 
-		FUZZ_CHECK(u >= umin && u <= umax, "%llu outside its bounds", (unsigned long long)u);
+		FUZZ_CHECK(u >= umin && u <= umax, "%llu outside its bounds",
+			   (unsigned long long)u);
 		FUZZ_CHECK(strspn(s, "0123456789") == len, "'%s' taken as a number", s);
 		while (p[0] == '0' && p[1])
 			p++;
@@ -55,8 +62,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	rc = parse_i64(s, -1000, 1000, &i);
 	if (!rc)
-		FUZZ_CHECK(i >= -1000 && i <= 1000 && strtoll(s, NULL, 10) == i, "'%s' read as %lld",
-			   s, (long long)i);
+		FUZZ_CHECK(i >= -1000 && i <= 1000 && strtoll(s, NULL, 10) == i,
+			   "'%s' read as %lld", s, (long long)i);
 	rc = parse_double(s, dmin, dmax, &d);
 	FUZZ_CHECK(rc == 0 || rc == -EINVAL || rc == -ERANGE, "parse_double: %d", rc);
 	if (!rc)

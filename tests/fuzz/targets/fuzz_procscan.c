@@ -25,7 +25,7 @@
 #define TID 101
 
 static const char *const files[] = {
-	"100/stat",	      "100/status",	     "100/cmdline",   "100/task/100/comm",
+	"100/stat",	     "100/status",	  "100/cmdline",   "100/task/100/comm",
 	"100/task/101/comm", "100/task/101/stat", "100/fdinfo/20",
 };
 #define NFILES (sizeof(files) / sizeof(files[0]))
@@ -99,8 +99,8 @@ static void check_text(const char *s, size_t size, const char *what)
 {
 	FUZZ_CHECK(memchr(s, '\0', size), "%s not terminated", what);
 	for (; *s; s++)
-		FUZZ_CHECK((unsigned char)*s >= 0x20 && *s != 0x7f,
-			   "%s holds control byte 0x%02x", what, (unsigned char)*s);
+		FUZZ_CHECK((unsigned char)*s >= 0x20 && *s != 0x7f, "%s holds control byte 0x%02x",
+			   what, (unsigned char)*s);
 }
 
 static void check_uuid(const char *u)
