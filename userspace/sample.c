@@ -5,13 +5,20 @@
  * exitreason__top(), so the API, /metrics and the CSV mean what
  * 'kvmpilot stat' means.
  */
+#include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
+#include "agentproto.h"
+#include "config.h"
 #include "exitreason.h"
 #include "hist.h"
 #include "sample.h"
 #include "trace.h"
 #include "util.h"
+#include "vm.h"
+
+#define KIB_PER_MIB 1024ull
 
 const char *mem_source__name(int source)
 {
@@ -180,4 +187,153 @@ void sample__rates(struct vm_sample *s, const struct vm_sample *p)
 			s->blk_wr_iops += per_s(d->wr_ops, pd->wr_ops, dt);
 		}
 	}
+}
+
+void sample__init(struct vm_sample *s, const char *name, const struct vm_desc *d, uint64_t now_ns,
+		  double interval_s)
+{
+	/* s may be in a snapshot fresh from calloc: its arrays are zero already */
+	memset(s, 0, offsetof(struct vm_sample, reasons));
+	(void)str_copy(s->name, name, sizeof(s->name));
+	(void)str_copy(s->uuid, d->uuid, sizeof(s->uuid));
+	s->pid = d->pid;
+	s->source = d->source;
+	s->running = true;
+	s->time_ns = now_ns;
+	s->interval_s = interval_s;
+	s->psi_mem_some = s->psi_cpu_some = s->guest_cpu_pct = -1;
+	s->nvcpus = d->nvcpus < VM_MAX_VCPUS ? d->nvcpus : VM_MAX_VCPUS;
+	for (int i = 0; i < s->nvcpus; i++) {
+		s->vcpus[i].index = d->vcpus[i].index;
+		s->vcpus[i].tid = d->vcpus[i].tid;
+	}
+	s->nnets = d->ntaps < VM_MAX_TAPS ? d->ntaps : VM_MAX_TAPS;
+	for (int i = 0; i < s->nnets; i++)
+		(void)str_copy(s->nets[i].ifname, d->taps[i].ifname, sizeof(s->nets[i].ifname));
+	s->ndisks = d->ndisks < VM_MAX_DISKS ? d->ndisks : VM_MAX_DISKS;
+	for (int i = 0; i < s->ndisks; i++) {
+		const char *base = strrchr(d->disks[i].path, '/');
+
+		/* the guest-side name, else the image's file name */
+		(void)str_copy(s->disks[i].name,
+			       d->disks[i].target[0] ? d->disks[i].target
+						     : (base ? base + 1 : d->disks[i].path),
+			       sizeof(s->disks[i].name));
+	}
+}
+
+bool sample__agent_silent(const struct vm_sample *s, double silent_after_s)
+{
+	return s->mem_age_s > silent_after_s;
+}
+
+int sample__add_agent(struct vm_sample *s, const struct agent_sample *a, uint64_t age_ns,
+		      double silent_after_s)
+{
+	if (!a->mem_total_kb || a->mem_avail_kb > a->mem_total_kb)
+		return -EINVAL; /* parsed within bounds, but inconsistent: not acted upon */
+	if (age_ns >= s->time_ns)
+		return -ERANGE;
+	s->mem_source = MEM_SOURCE_AGENT;
+	s->mem_total_kib = a->mem_total_kb;
+	s->mem_avail_kib = a->mem_avail_kb;
+	s->mem_used_kib = a->mem_total_kb - a->mem_avail_kb;
+	s->mem_age_s = (double)age_ns / 1e9;
+	/* against the agent_timeout_s in effect: a reload applies to open channels too */
+	if (sample__agent_silent(s, silent_after_s))
+		return 0;
+	if (a->present & AGENT_HAS_SWAP) {
+		s->swap_used_kib = a->swap_used_kb;
+		s->swap_in_per_s = (double)a->swapin_ps * 4; /* pages of 4 KiB */
+		s->swap_out_per_s = (double)a->swapout_ps * 4;
+	}
+	if (a->present & AGENT_HAS_PSI_MEM)
+		s->psi_mem_some = a->psi_mem_some / 100.0;
+	if (a->present & AGENT_HAS_PSI_CPU)
+		s->psi_cpu_some = a->psi_cpu_some / 100.0;
+	if (a->present & AGENT_HAS_CPU)
+		s->guest_cpu_pct = a->cpu_busy / 100.0;
+	if (a->cpus_online)
+		s->vcpus_online = (int)a->cpus_online;
+	return 0;
+}
+
+bool sample__wants_balloon(const struct vm_sample *s, double silent_after_s)
+{
+	return s->mem_source != MEM_SOURCE_AGENT || sample__agent_silent(s, silent_after_s);
+}
+
+static void virt_sizes(struct vm_sample *s, const struct sample_virt *v)
+{
+	if (v->have_info) {
+		s->mem_max_kib = v->max_memory_kib;
+		s->balloon_kib = v->cur_memory_kib;
+		s->vcpus_current = v->cur_vcpus;
+		s->vcpus_max = v->max_vcpus;
+		s->running = v->running;
+	}
+	if (!v->have_stats)
+		return;
+	if (v->balloon_current_kib)
+		s->balloon_kib = v->balloon_current_kib;
+	if (v->balloon_maximum_kib)
+		s->mem_max_kib = v->balloon_maximum_kib;
+	if (v->vcpu_current > 0)
+		s->vcpus_current = v->vcpu_current;
+	if (v->vcpu_maximum > 0)
+		s->vcpus_max = v->vcpu_maximum;
+}
+
+int sample__add_virt(struct vm_sample *s, const struct sample_virt *v, double silent_after_s)
+{
+	virt_sizes(s, v);
+	if (!sample__wants_balloon(s, silent_after_s) || !v->have_mem)
+		return 0; /* the agent spoke */
+	if (v->mem_avail_kib > v->mem_total_kib)
+		return 0; /* inconsistent: the guest is untrusted */
+	if (!s->vcpus_online)
+		s->vcpus_online = s->vcpus_current;
+	/*
+	 * As old as the guest's balloon driver last sent them: frozen statistics
+	 * (no stats period, a hung guest) age and go stale. Of unknown age: never
+	 * taken as fresh, so not taken.
+	 */
+	if (!v->mem_age_known)
+		return 0;
+	if (s->mem_source == MEM_SOURCE_AGENT && s->mem_age_s <= v->mem_age_s)
+		return 0; /* the silent agent's last sample is still the fresher */
+	s->mem_source = MEM_SOURCE_BALLOON;
+	s->mem_total_kib = v->mem_total_kib;
+	s->mem_avail_kib = v->mem_avail_kib;
+	s->mem_used_kib = v->mem_total_kib - v->mem_avail_kib;
+	s->mem_age_s = v->mem_age_s;
+	return 1;
+}
+
+uint64_t sample__mem_time_ns(const struct vm_sample *s)
+{
+	if (s->mem_source == MEM_SOURCE_NONE || s->mem_age_s >= (double)s->time_ns / 1e9)
+		return 0;
+	return s->time_ns - (uint64_t)(s->mem_age_s * 1e9);
+}
+
+void sample__age_memory(struct vm_sample *s, uint64_t mem_time_ns)
+{
+	if (s->mem_source == MEM_SOURCE_NONE && mem_time_ns && mem_time_ns <= s->time_ns)
+		s->mem_age_s = (double)(s->time_ns - mem_time_ns) / 1e9;
+}
+
+void sample__configure(struct vm_sample *s, const struct vm_config *vc)
+{
+	s->enabled = vc->enabled;
+	s->dry_run = vc->dry_run;
+	(void)str_copy(s->policy, vc->policy, sizeof(s->policy));
+	s->mem_floor_kib = vc->mem_floor_mib * KIB_PER_MIB;
+	s->mem_ceiling_kib = vc->mem_ceiling_mib * KIB_PER_MIB;
+	if (s->mem_max_kib && (!s->mem_ceiling_kib || s->mem_ceiling_kib > s->mem_max_kib))
+		s->mem_ceiling_kib = s->mem_max_kib;
+	s->vcpu_min = vc->vcpu_min;
+	s->vcpu_max = vc->vcpu_max;
+	if (s->vcpus_max && (!s->vcpu_max || s->vcpu_max > s->vcpus_max))
+		s->vcpu_max = s->vcpus_max;
 }

@@ -2,8 +2,14 @@
 /*
  * The merged per-VM sample of one tick: what BPF, libvirt and the guest
  * agent said about a VM, the rates derived from the previous tick, the
- * configured bounds and the policy's decision. The service fills it, the
- * history, the snapshot (API, dashboard, /metrics) and the CSV read it.
+ * configured bounds and the policy's decision. The history, the snapshot
+ * (API, dashboard, /metrics) and the CSV read it.
+ *
+ * The builder below is pure: plain structs in, the wall clock passed in, no
+ * libvirt, BPF handle or global. The service calls, per VM and tick:
+ * sample__init(), sample__add_trace(), sample__add_agent(),
+ * sample__add_virt(), sample__rates(), sample__configure(); the controller
+ * then writes the decision fields.
  */
 #ifndef KVMPILOT_SAMPLE_H
 #define KVMPILOT_SAMPLE_H
@@ -20,6 +26,9 @@
 #define SAMPLE_REASON_LEN  160
 
 struct trace_vm;
+struct vm_desc;
+struct vm_config;
+struct agent_sample;
 
 enum mem_source {
 	MEM_SOURCE_NONE = 0,	/* nothing known about guest memory */
@@ -157,6 +166,70 @@ struct action_rec {
 	char result[64]; /* "ok", "dry-run", or an error */
 	bool dry_run;
 };
+
+/*
+ * Start the sample of VM name (the VM table's key) from its description:
+ * identity, vCPU threads, taps and disks; everything else unknown.
+ * interval_s: since the previous sample.
+ */
+void sample__init(struct vm_sample *s, const char *name, const struct vm_desc *d, uint64_t now_ns,
+		  double interval_s);
+
+/*
+ * An agent whose last sample is older than silent_after_s
+ * (agent_timeout_s): its memory data stays, with its real age, until
+ * fresher balloon statistics replace it; its rates and pressure are not used.
+ */
+bool sample__agent_silent(const struct vm_sample *s, double silent_after_s);
+
+/*
+ * The guest agent's latest sample, age_ns old: memory, and unless silent,
+ * swap, PSI, CPU and online CPUs. Returns 0, -EINVAL (inconsistent: not
+ * taken) or -ERANGE (older than the clock).
+ */
+int sample__add_agent(struct vm_sample *s, const struct agent_sample *a, uint64_t age_ns,
+		      double silent_after_s);
+
+/* What libvirt said about a VM: any part may be missing. KiB. */
+struct sample_virt {
+	bool have_info; /* the domain definition */
+	bool running;
+	uint64_t max_memory_kib, cur_memory_kib;
+	int cur_vcpus, max_vcpus;
+	bool have_stats; /* the bulk statistics (0: not reported) */
+	uint64_t balloon_current_kib, balloon_maximum_kib;
+	int vcpu_current, vcpu_maximum;
+	/* the balloon driver's view of the guest: MemTotal, MemAvailable */
+	bool have_mem;
+	uint64_t mem_total_kib, mem_avail_kib;
+	bool mem_age_known; /* of unknown age (never updated, in the future): not taken */
+	double mem_age_s;
+};
+
+/*
+ * Whether balloon statistics could still change the sample's memory (no
+ * agent, or a silent one): the caller reads them only then.
+ */
+bool sample__wants_balloon(const struct vm_sample *s, double silent_after_s);
+
+/*
+ * libvirt's sizes, and its balloon statistics as the guest memory when the
+ * agent does not speak and they are fresher than its last sample. Returns 1
+ * when the memory came from the balloon, else 0.
+ */
+int sample__add_virt(struct vm_sample *s, const struct sample_virt *v, double silent_after_s);
+
+/* Wall clock of the sample's guest memory data, 0 when none. */
+uint64_t sample__mem_time_ns(const struct vm_sample *s);
+
+/* No memory source this tick: the age of the last data (mem_time_ns, 0: none). */
+void sample__age_memory(struct vm_sample *s, uint64_t mem_time_ns);
+
+/*
+ * The VM's configuration in effect: enabled, dry-run, policy, bounds (the
+ * domain's maxima cap the configured ones). After sample__add_virt().
+ */
+void sample__configure(struct vm_sample *s, const struct vm_config *vc);
 
 /*
  * The tracer's cumulative counters of one VM into s: vCPUs, exits (the top

@@ -370,93 +370,57 @@ static void cpu_from_schedstat(struct vm_sample *s)
 	}
 }
 
-/* Cumulative BPF counters of one VM into the sample. */
-static void merge_trace(struct service *svc, struct vm_sample *s)
-{
-	const struct trace_vm *tv;
-
-	if (!svc->trace || s->pid <= 0)
-		return;
-	tv = trace_snapshot__find(&svc->tsnap, s->pid);
-	if (tv)
-		sample__add_trace(s, tv);
-}
-
 static bool known(uint64_t v)
 {
 	return v != UINT64_MAX;
 }
 
-/*
- * An agent whose last sample is older than agent_timeout_s: its memory data
- * stays, with its real age (stale: the policy holds every shrink on it), until
- * fresher balloon statistics replace it; its rates and pressure are not used.
- */
-static bool agent_silent(const struct service *svc, const struct vm_sample *s)
+/* libvirt's part of the sample: sizes, and the balloon statistics when they may count. */
+static void merge_virt(struct service *svc, const struct vm_desc *d, struct vm_sample *s)
 {
-	return s->mem_age_s > (double)svc->cfg->agent_timeout_s;
-}
-
-static void merge_virt(struct service *svc, const struct vm_desc *d, struct vmstate *st,
-		       struct vm_sample *s, uint64_t now_ns)
-{
+	double silent_s = svc->cfg->agent_timeout_s;
 	const struct virt_dom_stats *ds;
+	struct sample_virt in = { 0 };
 	struct virt_dom_info info;
 	struct virt_memstats ms;
-	double age_s;
 
 	if (!(d->source & VM_SOURCE_LIBVIRT))
 		return;
 	if (!virt__info(svc->virt, d->name, &info)) {
-		s->mem_max_kib = info.max_memory_kib;
-		s->balloon_kib = info.cur_memory_kib;
-		s->vcpus_current = info.cur_vcpus;
-		s->vcpus_max = info.max_vcpus;
-		s->running = info.state == VIR_DOMAIN_RUNNING;
+		in.have_info = true;
+		in.running = info.state == VIR_DOMAIN_RUNNING;
+		in.max_memory_kib = info.max_memory_kib;
+		in.cur_memory_kib = info.cur_memory_kib;
+		in.cur_vcpus = info.cur_vcpus;
+		in.max_vcpus = info.max_vcpus;
 	}
 	ds = virt_stats_list__find(&svc->stats, d->name);
 	if (ds) {
-		if (ds->balloon_current_kib)
-			s->balloon_kib = ds->balloon_current_kib;
-		if (ds->balloon_maximum_kib)
-			s->mem_max_kib = ds->balloon_maximum_kib;
-		if (ds->vcpu_current > 0)
-			s->vcpus_current = ds->vcpu_current;
-		if (ds->vcpu_maximum > 0)
-			s->vcpus_max = ds->vcpu_maximum;
+		in.have_stats = true;
+		in.balloon_current_kib = ds->balloon_current_kib;
+		in.balloon_maximum_kib = ds->balloon_maximum_kib;
+		in.vcpu_current = ds->vcpu_current;
+		in.vcpu_maximum = ds->vcpu_maximum;
 	}
-	if (s->mem_source == MEM_SOURCE_AGENT && !agent_silent(svc, s))
-		return; /* the agent spoke */
 	/* balloon statistics: MemTotal ("available") and MemAvailable ("usable") */
-	if (ds && known(ds->balloon_available_kib) && known(ds->balloon_usable_kib)) {
+	if (!sample__wants_balloon(s, silent_s)) {
+		/* the agent spoke */
+	} else if (ds && known(ds->balloon_available_kib) && known(ds->balloon_usable_kib)) {
+		in.have_mem = true;
 		ms.available = ds->balloon_available_kib;
 		ms.usable = ds->balloon_usable_kib;
 		ms.last_update = ds->balloon_last_update;
 	} else if (!virt__memstats(svc->virt, d->name, &ms) && known(ms.available) &&
 		   known(ms.usable)) {
 		/* stats groups without balloon figures (the test driver): ask directly */
-	} else {
-		return;
+		in.have_mem = true;
 	}
-	if (ms.usable > ms.available)
-		return; /* inconsistent: the guest is untrusted */
-	if (!s->vcpus_online)
-		s->vcpus_online = s->vcpus_current;
-	/*
-	 * As old as the guest's balloon driver last sent them: frozen statistics
-	 * (no stats period, a hung guest) age and go stale. Of unknown age (never
-	 * updated, or in the future): never taken as fresh, so not taken.
-	 */
-	if (virt__memstats_age(ms.last_update, now_ns, &age_s))
-		return;
-	if (s->mem_source == MEM_SOURCE_AGENT && s->mem_age_s <= age_s)
-		return; /* the silent agent's last sample is still the fresher */
-	s->mem_source = MEM_SOURCE_BALLOON;
-	s->mem_total_kib = ms.available;
-	s->mem_avail_kib = ms.usable;
-	s->mem_used_kib = ms.available - ms.usable;
-	s->mem_age_s = age_s;
-	st->mem_time_ns = age_s < (double)now_ns / 1e9 ? now_ns - (uint64_t)(age_s * 1e9) : 0;
+	if (in.have_mem) {
+		in.mem_total_kib = ms.available;
+		in.mem_avail_kib = ms.usable;
+		in.mem_age_known = !virt__memstats_age(ms.last_update, s->time_ns, &in.mem_age_s);
+	}
+	(void)sample__add_virt(s, &in, silent_s);
 }
 
 /*
@@ -539,10 +503,10 @@ static void check_cpus_cmd(struct service *svc, struct vmstate *st, uint64_t mon
 }
 
 static void merge_agent(struct service *svc, const struct vm_desc *d, struct vmstate *st,
-			struct vm_sample *s, uint64_t now_ns)
+			struct vm_sample *s)
 {
 	struct channel_opts co = { .silent_after_ns = svc->cfg->agent_timeout_s * 1000000000ull };
-	uint64_t mono = now_mono_ns(), recv_ns, age_ns;
+	uint64_t mono = now_mono_ns(), recv_ns;
 	struct agent_sample a;
 	int r;
 
@@ -579,92 +543,32 @@ static void merge_agent(struct service *svc, const struct vm_desc *d, struct vms
 	}
 	if (channel__latest(st->ch, &a, &recv_ns))
 		return;
-	if (!a.mem_total_kb || a.mem_avail_kb > a.mem_total_kb)
-		return; /* parsed within bounds, but inconsistent: not acted upon */
-	age_ns = channel__age_ns(st->ch, mono);
-	if (age_ns >= now_ns)
-		return;
-	s->mem_source = MEM_SOURCE_AGENT;
-	s->mem_total_kib = a.mem_total_kb;
-	s->mem_avail_kib = a.mem_avail_kb;
-	s->mem_used_kib = a.mem_total_kb - a.mem_avail_kb;
-	s->mem_age_s = (double)age_ns / 1e9;
-	st->mem_time_ns = now_ns - age_ns;
-	/* against the agent_timeout_s in effect: a reload applies to open channels too */
-	if (agent_silent(svc, s))
-		return;
-	if (a.present & AGENT_HAS_SWAP) {
-		s->swap_used_kib = a.swap_used_kb;
-		s->swap_in_per_s = (double)a.swapin_ps * 4; /* pages of 4 KiB */
-		s->swap_out_per_s = (double)a.swapout_ps * 4;
-	}
-	if (a.present & AGENT_HAS_PSI_MEM)
-		s->psi_mem_some = a.psi_mem_some / 100.0;
-	if (a.present & AGENT_HAS_PSI_CPU)
-		s->psi_cpu_some = a.psi_cpu_some / 100.0;
-	if (a.present & AGENT_HAS_CPU)
-		s->guest_cpu_pct = a.cpu_busy / 100.0;
-	if (a.cpus_online)
-		s->vcpus_online = (int)a.cpus_online;
+	(void)sample__add_agent(s, &a, channel__age_ns(st->ch, mono),
+				(double)svc->cfg->agent_timeout_s);
 }
 
-/* actuate.c's hook: online exactly n CPUs in the guest, waiting (bounded) for the ack. */
 static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *st,
 		  struct vm_sample *s, uint64_t now_ns, double interval_s)
 {
+	const struct trace_vm *tv;
 	struct vm_config vc;
+	uint64_t mem_time_ns;
 
-	/* s is in a snapshot fresh from calloc: its arrays are zero already */
-	memset(s, 0, offsetof(struct vm_sample, reasons));
-	(void)str_copy(s->name, st->name, sizeof(s->name));
-	(void)str_copy(s->uuid, d->uuid, sizeof(s->uuid));
-	s->pid = d->pid;
-	s->source = d->source;
-	s->running = true;
-	s->time_ns = now_ns;
-	s->interval_s = interval_s;
-	s->psi_mem_some = s->psi_cpu_some = s->guest_cpu_pct = -1;
-	s->nvcpus = d->nvcpus < VM_MAX_VCPUS ? d->nvcpus : VM_MAX_VCPUS;
-	for (int i = 0; i < s->nvcpus; i++) {
-		s->vcpus[i].index = d->vcpus[i].index;
-		s->vcpus[i].tid = d->vcpus[i].tid;
-	}
-	s->nnets = d->ntaps;
-	for (int i = 0; i < d->ntaps; i++)
-		(void)str_copy(s->nets[i].ifname, d->taps[i].ifname, sizeof(s->nets[i].ifname));
-	s->ndisks = d->ndisks;
-	for (int i = 0; i < d->ndisks; i++) {
-		const char *base = strrchr(d->disks[i].path, '/');
-
-		/* the guest-side name, else the image's file name */
-		(void)str_copy(s->disks[i].name,
-			       d->disks[i].target[0] ? d->disks[i].target
-						     : (base ? base + 1 : d->disks[i].path),
-			       sizeof(s->disks[i].name));
-	}
-
-	merge_trace(svc, s);
+	sample__init(s, st->name, d, now_ns, interval_s);
+	tv = svc->trace && s->pid > 0 ? trace_snapshot__find(&svc->tsnap, s->pid) : NULL;
+	if (tv)
+		sample__add_trace(s, tv);
 	if (!s->have_cpu)
 		cpu_from_schedstat(s);
-	merge_agent(svc, d, st, s, now_ns);
-	merge_virt(svc, d, st, s, now_ns);
-	if (s->mem_source == MEM_SOURCE_NONE && st->mem_time_ns)
-		s->mem_age_s = (double)(now_ns - st->mem_time_ns) / 1e9;
-
+	merge_agent(svc, d, st, s);
+	merge_virt(svc, d, s);
+	mem_time_ns = sample__mem_time_ns(s);
+	if (mem_time_ns)
+		st->mem_time_ns = mem_time_ns;
+	sample__age_memory(s, st->mem_time_ns);
 	sample__rates(s, st->prev);
-
 	config__vm(svc->cfg, s->name, &vc);
-	s->enabled = vc.enabled;
-	s->dry_run = vc.dry_run;
-	(void)str_copy(s->policy, vc.policy, sizeof(s->policy));
-	s->mem_floor_kib = vc.mem_floor_mib * KIB_PER_MIB;
-	s->mem_ceiling_kib = vc.mem_ceiling_mib * KIB_PER_MIB;
-	if (s->mem_max_kib && (!s->mem_ceiling_kib || s->mem_ceiling_kib > s->mem_max_kib))
-		s->mem_ceiling_kib = s->mem_max_kib;
-	s->vcpu_min = vc.vcpu_min;
-	s->vcpu_max = vc.vcpu_max;
-	if (s->vcpus_max && (!s->vcpu_max || s->vcpu_max > s->vcpus_max))
-		s->vcpu_max = s->vcpus_max;
+	sample__configure(s, &vc);
 }
 
 /* ---- decide and act ---- */
@@ -875,9 +779,11 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 		memset(&rec, 0, sizeof(rec));
 		struct act_vcpu_req vreq = {
 			.target = s->target_vcpus,
-			.online_now = s->mem_source == MEM_SOURCE_AGENT && !agent_silent(svc, s)
-					      ? s->vcpus_online
-					      : -1,
+			.online_now =
+				s->mem_source == MEM_SOURCE_AGENT &&
+						!sample__agent_silent(s, svc->cfg->agent_timeout_s)
+					? s->vcpus_online
+					: -1,
 			.dry_run = s->dry_run,
 		};
 
@@ -933,7 +839,7 @@ static int build_snapshot(struct service *svc, struct snapshot *snap, double now
 	h->bpf_loaded = svc->bpf_loaded;
 	for (int i = 0; i < svc->nvms; i++)
 		h->agent |= snap->vms[i].s.mem_source == MEM_SOURCE_AGENT &&
-			    !agent_silent(svc, &snap->vms[i].s);
+			    !sample__agent_silent(&snap->vms[i].s, svc->cfg->agent_timeout_s);
 	h->policy = true;
 	(void)str_copy(h->bpf_error, svc->bpf_error, sizeof(h->bpf_error));
 	h->procscan = svc->cfg->procscan;
