@@ -7,7 +7,6 @@
 #include "kvmpilot.h"
 #include "util.h"
 
-
 struct cmd {
 	const char *name;
 	int (*func)(int argc, char **argv);
