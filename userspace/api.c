@@ -298,6 +298,23 @@ static int parse_since(const char *s, double *out)
 	return parse_double(s, 0, 1e11, out);
 }
 
+/*
+ * A name an exit reason could have (exitreason.h: "HLT", "VMX_70",
+ * "SVM_0x7b"): the series of one that has no column yet is empty, not an
+ * error; anything else is an unknown metric (and never a JSON key).
+ */
+static bool reason_name(const char *s)
+{
+	if (!*s || strlen(s) >= EXITREASON_NAME_MAX)
+		return false;
+	for (; *s; s++) {
+		if (!(*s >= 'A' && *s <= 'Z') && !(*s >= 'a' && *s <= 'z') &&
+		    !(*s >= '0' && *s <= '9') && *s != '_')
+			return false;
+	}
+	return true;
+}
+
 static int do_series(const struct snapshot *snap, const char *name, http_arg_fn arg, void *cls,
 		     struct http_response *resp)
 {
@@ -323,7 +340,7 @@ static int do_series(const struct snapshot *snap, const char *name, http_arg_fn 
 
 		if (c < 0) {
 			/* a reason that has no column yet is a valid, empty series */
-			if (!strncmp(tok, "exits_per_s:", 12) && tok[12])
+			if (!strncmp(tok, "exits_per_s:", 12) && reason_name(tok + 12))
 				c = -1;
 			else
 				return http__error(resp, 400, "unknown metric '%s'", tok);

@@ -26,6 +26,50 @@ struct req {
 	bool body_seen;
 };
 
+/* The length of the valid UTF-8 sequence (RFC 3629) at s, or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0; /* a continuation byte, an overlong lead (c0, c1) or beyond U+10FFFF */
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0; /* also the NUL of a sequence cut short */
+	}
+	/* overlong forms, UTF-16 surrogates, beyond U+10FFFF */
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f))
+		return 0;
+	return n;
+}
+
+/*
+ * Every byte that is not part of valid UTF-8 becomes '?': messages echo
+ * what a client sent (the URL, arguments) and may be cut mid-character,
+ * and a JSON body must be UTF-8 for strict readers (browsers' JSON.parse).
+ */
+static void utf8_scrub(char *s)
+{
+	while (*s) {
+		size_t n = utf8_len((const unsigned char *)s);
+
+		if (!n) {
+			*s++ = '?';
+			continue;
+		}
+		s += n;
+	}
+}
+
 int http__error(struct http_response *resp, int status, const char *fmt, ...)
 {
 	struct json_object *o = json_object_new_object();
@@ -35,6 +79,7 @@ int http__error(struct http_response *resp, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	utf8_scrub(msg);
 	resp->status = status;
 	resp->content_type = "application/json";
 	resp->is_static = false;

@@ -37,7 +37,10 @@ typedef const char *(*http_arg_fn)(void *cls, const char *key);
 typedef int (*http_handler_fn)(void *ctx, const char *url, http_arg_fn arg, void *cls,
 			       struct http_response *resp);
 
-/* The error body {"error": msg} (JSON, as every error of the server) as a response. */
+/*
+ * The error body {"error": msg} (JSON, as every error of the server) as a
+ * response; bytes of msg that are not valid UTF-8 become '?'.
+ */
 int http__error(struct http_response *resp, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

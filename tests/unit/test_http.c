@@ -153,12 +153,48 @@ static void test_bad_listen(void **state)
 	http__stop(NULL);
 }
 
+/*
+ * Error messages echo what the client sent and may be cut mid-character:
+ * the body stays valid UTF-8 (a strict reader such as JSON.parse takes it),
+ * every byte that is not becomes '?', valid characters stay.
+ */
+static void test_error_body_is_utf8(void **state)
+{
+	struct http_response r;
+	char url[700];
+	size_t n;
+
+	(void)state;
+	assert_int_equal(
+		http__error(&r, 404, "no such path '%s'", "/\xe3\xe3x\xc0\xaf\xed\xa0\x80\xc3\xa9"),
+		0);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(r.content_type, "application/json");
+	assert_string_equal(r.body, "{\"error\":\"no such path '/??x?????\xc3\xa9'\"}");
+	free(r.body);
+
+	/* 'é' is two bytes: the message is cut after 511 bytes, in the middle of one */
+	n = 0;
+	url[n++] = '/';
+	url[n++] = 'x'; /* 16 bytes before the first 'é', 495 for them */
+	while (n + 2 < sizeof(url)) {
+		url[n++] = '\xc3';
+		url[n++] = '\xa9';
+	}
+	url[n] = '\0';
+	assert_int_equal(http__error(&r, 404, "no such path '%s'", url), 0);
+	assert_true(r.len > 500);
+	assert_string_equal(r.body + r.len - 4, "\xa9?\"}");
+	free(r.body);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_serves_the_handler),
 		cmocka_unit_test(test_refused_before_the_handler),
 		cmocka_unit_test(test_bad_listen),
+		cmocka_unit_test(test_error_body_is_utf8),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
