@@ -98,7 +98,7 @@ for group in "$@"; do
 		fi
 		for f in "$out"/fuzz/bin/fuzz_*; do
 			case "$f" in *.d) continue ;; esac
-			run_one fuzz "$(basename "$f")" "$top/tests/fuzz/run-fuzz.sh" "$f" "${FUZZ_SECONDS:-20}"
+			run_one fuzz "$(basename "$f")" "$top/tests/fuzz/run-fuzz.sh" "$f" "${FUZZ_SECONDS:-15}"
 		done
 		;;
 	*)
