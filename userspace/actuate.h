@@ -60,6 +60,17 @@ enum act_result {
 	ACT_RES_NR,
 };
 
+/*
+ * How the actions of one kind on one VM ended, for the API and metrics:
+ * those that moved something or failed (unchanged and rate-limited ones
+ * only go to the action log).
+ */
+struct act_counts {
+	uint64_t ok;
+	uint64_t error; /* refused or failed (also a set-cpus the agent did not confirm) */
+	uint64_t dry_run;
+};
+
 #define ACT_REASON_MAX 128
 #define ACT_RESULT_MAX 192
 

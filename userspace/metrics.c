@@ -376,11 +376,14 @@ static void render_actions(FILE *f, const struct snapshot *snap)
 	for (int i = 0; i < snap->nvms; i++) {
 		const struct snapshot_vm *sv = &snap->vms[i];
 
-		for (int k = 0; k < 2; k++) {
+		for (int k = 0; k < ACT_KIND_NR; k++) {
+			const struct act_counts *n = &sv->actions[k];
+			const uint64_t v[3] = { n->ok, n->error, n->dry_run }; /* as results[] */
+
 			for (int r = 0; r < 3; r++) {
 				dom(f, "kvmpilot_actions_total", &sv->s);
 				fprintf(f, ",kind=\"%s\",result=\"%s\"", kinds[k], results[r]);
-				val(f, (double)sv->actions[k][r]);
+				val(f, (double)v[r]);
 			}
 		}
 	}

@@ -26,45 +26,24 @@
 
 #include "actuate.h"
 #include "channel.h"
-#include "policy.h"
+#include "control.h"
+#include "publish.h"
 #include "procscan.h"
 #include "trace.h"
 #include "virt.h"
 
-#define ACTION_RING	256
-#define KIB_PER_MIB	1024ull
 #define BPF_RETRY_TICKS 60
-#define MEM_RESERVE_MIB 128 /* headroom kept above guest used (policy and actuator) */
 
-/* How long a balloon target that grew counts before the balloon reaches it. */
-#define MEM_GROW_SETTLE_NS (10 * 1000000000ull)
-/* a growth has landed when the balloon is this close to its target */
-#define MEM_LANDED_SLACK_KIB 2048
-
+/* One VM of the table: its history, its controller and what merging it needs. */
 struct vmstate {
 	char name[VM_NAME_MAX];
 	struct history *hist;
+	struct vm_ctl *ctl; /* policy, learning, agent channel, action counts */
 	/* last tick's sample, for rates: in svc->prev_snap, or NULL */
 	const struct vm_sample *prev;
-	bool seen; /* in this tick's list */
-	uint64_t actions[2][3];
-	uint64_t mem_time_ns;	  /* wall clock of the guest memory data */
-	struct policy_state *pol; /* what the policy remembers about this VM */
-	struct channel *ch;	  /* the guest agent's channel, when the VM has one */
+	bool seen;		/* in this tick's list */
+	uint64_t mem_time_ns;	/* wall clock of the guest memory data */
 	uint64_t agent_rejected_logged;
-	char pol_kind[CONFIG_POLICY_MAX];
-	/* a set-cpus command sent to the agent, confirmed by a later tick */
-	bool cpus_cmd_pending;
-	uint32_t cpus_cmd_id;
-	int cpus_cmd_n;
-	int cpus_cmd_tries;
-	/* the last memory growth set, while the balloon may still be deflating */
-	uint64_t mem_grow_kib;
-	uint64_t mem_grow_ns;
-	bool mem_grow_landed;
-	double mem_lag_s; /* how long growths take to land beyond a tick; < 0: none yet */
-	/* balloon - guest MemTotal: what the guest kernel keeps for itself */
-	uint64_t kernel_kib;
 };
 
 /* An agent channel watched between ticks. */
@@ -93,9 +72,7 @@ struct service {
 	double start_time;
 	char config_error[CONFIG_ERR_MAX];
 	uint64_t reloads;
-	struct action_rec actions[ACTION_RING];
-	int nactions, action_head;
-	uint64_t actions_total;
+	struct publisher *pub; /* the action ring, snapshot and health */
 	char bpf_error[256];
 	bool bpf_loaded;
 	struct trace *trace;
@@ -174,15 +151,13 @@ static struct vmstate *vm_get(struct service *svc, const char *name)
 	st = &svc->vms[svc->nvms];
 	memset(st, 0, sizeof(*st));
 	(void)str_copy(st->name, name, sizeof(st->name));
-	st->mem_lag_s = -1;
 	st->hist = history__new(name);
-	st->pol = malloc(sizeof(*st->pol));
-	if (!st->hist || !st->pol) {
+	st->ctl = control__new(name);
+	if (!st->hist || !st->ctl) {
 		history__put(st->hist);
-		free(st->pol);
+		control__free(st->ctl);
 		return NULL;
 	}
-	policy_state__init(st->pol);
 	err = history__open_csv(st->hist, svc->cfg->data_dir, svc->cfg->history_max_bytes,
 				svc->cfg->history_keep);
 	if (err)
@@ -202,8 +177,7 @@ static void vm_drop_unseen(struct service *svc)
 		}
 		log_info("VM '%s' is gone", svc->vms[i].name);
 		history__put(svc->vms[i].hist);
-		free(svc->vms[i].pol);
-		channel__free(svc->vms[i].ch);
+		control__free(svc->vms[i].ctl);
 		svc->vms[i] = svc->vms[--svc->nvms];
 	}
 }
@@ -214,17 +188,6 @@ static void vm_key(const struct vm_desc *d, char *out, size_t size)
 		(void)str_copy(out, d->name, size);
 	else
 		snprintf(out, size, "pid-%d", d->pid);
-}
-
-/* ---- actions ---- */
-
-static void action_push(struct service *svc, const struct action_rec *rec)
-{
-	svc->actions[svc->action_head] = *rec;
-	svc->action_head = (svc->action_head + 1) % ACTION_RING;
-	if (svc->nactions < ACTION_RING)
-		svc->nactions++;
-	svc->actions_total++;
 }
 
 /* ---- sources ---- */
@@ -425,125 +388,43 @@ static void merge_virt(struct service *svc, const struct vm_desc *d, struct vm_s
 
 /*
  * The guest agent: memory, swap, PSI, CPU and online CPUs as the guest sees
- * them. The channel parses with bounds and rejects hostile lines; a silent
- * agent (agent_timeout_s) leaves the memory to fresher balloon statistics.
+ * them. The channel (the controller's) parses with bounds and rejects hostile
+ * lines; a silent agent (agent_timeout_s) leaves the memory to fresher
+ * balloon statistics.
  */
-/*
- * The actuator's hook to online or offline vCPUs in the guest. It only
- * queues the command: waiting for the ack here would stall the tick for
- * every VM. The ack is read by a later tick (check_cpus_cmd), and a refusal
- * or a timeout is added to the action log there.
- */
-static int send_cpus_cmd(struct vmstate *st, int n)
-{
-	uint32_t id;
-	int r;
-
-	r = channel__send(st->ch, AGENT_OP_SET_CPUS, (uint32_t)n, now_mono_ns(), &id);
-	if (r)
-		return r;
-	st->cpus_cmd_pending = true;
-	st->cpus_cmd_id = id;
-	st->cpus_cmd_n = n;
-	return 0;
-}
-
-static int agent_set_cpus(void *ctx, const char *vm, int n)
-{
-	struct service *svc = ctx;
-	struct vmstate *st = vm_find(svc, vm);
-
-	if (!st || !st->ch || !channel__connected(st->ch))
-		return -ENOTCONN;
-	if (n < 1)
-		return -EINVAL;
-	if (st->cpus_cmd_pending)
-		return -EBUSY;
-	st->cpus_cmd_tries = 1;
-	return send_cpus_cmd(st, n);
-}
-
-/* How often a set-cpus the guest refused is sent again before it counts. */
-#define CPUS_CMD_TRIES 5
-
-static void check_cpus_cmd(struct service *svc, struct vmstate *st, uint64_t mono)
-{
-	struct action_rec a = { 0 };
-	struct agent_ack ack;
-	int r;
-
-	if (!st->cpus_cmd_pending)
-		return;
-	r = channel__result(st->ch, st->cpus_cmd_id, mono, &ack);
-	if (r == -EINPROGRESS)
-		return;
-	st->cpus_cmd_pending = false;
-	if (!r && !ack.rc)
-		return;
-	r = r ? r : ack.rc;
-	/*
-	 * A hot-added CPU reaches the guest a moment after libvirt returns: the
-	 * agent then refuses with ERANGE (not present yet). Ask again next tick.
-	 */
-	if (r == -ERANGE && st->cpus_cmd_tries < CPUS_CMD_TRIES) {
-		st->cpus_cmd_tries++;
-		if (!send_cpus_cmd(st, st->cpus_cmd_n))
-			return;
-	}
-	a.time_ns = now_real_ns();
-	(void)str_copy(a.vm, st->name, sizeof(a.vm));
-	(void)str_copy(a.what, "vcpus", sizeof(a.what));
-	a.from = a.to = st->cpus_cmd_n;
-	(void)str_copy(a.reason, "the guest agent did not confirm set-cpus", sizeof(a.reason));
-	(void)snprintf(a.result, sizeof(a.result), "error: agent: %s", strerror(r < 0 ? -r : r));
-	st->actions[1][1]++;
-	action_push(svc, &a);
-	log_warn("agent of '%s': set-cpus %d failed after %d tries: %s", st->name, st->cpus_cmd_n,
-		 st->cpus_cmd_tries, strerror(r < 0 ? -r : r));
-}
-
 static void merge_agent(struct service *svc, const struct vm_desc *d, struct vmstate *st,
 			struct vm_sample *s)
 {
 	struct channel_opts co = { .silent_after_ns = svc->cfg->agent_timeout_s * 1000000000ull };
 	uint64_t mono = now_mono_ns(), recv_ns;
+	struct ctl_cpus_failure fail;
+	const struct channel_stats *cs;
 	struct agent_sample a;
+	struct channel *ch;
 	int r;
 
-	if (!d->channel_path[0]) {
-		channel__free(st->ch);
-		st->ch = NULL;
+	if (control__set_channel_path(st->ctl, d->channel_path, &co) ||
+	    !(ch = control__channel(st->ctl)))
 		return;
-	}
-	if (st->ch && strcmp(channel__path(st->ch), d->channel_path)) {
-		channel__free(st->ch);
-		st->ch = NULL;
-	}
-	if (!st->ch) {
-		st->ch = channel__new(d->channel_path, &co);
-		if (!st->ch)
-			return;
-	}
-	r = channel__poll(st->ch, mono);
+	if (control__poll_agent(st->ctl, mono, &r, &fail))
+		publish__cpus_failure(svc->pub, st->name, &fail, now_real_ns());
 	if (r < 0)
 		log_debug("agent channel of '%s': %s", s->name, strerror(-r));
-	check_cpus_cmd(svc, st, mono);
+	cs = channel__stats(ch);
 	s->agent_channel = true;
-	s->agent_connected = channel__connected(st->ch);
-	s->agent_samples = channel__stats(st->ch)->samples;
-	s->agent_rejected = channel__stats(st->ch)->rejected;
+	s->agent_connected = channel__connected(ch);
+	s->agent_samples = cs->samples;
+	s->agent_rejected = cs->rejected;
 	if (s->agent_rejected > st->agent_rejected_logged &&
 	    ratelimit__allow(&svc->rl_agent, now_mono_ns())) {
-		const struct channel_reject *lr = &channel__stats(st->ch)->last_reject;
-
 		log_warn("agent of '%s': %llu line(s) rejected, last: %s ('%s')", s->name,
 			 (unsigned long long)(s->agent_rejected - st->agent_rejected_logged),
-			 agentproto__reject_name(lr->why), lr->excerpt);
+			 agentproto__reject_name(cs->last_reject.why), cs->last_reject.excerpt);
 		st->agent_rejected_logged = s->agent_rejected;
 	}
-	if (channel__latest(st->ch, &a, &recv_ns))
+	if (channel__latest(ch, &a, &recv_ns))
 		return;
-	(void)sample__add_agent(s, &a, channel__age_ns(st->ch, mono),
+	(void)sample__add_agent(s, &a, channel__age_ns(ch, mono),
 				(double)svc->cfg->agent_timeout_s);
 }
 
@@ -573,226 +454,25 @@ static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *
 
 /* ---- decide and act ---- */
 
-static void policy_cfg(const struct service *svc, const struct vm_sample *s,
-		       struct policy_config *pc)
-{
-	int kind = policy_kind__parse(s->policy);
-
-	policy_config__init(pc, kind < 0 ? POLICY_PREDICTIVE : (enum policy_kind)kind);
-	pc->tick_s = svc->cfg->tick_ms / 1000.0;
-	pc->mem_min_mib = s->mem_floor_kib / KIB_PER_MIB;
-	pc->mem_max_mib = s->mem_ceiling_kib ? s->mem_ceiling_kib / KIB_PER_MIB
-					     : (s->mem_max_kib ? s->mem_max_kib / KIB_PER_MIB
-							       : pc->mem_max_mib);
-	if (pc->mem_max_mib < pc->mem_min_mib)
-		pc->mem_max_mib = pc->mem_min_mib;
-	pc->mem_reserve_mib = MEM_RESERVE_MIB;
-	pc->vcpu_min = (unsigned int)s->vcpu_min;
-	pc->vcpu_max = s->vcpu_max > 0
-			       ? (unsigned int)s->vcpu_max
-			       : (s->vcpus_max > 0 ? (unsigned int)s->vcpus_max : pc->vcpu_max);
-	if (pc->vcpu_max < pc->vcpu_min)
-		pc->vcpu_max = pc->vcpu_min;
-	/* one threshold: the agent is silent when its data goes stale */
-	pc->stale_after_s = svc->cfg->agent_timeout_s;
-}
-
-/*
- * The guest kernel's own share of its memory (balloon - MemTotal, tens of MiB,
- * fixed for a boot), learned while the balloon stands still: two ticks with
- * the same balloon and MemTotal, no growth on its way.
- */
-static void learn_kernel_share(struct vmstate *st, const struct vm_sample *s)
-{
-	const struct vm_sample *p = st->prev; /* the last tick's */
-	uint64_t share;
-
-	if (s->mem_source != MEM_SOURCE_AGENT || !p || p->mem_source != MEM_SOURCE_AGENT ||
-	    p->balloon_kib != s->balloon_kib || p->mem_total_kib != s->mem_total_kib ||
-	    (st->mem_grow_kib && !st->mem_grow_landed) || s->balloon_kib <= s->mem_total_kib)
-		return;
-	share = s->balloon_kib - s->mem_total_kib;
-	/* a guest claiming a tiny MemTotal does not get a huge share */
-	st->kernel_kib = share <= s->balloon_kib / 4 ? share : 0;
-}
-
-static void policy_in(const struct vm_sample *s, uint64_t kernel_kib, struct policy_input *in)
-{
-	memset(in, 0, sizeof(*in));
-	in->source = s->mem_source == MEM_SOURCE_AGENT	   ? POLICY_SRC_AGENT
-		     : s->mem_source == MEM_SOURCE_BALLOON ? POLICY_SRC_BALLOON
-							   : POLICY_SRC_NONE;
-	in->mem_total_mib = (double)s->mem_total_kib / 1024.0;
-	in->mem_used_mib = (double)s->mem_used_kib / 1024.0;
-	in->mem_avail_mib = (double)s->mem_avail_kib / 1024.0;
-	/*
-	 * The guest's MemTotal leaves out what its kernel keeps for itself:
-	 * all that is not available is used, or a shrink to used + reserve
-	 * lands below the reserve and the next tick grows again. Counted as
-	 * MemTotal + that share once it is known, one consistent reading of the
-	 * guest; until then against the balloon, whose value in libvirt trails
-	 * the guest by a tick or two while it moves (a change in flight would
-	 * read as demand).
-	 */
-	if (s->mem_source == MEM_SOURCE_AGENT && s->mem_avail_kib <= s->mem_total_kib) {
-		uint64_t total = s->mem_total_kib;
-
-		if (kernel_kib)
-			total += kernel_kib;
-		else if (s->balloon_kib >= s->mem_total_kib && s->balloon_kib > s->mem_avail_kib)
-			total = s->balloon_kib;
-		in->mem_total_mib = (double)total / 1024.0;
-		in->mem_used_mib = (double)(total - s->mem_avail_kib) / 1024.0;
-	}
-	in->psi_valid = s->psi_mem_some >= 0;
-	in->psi_some_avg10 = s->psi_mem_some >= 0 ? s->psi_mem_some : 0;
-	in->swap_in_mibps = s->swap_in_per_s / 1024.0;
-	in->swap_out_mibps = s->swap_out_per_s / 1024.0;
-	in->balloon_cur_mib = (double)s->balloon_kib / 1024.0;
-	in->balloon_max_mib = (double)s->mem_max_kib / 1024.0;
-	in->data_age_s = s->mem_age_s;
-	in->vcpu_busy = s->have_cpu ? s->cpu_busy_pct / 100.0 : 0;
-	in->runq_wait = s->have_cpu && s->nvcpus ? s->cpu_wait_pct / 100.0 / s->nvcpus : 0;
-	if (in->runq_wait > 1)
-		in->runq_wait = 1;
-	in->guest_cpu_pct = s->guest_cpu_pct;
-	in->vcpus_online = s->vcpus_online > 0 ? (unsigned int)s->vcpus_online : 1;
-	in->vcpus_present = s->vcpus_max > 0 ? (unsigned int)s->vcpus_max : 0;
-}
-
-static void record(struct service *svc, struct vmstate *st, const struct act_record *rec)
-{
-	struct action_rec a = { 0 };
-	int kind = rec->kind == ACT_MEMORY ? 0 : 1;
-	int res;
-
-	/* once per episode: the record of every action says it too */
-	if (rec->kind == ACT_MEMORY && rec->first_over_ceiling)
-		log_warn(
-			"memory of '%s': guest used + reserve (%llu MiB) is above its ceiling "
-			"(%llu MiB): held at the ceiling, the guest must reclaim, swap or OOM-kill "
-			"until it uses less",
-			rec->vm, (unsigned long long)(rec->floor_kib / KIB_PER_MIB),
-			(unsigned long long)(rec->to / KIB_PER_MIB));
-	if (rec->outcome == ACT_RES_UNCHANGED || rec->outcome == ACT_RES_RATE_LIMITED)
-		return; /* the actuator's own log keeps those; the API shows what moved */
-	res = rec->outcome == ACT_RES_OK ? 0 : rec->outcome == ACT_RES_DRY_RUN ? 2 : 1;
-	st->actions[kind][res]++;
-	a.time_ns = rec->time_ns;
-	(void)str_copy(a.vm, rec->vm, sizeof(a.vm));
-	(void)str_copy(a.what, act_kind__str(rec->kind), sizeof(a.what));
-	a.from = (int64_t)(kind ? rec->from : rec->from / KIB_PER_MIB);
-	a.to = (int64_t)(kind ? rec->to : rec->to / KIB_PER_MIB);
-	(void)str_copy(a.unit, kind ? "" : "MiB", sizeof(a.unit));
-	(void)str_copy(a.reason, rec->reason, sizeof(a.reason));
-	(void)str_copy(a.result, rec->result, sizeof(a.result));
-	a.dry_run = rec->dry_run;
-	action_push(svc, &a);
-	log_info("action on '%s': %s %lld -> %lld%s (%s): %s", a.vm, a.what, (long long)a.from,
-		 (long long)a.to, a.unit, a.result, a.reason);
-}
-
 static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sample *s)
 {
-	struct policy_config pc;
-	struct policy_input in;
-	struct policy_decision dec;
-	struct act_record rec;
-	uint64_t now;
-	int r;
+	const struct ctl_env env = {
+		.act = svc->act,
+		.virt = svc->virt,
+		.tick_s = svc->cfg->tick_ms / 1000.0,
+		.silent_after_s = svc->cfg->agent_timeout_s,
+		.mono_ns = now_mono_ns(),
+	};
+	struct ctl_step step;
 
-	/* only libvirt domains can be acted on: QEMUs found in /proc are observed */
-	if (!s->enabled || !(s->source & VM_SOURCE_LIBVIRT))
-		return;
-	if (strcmp(st->pol_kind, s->policy)) {
-		/* a reload changed the policy: start it from a clean state */
-		policy_state__init(st->pol);
-		(void)str_copy(st->pol_kind, s->policy, sizeof(st->pol_kind));
+	(void)control__step(st->ctl, &env, s, st->prev, &step);
+	for (int k = 0; k < ACT_KIND_NR; k++) {
+		if (step.act[k].asked)
+			publish__action(svc->pub, &step.act[k].rec);
 	}
-	policy_cfg(svc, s, &pc);
-	now = now_mono_ns();
-	/*
-	 * The balloon reaches a larger target over a few seconds: meanwhile the
-	 * VM has what was set, or the policy would undercut its own growth.
-	 * How long it took (or is taking) pads the next growth along a ramp.
-	 */
-	if (st->mem_grow_kib && !st->mem_grow_landed &&
-	    (s->balloon_kib + MEM_LANDED_SLACK_KIB >= st->mem_grow_kib ||
-	     now - st->mem_grow_ns >= MEM_GROW_SETTLE_NS)) {
-		st->mem_grow_landed = true;
-		st->mem_lag_s = policy__lag_update(
-			st->mem_lag_s, (double)(now - st->mem_grow_ns) / 1e9, pc.tick_s);
-	}
-	learn_kernel_share(st, s);
-	policy_in(s, st->kernel_kib, &in);
-	if (st->mem_grow_kib > s->balloon_kib && now - st->mem_grow_ns < MEM_GROW_SETTLE_NS)
-		in.balloon_cur_mib = (double)st->mem_grow_kib / 1024.0;
-	in.mem_lag_s = st->mem_lag_s > 0 ? st->mem_lag_s : 0;
-	s->mem_lag_s = st->mem_lag_s;
-	r = policy__decide(&pc, st->pol, &in, &dec);
-	s->decided = true;
-	(void)str_copy(s->reason, dec.reason, sizeof(s->reason));
-	if (r) {
-		s->decided = false;
-		return;
-	}
-	/* a memory target means something only for a VM with a balloon */
-	s->target_mem_kib = s->balloon_kib ? dec.target_mem_mib * KIB_PER_MIB : 0;
-	s->target_vcpus = (int)dec.target_vcpus;
-	if (dec.forecast_mem_mib > 0) {
-		s->forecast_kib = dec.forecast_mem_mib * 1024.0;
-		s->forecast_lo_kib = s->forecast_kib;
-		s->forecast_hi_kib =
-			(dec.forecast_mem_hi_mib > dec.forecast_mem_mib ? dec.forecast_mem_hi_mib
-									: dec.forecast_mem_mib) *
-			1024.0;
-	}
-	s->changed = dec.flags &
-		     (POLICY_MEM_GROW | POLICY_MEM_SHRINK | POLICY_VCPU_UP | POLICY_VCPU_DOWN);
-	if (!s->changed || !(s->source & VM_SOURCE_LIBVIRT))
-		return;
-	if (dec.flags & (POLICY_MEM_GROW | POLICY_MEM_SHRINK)) {
-		struct act_mem_req req = {
-			.target_kib = s->target_mem_kib,
-			.min_kib = s->mem_floor_kib,
-			.guest_used_kib = s->mem_source == MEM_SOURCE_NONE ? 0
-					  : in.mem_used_mib > 0
-						  ? (uint64_t)(in.mem_used_mib * 1024.0)
-						  : s->mem_used_kib,
-			.reserve_kib = MEM_RESERVE_MIB * KIB_PER_MIB,
-			.max_kib = s->mem_ceiling_kib,
-			.dry_run = s->dry_run,
-		};
-
-		memset(&rec, 0, sizeof(rec));
-		r = actuate__memory(svc->act, svc->virt, s->name, &req, dec.reason, &rec);
-		if (!r && !rec.dry_run && rec.to > rec.from && rec.outcome == ACT_RES_OK) {
-			st->mem_grow_kib = rec.to;
-			st->mem_grow_ns = now;
-			st->mem_grow_landed = false;
-		} else if (!r && !rec.dry_run && rec.to < rec.from) {
-			st->mem_grow_kib = 0;
-		}
-		record(svc, st, &rec);
-	}
-	if (dec.flags & (POLICY_VCPU_UP | POLICY_VCPU_DOWN)) {
-		memset(&rec, 0, sizeof(rec));
-		struct act_vcpu_req vreq = {
-			.target = s->target_vcpus,
-			.online_now =
-				s->mem_source == MEM_SOURCE_AGENT &&
-						!sample__agent_silent(s, svc->cfg->agent_timeout_s)
-					? s->vcpus_online
-					: -1,
-			.dry_run = s->dry_run,
-		};
-
-		r = actuate__vcpus_req(svc->act, svc->virt, s->name, &vreq, dec.reason, &rec);
-		/* a hot-add sends no libvirt event: re-read the new vCPU threads now */
-		if (!r && !rec.dry_run)
-			(void)virt__refresh(svc->virt, s->name);
-		record(svc, st, &rec);
-	}
+	/* a hot-add sends no libvirt event: re-read the new vCPU threads now */
+	if (step.vcpus_changed)
+		(void)virt__refresh(svc->virt, s->name);
 }
 
 /* ---- the tick ---- */
@@ -800,68 +480,31 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 /* Complete the snapshot whose samples the tick wrote (snap->vms[i].s). */
 static int build_snapshot(struct service *svc, struct snapshot *snap, double now)
 {
-	struct snapshot_health *h;
-	struct action_rec *actions;
+	struct publish_health in = {
+		.cfg = svc->cfg,
+		.libvirt_connected = virt__connected(svc->virt),
+		.libvirt_error = virt__last_error(svc->virt),
+		.bpf_loaded = svc->bpf_loaded,
+		.bpf_error = svc->bpf_error,
+		.config_error = svc->config_error,
+		.config_reloads = svc->reloads,
+		.ticks = svc->ticks,
+		.overruns = svc->overruns,
+		.early_ticks = svc->early_ticks,
+		.last_tick_ms = svc->last_tick_ms,
+		.phase_ms = svc->phase_ms,
+		.start_time = svc->start_time,
+	};
+	struct virt_counters c;
 
-	actions = calloc(svc->nactions ? (size_t)svc->nactions : 1, sizeof(*actions));
-	if (!actions)
-		return -ENOMEM;
-	free(snap->actions);
-	snap->actions = actions;
-	snap->seq = svc->ticks;
-	snap->time = now;
-	for (int i = 0; i < svc->nvms; i++) {
-		snap->vms[i].hist = history__get(svc->vms[i].hist);
-		memcpy(snap->vms[i].actions, svc->vms[i].actions, sizeof(snap->vms[i].actions));
-	}
-	snap->nvms = svc->nvms;
-	for (int i = 0; i < svc->nactions; i++) {
-		int idx = (svc->action_head - svc->nactions + i + ACTION_RING) % ACTION_RING;
-
-		snap->actions[i] = svc->actions[idx];
-	}
-	snap->nactions = svc->nactions;
-	snap->actions_total = svc->actions_total;
-
-	h = &snap->health;
-	(void)str_copy(h->libvirt_uri, svc->cfg->uri, sizeof(h->libvirt_uri));
-	h->libvirt_connected = virt__connected(svc->virt);
-	if (!h->libvirt_connected) {
-		struct virt_counters c;
-
-		virt__counters(svc->virt, &c);
-		h->libvirt_retries = (unsigned int)c.disconnects;
-		(void)str_copy(h->libvirt_error, virt__last_error(svc->virt),
-			       sizeof(h->libvirt_error));
-		if (!h->libvirt_error[0])
-			(void)str_copy(h->libvirt_error, "not connected", sizeof(h->libvirt_error));
-	}
-	h->bpf_loaded = svc->bpf_loaded;
+	virt__counters(svc->virt, &c);
+	in.libvirt_retries = (unsigned int)c.disconnects;
 	for (int i = 0; i < svc->nvms; i++)
-		h->agent |= snap->vms[i].s.mem_source == MEM_SOURCE_AGENT &&
-			    !sample__agent_silent(&snap->vms[i].s, svc->cfg->agent_timeout_s);
-	h->policy = true;
-	(void)str_copy(h->bpf_error, svc->bpf_error, sizeof(h->bpf_error));
-	h->procscan = svc->cfg->procscan;
-	h->dry_run = svc->cfg->defaults.dry_run;
-	h->tick_ms = svc->cfg->tick_ms;
-	h->last_tick_ms = svc->last_tick_ms;
-	memcpy(h->phase_ms, svc->phase_ms, sizeof(h->phase_ms));
-	h->ticks = svc->ticks;
-	h->tick_overruns = svc->overruns;
-	h->early_ticks = svc->early_ticks;
-	h->start_time = svc->start_time;
-	(void)str_copy(h->config_path, svc->cfg->path, sizeof(h->config_path));
-	(void)str_copy(h->config_error, svc->config_error, sizeof(h->config_error));
-	h->config_reloads = svc->reloads;
-	h->agent_timeout_s = svc->cfg->agent_timeout_s;
-	h->max_connections = svc->cfg->max_connections;
-	h->history_max_bytes = svc->cfg->history_max_bytes;
-	h->history_keep = svc->cfg->history_keep;
-	h->libvirt_retry_max_s = svc->cfg->libvirt_retry_max_s;
-	h->procscan_ticks = svc->cfg->procscan_ticks;
-	h->bpf = svc->cfg->bpf;
-	return 0;
+		publish__vm(&snap->vms[i], svc->vms[i].hist,
+			    control__counts(svc->vms[i].ctl, ACT_MEMORY),
+			    control__counts(svc->vms[i].ctl, ACT_VCPUS));
+	snap->nvms = svc->nvms;
+	return publish__snapshot(svc->pub, snap, now, &in);
 }
 
 int service__tick(struct service *svc)
@@ -1000,9 +643,7 @@ static int open_sources(struct service *svc)
 	struct virt_opts vo = { .uri = svc->cfg->uri,
 				.backoff_max_ms = svc->cfg->libvirt_retry_max_s * 1000 };
 	/* --dry-run holds for every VM whatever a reload says; the file's per VM */
-	struct actuate_opts ao = { .dry_run = svc->opts.dry_run,
-				   .agent_set_cpus = agent_set_cpus,
-				   .agent_ctx = svc };
+	struct actuate_opts ao = { .dry_run = svc->opts.dry_run };
 	char log_path[VM_PATH_MAX + 16];
 
 	svc->rl_virt = (struct ratelimit)RATELIMIT_INIT(60ull * 1000000000, 3);
@@ -1049,7 +690,8 @@ struct service *service__new(const struct service_opts *opts, char *err, size_t 
 		goto fail;
 	}
 	svc->slot = snapshot_slot__new();
-	if (!svc->slot) {
+	svc->pub = publish__new();
+	if (!svc->slot || !svc->pub) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -1134,6 +776,7 @@ static bool agent_urgent(struct service *svc, int n)
 		struct vmstate *st = svc->watch[i].st;
 		const struct vm_sample *p = st->prev; /* the last tick's */
 		struct agent_sample a;
+		struct channel *ch;
 		uint64_t used, tick_used;
 		int r;
 
@@ -1149,11 +792,12 @@ static bool agent_urgent(struct service *svc, int n)
 			svc->pfds[i].fd = -1;
 			continue;
 		}
-		r = channel__poll(st->ch, mono);
-		if (r < 0 || !channel__connected(st->ch))
+		ch = control__channel(st->ctl);
+		r = channel__poll(ch, mono);
+		if (r < 0 || !channel__connected(ch))
 			svc->pfds[i].fd = -1;
 		if (r <= 0 || !p || p->mem_source != MEM_SOURCE_AGENT ||
-		    channel__latest(st->ch, &a, &recv_ns) || a.mem_avail_kb > a.mem_total_kb)
+		    channel__latest(ch, &a, &recv_ns) || a.mem_avail_kb > a.mem_total_kb)
 			continue;
 		used = a.mem_total_kb - a.mem_avail_kb;
 		tick_used = p->mem_total_kib - p->mem_avail_kib;
@@ -1184,10 +828,11 @@ static int agent_pollfds(struct service *svc)
 	}
 	for (int i = 0; i < svc->nvms; i++) {
 		struct vmstate *st = &svc->vms[i];
+		struct channel *ch = control__channel(st->ctl);
 
-		if (!st->ch || channel__fd(st->ch) < 0 || !channel__connected(st->ch))
+		if (!ch || channel__fd(ch) < 0 || !channel__connected(ch))
 			continue;
-		svc->pfds[n] = (struct pollfd){ .fd = channel__fd(st->ch), .events = POLLIN };
+		svc->pfds[n] = (struct pollfd){ .fd = channel__fd(ch), .events = POLLIN };
 		svc->watch[n++] = (struct agent_watch){ .st = st };
 	}
 	return n;
@@ -1280,11 +925,11 @@ void service__free(struct service *svc)
 	/* HTTP first: no reader may outlive the data */
 	http__stop(svc->http);
 	snapshot_slot__free(svc->slot);
+	publish__free(svc->pub);
 	snapshot__put(svc->prev_snap);
 	for (int i = 0; i < svc->nvms; i++) {
 		history__put(svc->vms[i].hist);
-		free(svc->vms[i].pol);
-		channel__free(svc->vms[i].ch);
+		control__free(svc->vms[i].ctl);
 	}
 	free(svc->vms);
 	free(svc->pfds);

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "actuate.h"
 #include "history.h"
 #include "sample.h"
 
@@ -30,7 +31,7 @@ const char *tick_phase__name(enum tick_phase p);
 
 struct snapshot_vm {
 	struct history *hist;	/* a reference, for the series API */
-	uint64_t actions[2][3]; /* [kind][ok, error, dry-run] */
+	struct act_counts actions[ACT_KIND_NR]; /* by enum act_kind */
 	struct vm_sample s;	/* last: see the end of struct vm_sample */
 };
 
