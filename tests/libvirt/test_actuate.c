@@ -496,8 +496,7 @@ static void test_action_log(void **state)
 	o.log_path = path;
 	a = actuate__new(&o);
 	assert_non_null(a);
-	assert_int_equal(
-		actuate__memory(a, v, "web1", &req, "forecast: \"peak\"\nsoon", &r), 0);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, "forecast: \"peak\"\nsoon", &r), 0);
 	req.target_kib = 512 * MIB; /* a shrink right after: rate-limited */
 	assert_int_equal(actuate__memory(a, v, "web1", &req, "again", &r), -EAGAIN);
 	assert_int_equal(actuate__memory(a, v, "nope", &req, "why", &r), -ENOENT);
@@ -530,6 +529,10 @@ static void test_action_log(void **state)
 			assert_string_equal(jstr(j, "unit"), "KiB");
 			assert_int_equal(jint(j, "from"), 1024 * MIB);
 			assert_int_equal(jint(j, "to"), 1536 * MIB);
+			/* in MiB, the unit in the name, as /api/v1/actions */
+			assert_int_equal(jint(j, "from_mib"), 1024);
+			assert_int_equal(jint(j, "to_mib"), 1536);
+			assert_int_equal(jint(j, "requested_mib"), 1536);
 			assert_string_equal(jstr(j, "reason"), "forecast: \"peak\"\nsoon");
 			assert_string_equal(jstr(j, "result"), "ok");
 			break;

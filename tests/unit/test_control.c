@@ -17,11 +17,15 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <json-c/json.h>
+
 #include "actuate.h"
 #include "agentproto.h"
 #include "channel.h"
 #include "config.h"
 #include "control.h"
+#include "publish.h"
+#include "snapshot.h"
 #include "sample.h"
 #include "vm.h"
 
@@ -457,6 +461,52 @@ static void test_set_cpus(void **state)
 	assert_int_equal(control__counts(f->ctl, ACT_VCPUS)->error, 3);
 }
 
+/* The action log line and /api/v1/actions say the same MiB for one action. */
+static void test_log_and_api_agree(void **state)
+{
+	struct fixture *f = *state;
+	struct publisher *pub = publish__new();
+	struct snapshot *snap = snapshot__new(0, 0);
+	struct publish_health h = { 0 };
+	struct config *cfg = config__new_default();
+	double phases[TICK_PHASES] = { 0 };
+	struct json_object *o, *v;
+	struct ctl_step st;
+	char line[4096];
+
+	assert_non_null(pub);
+	assert_non_null(snap);
+	assert_non_null(cfg);
+	sample(f, 1024, 1000, 100);
+	st = step(f, NULL);
+	assert_int_equal(st.act[ACT_MEMORY].rec.outcome, ACT_RES_OK);
+	assert_int_equal(act_record__json(&st.act[ACT_MEMORY].rec, line, sizeof(line)), 0);
+	o = json_tokener_parse(line);
+	assert_non_null(o);
+	assert_true(json_object_object_get_ex(o, "to_mib", &v));
+	assert_int_equal(json_object_get_int64(v), 1124);
+	assert_true(json_object_object_get_ex(o, "from_mib", &v));
+	assert_int_equal(json_object_get_int64(v), 1024);
+	/* the KiB fields stay for readers written before */
+	assert_true(json_object_object_get_ex(o, "to", &v));
+	assert_int_equal(json_object_get_int64(v), 1124 * 1024);
+	json_object_put(o);
+
+	publish__action(pub, &st.act[ACT_MEMORY].rec);
+	h.cfg = cfg;
+	h.phase_ms = phases;
+	h.libvirt_error = h.bpf_error = h.config_error = "";
+	assert_int_equal(publish__snapshot(pub, snap, 1.0, &h), 0);
+	assert_int_equal(snap->nactions, 1);
+	assert_string_equal(snap->actions[0].unit, "MiB");
+	assert_int_equal(snap->actions[0].from, 1024);
+	assert_int_equal(snap->actions[0].to, 1124);
+	assert_string_equal(snap->actions[0].result, "ok");
+	snapshot__put(snap);
+	config__free(cfg);
+	publish__free(pub);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -465,6 +515,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kernel_share, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_outcomes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_cpus, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_and_api_agree, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
