@@ -80,6 +80,16 @@ def esc(text):
     return text
 
 
+def breakable(text):
+    """Let long words (paths, key lists, metric names) break after / , _ . | = & ? -:
+    a narrow table column cannot hold them whole."""
+    def split(m):
+        word = re.sub(r"([/,_.|=&?-])(?=.)", r"\1\\:", m.group(0))
+        return re.sub(r"(?<=[a-z])(?=[A-Z])", r"\\:", word)  # camelCase names
+
+    return re.sub(r"\S{11,}", split, text)
+
+
 def inline(text):
     """Markdown inline markup to roff: `code`, **bold**, *italic*, [text](link)."""
     parts = re.split(r"(`[^`]*`)", text)
@@ -87,11 +97,11 @@ def inline(text):
     for p in parts:
         if len(p) >= 2 and p.startswith("`") and p.endswith("`"):
             # \: lets a long path or list break after a / , _ or |
-            code = re.sub(r"([/,_|])", r"\1\\:", esc(p[1:-1]).replace("-", "\\-"))
+            code = breakable(esc(p[1:-1])).replace("-", "\\-")
             res.append("\\fB" + code + "\\fR")
             continue
         p = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", p)
-        p = esc(p)
+        p = breakable(esc(p))
         p = re.sub(r"\*\*([^*]+)\*\*", r"\\fB\1\\fR", p)
         p = re.sub(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])", r"\\fI\1\\fR", p)
         res.append(p)
@@ -107,13 +117,15 @@ def line_out(text):
 
 
 # What a table may take, in ens: an 80-column terminal less the page's indent.
-TABLE_WIDTH = 64
+TABLE_WIDTH = 72
 
 
 def table(rows):
     """A markdown table as tbl. Short columns keep their natural width; long
     ones are text blocks sharing what is left of the line by their length."""
-    cells = [[c.strip() for c in r.strip().strip("|").split("|")] for r in rows]
+    # "\\|" is a | inside a cell
+    cells = [[c.strip().replace("\0", "|") for c in r.replace("\\|", "\0").strip().strip("|").split("|")]
+             for r in rows]
     # The second row is the |---|---| separator.
     head, body = cells[0], cells[2:]
     n = len(head)
@@ -124,12 +136,14 @@ def table(rows):
     wide = [False] * n
     for k in sorted(range(n), key=lambda k: -longest[k]):
         natural = sum(w for w, x in zip(longest, wide) if not x)
-        if natural + 3 * n <= TABLE_WIDTH - 12 * sum(wide):
+        if natural + 3 * n <= TABLE_WIDTH - 16 * sum(wide):
             break
         wide[k] = True
     left = TABLE_WIDTH - 3 * n - sum(w for w, x in zip(longest, wide) if not x)
-    share = sum(w for w, x in zip(longest, wide) if x) or 1
-    width = [max(10, left * w // share) if x else 0 for w, x in zip(longest, wide)]
+    # weights capped, so that one long column does not starve the others
+    weight = [min(w, 40) for w in longest]
+    share = sum(w for w, x in zip(weight, wide) if x) or 1
+    width = [max(12, left * w // share) if x else 0 for w, x in zip(weight, wide)]
 
     def cell(k, text):
         text = line_out(inline(text))

@@ -7,7 +7,8 @@ pkgs="make gcc clang libclang-rt-dev llvm pkg-config bpftool libbpf-dev libelf-d
 libvirt-dev libxml2-dev libmicrohttpd-dev libcmocka-dev libinih-dev libjson-c-dev
 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients qemu-system-x86 qemu-utils
 busybox-static bpftrace iproute2 kmod prometheus chromium python3 jq cpio
-liburing-dev e2fsprogs procps util-linux psmisc"
+liburing-dev e2fsprogs procps util-linux psmisc
+dpkg-dev debhelper lintian man-db groff-base systemd bash-completion"
 
 missing=""
 for p in $pkgs; do
