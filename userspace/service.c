@@ -26,13 +26,10 @@
 
 #include "actuate.h"
 #include "channel.h"
+#include "collect.h"
 #include "control.h"
 #include "publish.h"
-#include "procscan.h"
-#include "trace.h"
 #include "virt.h"
-
-#define BPF_RETRY_TICKS 60
 
 /* One VM of the table: its history, its controller and what merging it needs. */
 struct vmstate {
@@ -41,8 +38,8 @@ struct vmstate {
 	struct vm_ctl *ctl; /* policy, learning, agent channel, action counts */
 	/* last tick's sample, for rates: in svc->prev_snap, or NULL */
 	const struct vm_sample *prev;
-	bool seen;		/* in this tick's list */
-	uint64_t mem_time_ns;	/* wall clock of the guest memory data */
+	bool seen;	      /* in this tick's list */
+	uint64_t mem_time_ns; /* wall clock of the guest memory data */
 	uint64_t agent_rejected_logged;
 };
 
@@ -61,8 +58,7 @@ struct service {
 	struct http_server *http;
 	struct vmstate *vms;
 	int nvms, capvms;
-	struct vm_list list; /* this tick's VMs, all sources merged */
-	struct vm_list proc;
+	struct collector *col; /* libvirt, /proc, the tracer */
 	uint64_t ticks, overruns, early_ticks;
 	struct pollfd *pfds;	   /* the agent channels watched between ticks */
 	struct agent_watch *watch; /* watch[i] is pfds[i]'s */
@@ -73,16 +69,7 @@ struct service {
 	char config_error[CONFIG_ERR_MAX];
 	uint64_t reloads;
 	struct publisher *pub; /* the action ring, snapshot and health */
-	char bpf_error[256];
-	bool bpf_loaded;
-	struct trace *trace;
-	struct trace_snapshot tsnap;
-	uint64_t bpf_retry_tick;
-	struct virt *virt;
-	struct actuate *act; /* one rate limit per VM and kind, one action log */
-	struct virt_stats_list stats;
-	unsigned long virt_names_refused; /* as last logged */
-	struct ratelimit rl_virt;
+	struct actuate *act;   /* one rate limit per VM and kind, one action log */
 	struct ratelimit rl_agent;
 };
 
@@ -192,199 +179,7 @@ static void vm_key(const struct vm_desc *d, char *out, size_t size)
 
 /* ---- sources ---- */
 
-static void open_trace(struct service *svc);
-
-static void virt_source(struct service *svc, struct vm_list *lv)
-{
-	struct virt_counters c;
-	int r = virt__poll(svc->virt);
-
-	if (r < 0 && r != -ENOTCONN && ratelimit__allow(&svc->rl_virt, now_mono_ns()))
-		log_warn("libvirt: %s", virt__last_error(svc->virt));
-	virt__counters(svc->virt, &c);
-	if (c.names_refused != svc->virt_names_refused && c.names_refused)
-		log_warn("libvirt: %lu running domain(s) not watched: names of %d bytes or more "
-			 "are refused, never cut",
-			 c.names_refused, VM_NAME_MAX);
-	svc->virt_names_refused = c.names_refused;
-	if (virt__list(svc->virt, lv) < 0)
-		vm_list__clear(lv);
-	if (!virt__connected(svc->virt) || virt__stats(svc->virt, &svc->stats) < 0)
-		svc->stats.n = 0;
-}
-
-/*
- * One list of every VM: libvirt's domains enriched by the /proc scan, then
- * QEMU processes libvirt does not know. A libvirt domain without a pid (the
- * test driver) and a scanned process with the same name are one VM.
- */
-static int collect(struct service *svc)
-{
-	struct vm_list lv = { 0 };
-	int err = 0;
-
-	vm_list__clear(&svc->list);
-	if (!svc->cfg->procscan) {
-		vm_list__clear(&svc->proc);
-	} else if (svc->ticks % svc->cfg->procscan_ticks == 0) {
-		uint64_t t = now_mono_ns();
-
-		vm_list__clear(&svc->proc);
-		err = procscan__scan("/proc", NULL, 0, &svc->proc);
-		svc->phase_ms[TICK_PHASE_PROCSCAN] = (double)(now_mono_ns() - t) / 1e6;
-		if (err < 0) {
-			log_debug("/proc scan failed: %s", strerror(-err));
-			vm_list__clear(&svc->proc);
-		}
-	} else {
-		/*
-		 * Between full scans (the costly part of a tick with many
-		 * processes) keep the last result, minus processes that exited.
-		 */
-		for (int i = 0; i < svc->proc.n;) {
-			char path[32];
-
-			snprintf(path, sizeof(path), "/proc/%d", svc->proc.vms[i].pid);
-			if (access(path, F_OK)) {
-				svc->proc.vms[i] = svc->proc.vms[--svc->proc.n];
-				continue;
-			}
-			i++;
-		}
-		svc->phase_ms[TICK_PHASE_PROCSCAN] = 0;
-	}
-	uint64_t tv = now_mono_ns();
-
-	virt_source(svc, &lv);
-	svc->phase_ms[TICK_PHASE_LIBVIRT] = (double)(now_mono_ns() - tv) / 1e6;
-	err = virt__merge(&svc->list, &lv, &svc->proc);
-	if (err < 0)
-		goto cleanup;
-	for (int i = 0; i < svc->list.n; i++) {
-		struct vm_desc *a = &svc->list.vms[i];
-
-		if (a->pid || !(a->source & VM_SOURCE_LIBVIRT))
-			continue;
-		for (int j = 0; j < svc->list.n; j++) {
-			struct vm_desc *b = &svc->list.vms[j];
-
-			if (j == i || (b->source & VM_SOURCE_LIBVIRT) || strcmp(a->name, b->name))
-				continue;
-			b->source |= VM_SOURCE_LIBVIRT;
-			if (!b->uuid[0])
-				(void)str_copy(b->uuid, a->uuid, sizeof(b->uuid));
-			if (!b->channel_path[0])
-				(void)str_copy(b->channel_path, a->channel_path,
-					       sizeof(b->channel_path));
-			*a = *b;
-			svc->list.vms[j] = svc->list.vms[--svc->list.n];
-			break;
-		}
-	}
-	err = 0;
-
-	if (!svc->trace && svc->cfg->bpf && svc->ticks >= svc->bpf_retry_tick)
-		open_trace(svc);
-	if (svc->trace) {
-		uint64_t tt = now_mono_ns();
-		int r = trace__sync(svc->trace, &svc->list);
-
-		if (!r)
-			r = trace__read(svc->trace, &svc->tsnap);
-		if (r) {
-			snprintf(svc->bpf_error, sizeof(svc->bpf_error), "tracer: %s",
-				 strerror(-r));
-			svc->tsnap.n = 0;
-		} else {
-			svc->bpf_error[0] = '\0';
-		}
-		svc->phase_ms[TICK_PHASE_BPF] = (double)(now_mono_ns() - tt) / 1e6;
-	}
-cleanup:
-	vm_list__free(&lv);
-	return err;
-}
-
 /* ---- merge one VM ---- */
-
-/*
- * vCPU run and run-queue wait times from schedstat when the tracer is not
- * there: the kernel's own per-thread counters, same meaning as BPF's.
- */
-static void cpu_from_schedstat(struct vm_sample *s)
-{
-	char path[64], buf[128];
-	int got = 0;
-
-	for (int i = 0; s->pid > 0 && i < s->nvcpus; i++) {
-		unsigned long long run, wait;
-
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", s->pid, s->vcpus[i].tid);
-		if (read_file_str(path, buf, sizeof(buf)) <= 0 ||
-		    sscanf(buf, "%llu %llu", &run, &wait) != 2)
-			continue;
-		s->vcpus[i].run_ns = run;
-		s->vcpus[i].wait_ns = wait;
-		got++;
-	}
-	if (got) {
-		s->have_cpu = true;
-		(void)str_copy(s->cpu_source, "schedstat", sizeof(s->cpu_source));
-	}
-}
-
-static bool known(uint64_t v)
-{
-	return v != UINT64_MAX;
-}
-
-/* libvirt's part of the sample: sizes, and the balloon statistics when they may count. */
-static void merge_virt(struct service *svc, const struct vm_desc *d, struct vm_sample *s)
-{
-	double silent_s = svc->cfg->agent_timeout_s;
-	const struct virt_dom_stats *ds;
-	struct sample_virt in = { 0 };
-	struct virt_dom_info info;
-	struct virt_memstats ms;
-
-	if (!(d->source & VM_SOURCE_LIBVIRT))
-		return;
-	if (!virt__info(svc->virt, d->name, &info)) {
-		in.have_info = true;
-		in.running = info.state == VIR_DOMAIN_RUNNING;
-		in.max_memory_kib = info.max_memory_kib;
-		in.cur_memory_kib = info.cur_memory_kib;
-		in.cur_vcpus = info.cur_vcpus;
-		in.max_vcpus = info.max_vcpus;
-	}
-	ds = virt_stats_list__find(&svc->stats, d->name);
-	if (ds) {
-		in.have_stats = true;
-		in.balloon_current_kib = ds->balloon_current_kib;
-		in.balloon_maximum_kib = ds->balloon_maximum_kib;
-		in.vcpu_current = ds->vcpu_current;
-		in.vcpu_maximum = ds->vcpu_maximum;
-	}
-	/* balloon statistics: MemTotal ("available") and MemAvailable ("usable") */
-	if (!sample__wants_balloon(s, silent_s)) {
-		/* the agent spoke */
-	} else if (ds && known(ds->balloon_available_kib) && known(ds->balloon_usable_kib)) {
-		in.have_mem = true;
-		ms.available = ds->balloon_available_kib;
-		ms.usable = ds->balloon_usable_kib;
-		ms.last_update = ds->balloon_last_update;
-	} else if (!virt__memstats(svc->virt, d->name, &ms) && known(ms.available) &&
-		   known(ms.usable)) {
-		/* stats groups without balloon figures (the test driver): ask directly */
-		in.have_mem = true;
-	}
-	if (in.have_mem) {
-		in.mem_total_kib = ms.available;
-		in.mem_avail_kib = ms.usable;
-		in.mem_age_known = !virt__memstats_age(ms.last_update, s->time_ns, &in.mem_age_s);
-	}
-	(void)sample__add_virt(s, &in, silent_s);
-}
 
 /*
  * The guest agent: memory, swap, PSI, CPU and online CPUs as the guest sees
@@ -431,18 +226,13 @@ static void merge_agent(struct service *svc, const struct vm_desc *d, struct vms
 static void merge(struct service *svc, const struct vm_desc *d, struct vmstate *st,
 		  struct vm_sample *s, uint64_t now_ns, double interval_s)
 {
-	const struct trace_vm *tv;
 	struct vm_config vc;
 	uint64_t mem_time_ns;
 
 	sample__init(s, st->name, d, now_ns, interval_s);
-	tv = svc->trace && s->pid > 0 ? trace_snapshot__find(&svc->tsnap, s->pid) : NULL;
-	if (tv)
-		sample__add_trace(s, tv);
-	if (!s->have_cpu)
-		cpu_from_schedstat(s);
+	collect__trace(svc->col, s);
 	merge_agent(svc, d, st, s);
-	merge_virt(svc, d, s);
+	collect__virt(svc->col, d, s, svc->cfg->agent_timeout_s);
 	mem_time_ns = sample__mem_time_ns(s);
 	if (mem_time_ns)
 		st->mem_time_ns = mem_time_ns;
@@ -458,7 +248,7 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 {
 	const struct ctl_env env = {
 		.act = svc->act,
-		.virt = svc->virt,
+		.virt = collect__virt_handle(svc->col),
 		.tick_s = svc->cfg->tick_ms / 1000.0,
 		.silent_after_s = svc->cfg->agent_timeout_s,
 		.mono_ns = now_mono_ns(),
@@ -472,7 +262,7 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 	}
 	/* a hot-add sends no libvirt event: re-read the new vCPU threads now */
 	if (step.vcpus_changed)
-		(void)virt__refresh(svc->virt, s->name);
+		(void)virt__refresh(collect__virt_handle(svc->col), s->name);
 }
 
 /* ---- the tick ---- */
@@ -480,12 +270,13 @@ static void decide_and_act(struct service *svc, struct vmstate *st, struct vm_sa
 /* Complete the snapshot whose samples the tick wrote (snap->vms[i].s). */
 static int build_snapshot(struct service *svc, struct snapshot *snap, double now)
 {
+	struct virt *virt = collect__virt_handle(svc->col);
 	struct publish_health in = {
 		.cfg = svc->cfg,
-		.libvirt_connected = virt__connected(svc->virt),
-		.libvirt_error = virt__last_error(svc->virt),
-		.bpf_loaded = svc->bpf_loaded,
-		.bpf_error = svc->bpf_error,
+		.libvirt_connected = virt__connected(virt),
+		.libvirt_error = virt__last_error(virt),
+		.bpf_loaded = collect__bpf_loaded(svc->col),
+		.bpf_error = collect__bpf_error(svc->col),
 		.config_error = svc->config_error,
 		.config_reloads = svc->reloads,
 		.ticks = svc->ticks,
@@ -497,7 +288,7 @@ static int build_snapshot(struct service *svc, struct snapshot *snap, double now
 	};
 	struct virt_counters c;
 
-	virt__counters(svc->virt, &c);
+	virt__counters(virt, &c);
 	in.libvirt_retries = (unsigned int)c.disconnects;
 	for (int i = 0; i < svc->nvms; i++)
 		publish__vm(&snap->vms[i], svc->vms[i].hist,
@@ -507,48 +298,35 @@ static int build_snapshot(struct service *svc, struct snapshot *snap, double now
 	return publish__snapshot(svc->pub, snap, now, &in);
 }
 
-int service__tick(struct service *svc)
+/* The VM table follows this tick's list: new VMs added, gone ones dropped. */
+static int vm_table_sync(struct service *svc, const struct vm_list *list)
 {
-	uint64_t t0 = now_mono_ns(), now_ns = now_real_ns(), t_phase;
-	struct snapshot *snap = NULL;
-	double interval_s = svc->cfg->tick_ms / 1000.0;
-	int err;
-
-	err = collect(svc);
-	if (err < 0)
-		goto cleanup;
-
 	for (int i = 0; i < svc->nvms; i++)
 		svc->vms[i].seen = false;
-	for (int i = 0; i < svc->list.n; i++) {
+	for (int i = 0; i < list->n; i++) {
 		char key[VM_NAME_MAX];
 		struct vmstate *st;
 
-		vm_key(&svc->list.vms[i], key, sizeof(key));
+		vm_key(&list->vms[i], key, sizeof(key));
 		st = vm_find(svc, key);
 		if (st && st->seen)
 			continue; /* two processes claim one name: the first wins */
 		st = vm_get(svc, key);
-		if (!st) {
-			err = -ENOMEM;
-			goto cleanup;
-		}
+		if (!st)
+			return -ENOMEM;
 		st->seen = true;
 	}
 	vm_drop_unseen(svc);
+	return 0;
+}
 
-	/*
-	 * The tick writes its samples straight into the snapshot it publishes,
-	 * and the next tick reads them there as its previous samples: no copy.
-	 */
-	snap = snapshot__new(svc->nvms, 0);
-	if (!snap) {
-		err = -ENOMEM;
-		goto cleanup;
-	}
-	t_phase = now_mono_ns();
-	for (int i = 0; i < svc->list.n; i++) {
-		const struct vm_desc *d = &svc->list.vms[i];
+/* Every VM's sample into snap->vms[] (the VM table's order), decided and acted on. */
+static void decide_all(struct service *svc, const struct vm_list *list, struct snapshot *snap,
+		       uint64_t now_ns)
+{
+	for (int i = 0; i < list->n; i++) {
+		const struct vm_desc *d = &list->vms[i];
+		double interval_s = svc->cfg->tick_ms / 1000.0;
 		char key[VM_NAME_MAX];
 		struct vmstate *st;
 		int idx;
@@ -563,104 +341,110 @@ int service__tick(struct service *svc)
 		merge(svc, d, st, &snap->vms[idx].s, now_ns, interval_s);
 		decide_and_act(svc, st, &snap->vms[idx].s);
 	}
+}
 
-	svc->phase_ms[TICK_PHASE_DECIDE] = (double)(now_mono_ns() - t_phase) / 1e6;
-	t_phase = now_mono_ns();
+static void append_history(struct service *svc, struct snapshot *snap)
+{
 	for (int i = 0; i < svc->nvms; i++) {
 		struct vmstate *st = &svc->vms[i];
+		int err = history__append(st->hist, &snap->vms[i].s);
 
-		err = history__append(st->hist, &snap->vms[i].s);
 		if (err)
 			log_debug("history of '%s': %s", st->name, strerror(-err));
 		st->prev = &snap->vms[i].s;
 	}
-	err = 0;
+}
 
-	svc->ticks++;
-	svc->phase_ms[TICK_PHASE_HISTORY] = (double)(now_mono_ns() - t_phase) / 1e6;
-	t_phase = now_mono_ns();
+/* Complete snap and make it the current one; takes over the caller's reference. */
+static int publish_tick(struct service *svc, struct snapshot *snap, uint64_t now_ns)
+{
+	struct snapshot *old;
+	int err;
+
 	snapshot__put(svc->prev_snap);
 	svc->prev_snap = snapshot__ref(snap);
 	err = build_snapshot(svc, snap, (double)now_ns / 1e9);
-	if (!err) {
-		struct snapshot *old = snapshot_slot__get(svc->slot);
-
-		/*
-		 * Someone polls (the dashboard, every second): render for them now,
-		 * in the tick, so their request is a copy. Nobody polls: no cost.
-		 */
-		if (old && atomic_load(&old->asked[SNAP_CACHE_VMS]))
-			(void)snapshot__cached(snap, SNAP_CACHE_VMS, api__render_vms);
-		if (old && atomic_load(&old->asked[SNAP_CACHE_METRICS]))
-			(void)snapshot__cached(snap, SNAP_CACHE_METRICS, metrics__render);
-		snapshot__put(old);
-		snapshot_slot__publish(svc->slot, snap);
-		snap = NULL;
+	if (err) {
+		snapshot__put(snap);
+		return err;
 	}
+	old = snapshot_slot__get(svc->slot);
+	/*
+	 * Someone polls (the dashboard, every second): render for them now, in
+	 * the tick, so their request is a copy. Nobody polls: no cost.
+	 */
+	if (old && atomic_load(&old->asked[SNAP_CACHE_VMS]))
+		(void)snapshot__cached(snap, SNAP_CACHE_VMS, api__render_vms);
+	if (old && atomic_load(&old->asked[SNAP_CACHE_METRICS]))
+		(void)snapshot__cached(snap, SNAP_CACHE_METRICS, metrics__render);
+	snapshot__put(old);
+	snapshot_slot__publish(svc->slot, snap);
+	return 0;
+}
+
+static double ms_since(uint64_t t)
+{
+	return (double)(now_mono_ns() - t) / 1e6;
+}
+
+int service__tick(struct service *svc)
+{
+	uint64_t t0 = now_mono_ns(), now_ns = now_real_ns(), t;
+	const struct vm_list *list;
+	struct snapshot *snap;
+	int err;
+
+	err = collect__tick(svc->col, svc->cfg, svc->ticks, svc->phase_ms);
+	if (err < 0)
+		return err;
+	list = collect__list(svc->col);
+	err = vm_table_sync(svc, list);
+	if (err)
+		return err;
+	/*
+	 * The tick writes its samples straight into the snapshot it publishes,
+	 * and the next tick reads them there as its previous samples: no copy.
+	 */
+	snap = snapshot__new(svc->nvms, 0);
+	if (!snap)
+		return -ENOMEM;
+	t = now_mono_ns();
+	decide_all(svc, list, snap, now_ns);
+	svc->phase_ms[TICK_PHASE_DECIDE] = ms_since(t);
+	t = now_mono_ns();
+	append_history(svc, snap);
+	svc->ticks++;
+	svc->phase_ms[TICK_PHASE_HISTORY] = ms_since(t);
+	t = now_mono_ns();
+	err = publish_tick(svc, snap, now_ns);
 	/*
 	 * The tick frees a snapshot and the per-tick arrays (hundreds of kB):
 	 * give the free pages back so they are not kept resident until reuse.
 	 */
 	(void)malloc_trim(0);
-	svc->phase_ms[TICK_PHASE_SNAPSHOT] = (double)(now_mono_ns() - t_phase) / 1e6;
-	svc->last_tick_ms = (double)(now_mono_ns() - t0) / 1e6;
-cleanup:
-	snapshot__put(snap);
+	svc->phase_ms[TICK_PHASE_SNAPSHOT] = ms_since(t);
+	svc->last_tick_ms = ms_since(t0);
 	return err;
 }
 
 /* ---- lifecycle ---- */
 
-static void open_trace(struct service *svc)
-{
-	struct trace_opts to = { 0 };
-	int err;
-
-	svc->bpf_retry_tick = svc->ticks + BPF_RETRY_TICKS;
-	if (!svc->cfg->bpf) {
-		(void)str_copy(svc->bpf_error, "disabled in the configuration ('bpf = false')",
-			       sizeof(svc->bpf_error));
-		return;
-	}
-	err = trace__ensure_fs();
-	if (!err) {
-		svc->trace = trace__open(&to);
-		err = svc->trace ? 0 : -errno;
-	}
-	if (err) {
-		snprintf(svc->bpf_error, sizeof(svc->bpf_error), "cannot load the tracer: %s",
-			 strerror(-err));
-		log_warn("%s (retrying every %d ticks)", svc->bpf_error, BPF_RETRY_TICKS);
-		return;
-	}
-	svc->bpf_loaded = true;
-	svc->bpf_error[0] = '\0';
-	log_info("BPF tracer loaded, maps pinned under '%s'", trace__pin_root(svc->trace));
-}
-
 static int open_sources(struct service *svc)
 {
-	struct virt_opts vo = { .uri = svc->cfg->uri,
-				.backoff_max_ms = svc->cfg->libvirt_retry_max_s * 1000 };
 	/* --dry-run holds for every VM whatever a reload says; the file's per VM */
 	struct actuate_opts ao = { .dry_run = svc->opts.dry_run };
 	char log_path[VM_PATH_MAX + 16];
 
-	svc->rl_virt = (struct ratelimit)RATELIMIT_INIT(60ull * 1000000000, 3);
 	svc->rl_agent = (struct ratelimit)RATELIMIT_INIT(10ull * 1000000000, 5);
-	svc->virt = virt__open(&vo);
-	if (!svc->virt)
+	svc->col = collect__open(svc->cfg);
+	if (!svc->col)
 		return -errno;
-	if (!virt__connected(svc->virt))
-		log_warn("libvirt '%s' is not reachable (%s): retrying in the background",
-			 svc->cfg->uri, virt__last_error(svc->virt));
 	/* every request, refused or not, in DATA_DIR/actions.log (JSON lines) */
 	snprintf(log_path, sizeof(log_path), "%s/actions.log", svc->cfg->data_dir);
 	ao.log_path = log_path;
 	svc->act = actuate__new(&ao);
 	if (!svc->act)
 		return -errno;
-	open_trace(svc);
 	return 0;
 }
 
@@ -934,13 +718,8 @@ void service__free(struct service *svc)
 	free(svc->vms);
 	free(svc->pfds);
 	free(svc->watch);
-	vm_list__free(&svc->list);
-	vm_list__free(&svc->proc);
 	actuate__free(svc->act);
-	trace_snapshot__free(&svc->tsnap);
-	trace__close(svc->trace);
-	virt_stats_list__free(&svc->stats);
-	virt__close(svc->virt);
+	collect__close(svc->col);
 	config__free(svc->cfg);
 	free(svc);
 }
