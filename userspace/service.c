@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+/* The service: VM table, lifecycle, the tick loop and its phases (see service.h). */
 #include <errno.h>
 #include <stddef.h>
 #include <malloc.h>

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * `kvmpilot run`: the tick loop. Every tick it reads the sources (libvirt,
- * the /proc scan, the BPF tracer, the guest agents), merges them per VM
- * into a struct vm_sample, runs the policy, acts (or logs in dry-run),
- * appends the history and publishes an immutable snapshot for the HTTP
- * side. Sources that are not available (libvirtd down, no BPF) are
+ * `kvmpilot run`: the tick loop. Every tick it reads the sources
+ * (collect.h: libvirt, the /proc scan, the BPF tracer; the guest agents
+ * through each VM's controller), builds one struct vm_sample per VM
+ * (sample.h), lets the VM's controller decide and act (control.h ->
+ * actuate.h -> virt_domain.h), appends the history and publishes an
+ * immutable snapshot for the HTTP side (publish.h). service.c itself keeps
+ * the VM table, the lifecycle, the loop and the phase timing. Sources that are not available (libvirtd down, no BPF) are
  * reported in /healthz and retried; the service keeps serving.
  */
 #ifndef KVMPILOT_SERVICE_H
