@@ -45,7 +45,7 @@ install: $(OUTPUT)/kvmpilot $(MAN_PAGES)
 	install -D -m 0644 $(OUTPUT)/man/kvmpilot.8 $(DESTDIR)$(MANDIR)/man8/kvmpilot.8
 	install -D -m 0644 $(OUTPUT)/man/kvmpilot.conf.5 $(DESTDIR)$(MANDIR)/man5/kvmpilot.conf.5
 	install -D -m 0644 dist/kvmpilot.bash-completion $(DESTDIR)$(BASH_COMPLETION_DIR)/kvmpilot
-	install -d -m 0750 $(DESTDIR)$(STATE_DIR)
+	install -d -m 0755 $(DESTDIR)$(STATE_DIR)
 
 .PHONY: uninstall
 uninstall:

@@ -77,7 +77,7 @@ expect() {
 expect 755 /usr/sbin/kvmpilot
 expect 644 /lib/systemd/system/kvmpilot.service
 expect 644 /etc/kvmpilot/kvmpilot.conf
-expect 750 /var/lib/kvmpilot
+expect 755 /var/lib/kvmpilot
 expect 644 /usr/share/man/man8/kvmpilot.8.gz
 expect 644 /usr/share/man/man5/kvmpilot.conf.5.gz
 expect 644 /usr/share/bash-completion/completions/kvmpilot

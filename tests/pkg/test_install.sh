@@ -44,7 +44,7 @@ got=$(cd "$dest" && find . -type f -printf '/%P %m\n' | sort)
 	diff <(echo "$want" | sed '/^$/d') <(echo "$got") || true
 	fail "installed files differ (< wanted, > got)"
 }
-[ "$(stat -c %a "$dest/var/lib/kvmpilot")" = 750 ] || fail "/var/lib/kvmpilot not 0750"
+[ "$(stat -c %a "$dest/var/lib/kvmpilot")" = 755 ] || fail "/var/lib/kvmpilot not 0755"
 [ "$(cat "$dest/etc/kvmpilot/kvmpilot.conf")" = "# the admin's" ] || fail "the admin's configuration was replaced"
 ok "install: 14 files and /var/lib/kvmpilot where the README says; the admin's configuration kept"
 
