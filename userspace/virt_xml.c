@@ -241,7 +241,12 @@ int virt__parse_domain_xml(const char *xml, struct vm_desc *vm, struct virt_dom_
 		return err == -ENOMEM ? err : -EINVAL;
 	err = -EINVAL;
 	/* one byte more than a name may have: a longer one is refused, not cut */
-	xp_str(x.ctx, NULL, "/domain/name", name, sizeof(name));
+	err = xp_get(x.ctx, NULL, "/domain/name", name, sizeof(name));
+	if (err == -E2BIG) {
+		err = -ENAMETOOLONG;
+		goto cleanup;
+	}
+	err = -EINVAL;
 	if (!name[0])
 		goto cleanup;
 	if (str_copy(vm->name, name, sizeof(vm->name))) {

@@ -211,6 +211,36 @@ static void test_domain_channel_too_long(void **state)
 	assert_string_equal(vm.channel_path, "");
 }
 
+/*
+ * A name of VM_NAME_MAX bytes or more is refused as too long (the service
+ * counts and logs such domains), never cut to another VM's name and never
+ * taken for a domain without a name.
+ */
+static void test_domain_name_too_long(void **state)
+{
+	char xml[1024], name[VM_NAME_MAX + 1];
+	struct virt_dom_info info;
+	struct vm_desc vm;
+
+	(void)state;
+	for (size_t len = VM_NAME_MAX - 1; len <= VM_NAME_MAX; len++) {
+		memset(name, 'n', len);
+		name[len] = '\0';
+		snprintf(xml, sizeof(xml), "<domain><name>%s</name><memory>1024</memory></domain>",
+			 name);
+		memset(&vm, 0, sizeof(vm));
+		if (len < VM_NAME_MAX) {
+			assert_int_equal(virt__parse_domain_xml(xml, &vm, &info), 0);
+			assert_string_equal(vm.name, name);
+		} else {
+			assert_int_equal(virt__parse_domain_xml(xml, &vm, &info), -ENAMETOOLONG);
+			assert_string_equal(vm.name, "");
+		}
+	}
+	assert_int_equal(virt__parse_domain_xml("<domain><memory>1</memory></domain>", &vm, &info),
+			 -EINVAL);
+}
+
 static void test_metadata_workload(void **state)
 {
 	static const char meta[] = "<kp:vm xmlns:kp=\"https://kvmpilot.dev/xmlns/vm/1\">"
@@ -243,6 +273,7 @@ int main(void)
 		cmocka_unit_test(test_sizes_and_agent_channel),
 		cmocka_unit_test(test_sizes_units_and_defaults),
 		cmocka_unit_test(test_domain_channel_too_long),
+		cmocka_unit_test(test_domain_name_too_long),
 		cmocka_unit_test(test_metadata_workload),
 	};
 
