@@ -196,7 +196,7 @@ void collect__virt(struct collector *c, const struct vm_desc *d, struct vm_sampl
 		return;
 	if (!virt__info(c->virt, d->name, &info)) {
 		in.have_info = true;
-		in.running = info.state == VIR_DOMAIN_RUNNING;
+		in.running = virt_dom_info__running(&info);
 		in.max_memory_kib = info.max_memory_kib;
 		in.cur_memory_kib = info.cur_memory_kib;
 		in.cur_vcpus = info.cur_vcpus;

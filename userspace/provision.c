@@ -20,7 +20,7 @@
 #include "progress.h"
 #include "provision_priv.h"
 #include "util.h"
-#include "virt.h"
+#include "virt_libvirt.h"
 #include "virt_xml.h"
 
 void provision_opts__init(struct provision_opts *o)

@@ -33,7 +33,10 @@
  *
  * Inside the wing (virt_priv.h): virt_conn.c (connection, events, bounded
  * jobs), virt_list.c (the domains), virt_stats.c (statistics), virt_xml.c
- * (every reading of domain XML; virt_xml.h for callers without a handle).
+ * (every reading of domain XML; virt_xml.h for callers without a handle),
+ * virt_domain.c (what the actuators do to a domain: virt_domain.h).
+ * This header needs no libvirt.h: the libvirt-typed calls are in
+ * virt_libvirt.h, for the wing itself, provisioning and tests.
  */
 #ifndef KVMPILOT_VIRT_H
 #define KVMPILOT_VIRT_H
@@ -41,8 +44,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <libvirt/libvirt.h>
 
 #include "agentproto.h"
 #include "kvmpilot.h"
@@ -72,7 +73,7 @@ struct virt_opts {
 struct virt_dom_info {
 	char name[VM_NAME_MAX];
 	int id;			 /* libvirt's domain id (-1 when inactive) */
-	int state;		 /* virDomainState */
+	int state;		 /* virDomainState: see virt_dom_info__running() */
 	uint64_t max_memory_kib; /* <memory>: the balloon ceiling */
 	uint64_t cur_memory_kib; /* <currentMemory>: the balloon target now */
 	int max_vcpus;		 /* <vcpu>N</vcpu> */
@@ -235,12 +236,6 @@ void virt_stats_list__free(struct virt_stats_list *l);
 const struct virt_dom_stats *virt_stats_list__find(const struct virt_stats_list *l,
 						   const char *name);
 
-/*
- * Parse one stats record's typed parameters (exposed for tests). Returns 0, or
- * -ENAMETOOLONG when name does not fit (st->name is then "").
- */
-int virt_dom_stats__parse(struct virt_dom_stats *st, const char *name,
-			  const virTypedParameter *params, int nparams);
 
 /*
  * Balloon statistics of one domain. When the last virt__stats() (at most 5 s
@@ -264,13 +259,11 @@ int virt__memstats_age(uint64_t last_update_s, uint64_t now_real_ns, double *age
 /* Counters for the service's self-metrics. */
 void virt__counters(const struct virt *v, struct virt_counters *c);
 
-/*
- * The live connection for actuate.c, NULL while disconnected. Borrowed: do
- * not close it. Call virt__note_error() when a call on it failed so a lost
- * connection is noticed at once.
- */
-virConnectPtr virt__conn(struct virt *v);
+/* Count a failed call on the connection, so a lost one is noticed at once. */
 void virt__note_error(struct virt *v);
+
+/* Whether libvirt says the domain is running (not paused, not shut down). */
+bool virt_dom_info__running(const struct virt_dom_info *info);
 
 /*
  * Parse a domain XML (live definition) into a vm_desc and info; the pid and

@@ -8,8 +8,8 @@
 #include <libvirt/virterror.h>
 
 #include "util.h"
-#include "virt.h"
 #include "virt_domain.h"
+#include "virt_libvirt.h"
 
 /* libvirt's last error as -errno and a message; a lost connection is noted. */
 static int fail(struct virt *v, const char *step, struct virt_domain_err *e)

@@ -437,3 +437,8 @@ cleanup:
 		(void)virConnectClose(conn);
 	return err;
 }
+
+bool virt_dom_info__running(const struct virt_dom_info *info)
+{
+	return info->state == VIR_DOMAIN_RUNNING;
+}

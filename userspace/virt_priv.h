@@ -13,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "virt.h"
+#include "virt_libvirt.h"
 
 #define EVQ_SIZE 1024
 #define MS	 1000000ull

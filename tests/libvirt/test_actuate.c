@@ -20,7 +20,7 @@
 
 #include "actuate.h"
 #include "util.h"
-#include "virt.h"
+#include "virt_libvirt.h"
 
 #define MIB 1024ull
 

@@ -20,7 +20,7 @@
 #include <libvirt/libvirt.h>
 
 #include "util.h"
-#include "virt.h"
+#include "virt_libvirt.h"
 
 /* 200 in the test; 'make bench-virt' runs it with more (KVMPILOT_SCALE_DOMAINS) */
 static int ndoms = 200;

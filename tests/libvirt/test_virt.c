@@ -18,7 +18,7 @@
 #include <libvirt/libvirt.h>
 
 #include "util.h"
-#include "virt.h"
+#include "virt_libvirt.h"
 
 static char uri[1024];
 static char run_dir[1024];

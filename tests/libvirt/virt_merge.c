@@ -14,7 +14,7 @@
 
 #include "procscan.h"
 #include "util.h"
-#include "virt.h"
+#include "virt_libvirt.h"
 #include "virt_json.h"
 
 static int time_stats(struct virt *v, int calls)

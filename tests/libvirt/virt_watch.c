@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "util.h"
-#include "virt.h"
+#include "virt_libvirt.h"
 
 static volatile sig_atomic_t stop;
 

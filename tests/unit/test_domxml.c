@@ -20,7 +20,7 @@
 #include <libvirt/virterror.h>
 
 #include "domxml.h"
-#include "virt.h"
+#include "virt_libvirt.h"
 #include "virt_xml.h"
 
 static void quiet(void *opaque, virErrorPtr err)

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "virt.h"
+#include "virt_libvirt.h"
 
 static int parse_named(const char *name, struct vm_desc *vm, struct virt_dom_info *info)
 {

@@ -15,7 +15,7 @@
 
 #include <libvirt/libvirt.h>
 
-#include "virt.h"
+#include "virt_libvirt.h"
 
 /* The stats groups of a real QEMU domain, as FACTS.md lists them. */
 static void test_stats_parse(void **state)

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "virt.h"
+#include "virt_libvirt.h"
 
 #define MAX_PARAMS 512
 
