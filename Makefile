@@ -19,9 +19,17 @@ PKGS := libbpf libvirt libmicrohttpd json-c inih libelf zlib
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
+# The daemon's sources: common/ (shared with the guest agent), userspace/
+# (the service's lifecycle and configuration) and one folder per stage of
+# the pipeline under it (README.md, "Architecture"). Headers are included
+# by name: every folder is on the include path.
+USER_DIRS := common userspace $(patsubst %/,%,$(sort $(wildcard userspace/*/)))
+USER_SRCS := $(wildcard $(addsuffix /*.c,$(USER_DIRS)))
+MAIN_SRC := userspace/cli/main.c
+
 CFLAGS ?= -g -O2
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP
-CFLAGS += -I$(OUTPUT) -Iuserspace -Ibpf $(PKG_CFLAGS)
+CFLAGS += -I$(OUTPUT) $(addprefix -I,$(USER_DIRS)) -Ibpf $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -lpthread -lm
 
 # Debian's hardening (dpkg-buildflags with hardening=+all): the service runs
@@ -47,9 +55,10 @@ BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 
-USER_SRCS := $(wildcard userspace/*.c)
-USER_OBJS := $(patsubst userspace/%.c,$(OUTPUT)/obj/%.o,$(USER_SRCS))
-LIB_OBJS := $(filter-out $(OUTPUT)/obj/main.o,$(USER_OBJS))
+# Objects mirror the source tree: $(OUTPUT)/obj/userspace/cli/main.o.
+USER_OBJS := $(patsubst %.c,$(OUTPUT)/obj/%.o,$(USER_SRCS))
+MAIN_OBJ := $(OUTPUT)/obj/$(MAIN_SRC:.c=.o)
+LIB_OBJS := $(filter-out $(MAIN_OBJ),$(USER_OBJS))
 LIB := $(OUTPUT)/libkvmpilot.a
 
 # Every tests/<group>/*.c is a program of its own, linked against the library.
@@ -64,7 +73,7 @@ EXTRA_TARGETS :=
 .PHONY: all
 all: $(OUTPUT)/kvmpilot $(EXTRA_TARGETS)
 
-$(OUTPUT) $(OUTPUT)/obj:
+$(OUTPUT):
 	mkdir -p $@
 
 # DWARF goes (BTF and line info stay): the objects are embedded in the binary
@@ -77,18 +86,30 @@ $(OUTPUT)/%.bpf.o: bpf/%.bpf.c vmlinux/$(ARCH)/vmlinux.h | $(OUTPUT)
 $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
 
+# What the objects were compiled with: when the flags change (a pulled
+# Makefile, new hardening flags), the objects are built again instead of
+# old ones being linked in beside new ones.
+# Taken once here: target-specific additions (the agent tests' -I) are not
+# a change of flags.
+FLAGS_STAMP := $(OUTPUT)/.cflags
+FLAGS_SEEN := $(CC) $(CFLAGS) $(LDFLAGS)
+.PHONY: FORCE
+$(FLAGS_STAMP): FORCE | $(OUTPUT)
+	@echo '$(FLAGS_SEEN)' | cmp -s - $@ || echo '$(FLAGS_SEEN)' > $@
+
 # Skeletons must exist before any user object is compiled; -MMD then
 # records which ones each object really includes.
-$(OUTPUT)/obj/%.o: userspace/%.c | $(OUTPUT)/obj $(SKELS) $(EXTRA_HEADERS)
+$(OUTPUT)/obj/%.o: %.c $(FLAGS_STAMP) | $(SKELS) $(EXTRA_HEADERS)
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(OUTPUT)/kvmpilot: $(OUTPUT)/obj/main.o $(LIB)
+$(OUTPUT)/kvmpilot: $(MAIN_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/tests/%: tests/%.c $(LIB) | $(SKELS) $(EXTRA_HEADERS)
+$(OUTPUT)/tests/%: tests/%.c $(LIB) $(FLAGS_STAMP) | $(SKELS) $(EXTRA_HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) $< $(LIB) $(LDLIBS) -lcmocka -o $@
 
@@ -126,7 +147,8 @@ format:
 clean:
 	rm -rf $(OUTPUT)
 
--include $(wildcard $(OUTPUT)/*.d $(OUTPUT)/obj/*.d $(OUTPUT)/tests/*/*.d)
+-include $(wildcard $(OUTPUT)/*.d $(patsubst %.c,$(OUTPUT)/obj/%.d,$(USER_SRCS)) \
+	$(OUTPUT)/tests/*/*.d)
 
 .DELETE_ON_ERROR:
 .SECONDARY:

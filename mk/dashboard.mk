@@ -22,4 +22,4 @@ $(OUTPUT)/dashboard_assets.h: $(sort $(DASHBOARD_DEPS)) scripts/embed-assets.sh 
 	./scripts/embed-assets.sh $@ $(DASHBOARD_FILES)
 
 # assets.o includes the header: rebuild it when a dashboard file changes.
-$(OUTPUT)/obj/assets.o: $(OUTPUT)/dashboard_assets.h
+$(OUTPUT)/obj/userspace/publish/assets.o: $(OUTPUT)/dashboard_assets.h

@@ -18,18 +18,18 @@ FUZZ_SECONDS ?= 300
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-fno-omit-frame-pointer
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -D_GNU_SOURCE -MMD -MP $(FUZZ_SAN) \
-	-I$(OUTPUT) -Iuserspace -Ibpf -Itests/fuzz/targets $(PKG_CFLAGS) \
+	-I$(OUTPUT) $(addprefix -I,$(USER_DIRS)) -Ibpf -Itests/fuzz/targets $(PKG_CFLAGS) \
 	$(shell $(PKG_CONFIG) --cflags libxml-2.0 2>/dev/null)
 
 # Host targets link the daemon's library but the CLI's commands (the linker
 # takes what they use), so a file split or renamed elsewhere needs no change.
-FUZZ_HOST_SRCS := $(filter-out userspace/main.c userspace/cmd_%.c,$(wildcard userspace/*.c))
+FUZZ_HOST_SRCS := $(filter-out %/main.c %/cmd_%.c,$(USER_SRCS))
 FUZZ_HOST_OBJS := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_HOST_SRCS))
 FUZZ_HOST_LIB := $(FUZZ_OUT)/libkvmpilot.a
 # Guest targets link what the static agent links, and see its sample.h
 # before the host's.
 FUZZ_GUEST_SRCS := $(filter-out guest/agent/main.c,$(wildcard guest/agent/*.c)) \
-	userspace/agentproto.c userspace/util.c
+	common/agentproto.c common/util.c
 FUZZ_GUEST_OBJS := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_GUEST_SRCS))
 FUZZ_GUEST_LIB := $(FUZZ_OUT)/libagent.a
 

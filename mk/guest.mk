@@ -6,14 +6,14 @@
 
 GUEST_OUT := $(OUTPUT)/guest
 GUEST_CFLAGS := -g -O2 -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -MMD -MP \
-	-Iuserspace -Iguest/agent
+	-Icommon -Iguest/agent
 GUEST_LDFLAGS := -static -pthread
 
 # The agent is its own program plus the shared wire format module.
 AGENT_SRCS := $(wildcard guest/agent/*.c)
-AGENT_LIB_SRCS := $(filter-out guest/agent/main.c,$(AGENT_SRCS)) userspace/agentproto.c
-AGENT_OBJS := $(patsubst %.c,$(GUEST_OUT)/obj/%.o,$(AGENT_SRCS) userspace/agentproto.c \
-	userspace/util.c)
+AGENT_LIB_SRCS := $(filter-out guest/agent/main.c,$(AGENT_SRCS)) common/agentproto.c
+AGENT_OBJS := $(patsubst %.c,$(GUEST_OUT)/obj/%.o,$(AGENT_SRCS) common/agentproto.c \
+	common/util.c)
 
 GUEST_BINS := $(GUEST_OUT)/memory_hog $(GUEST_OUT)/cpuburst
 ifneq ($(wildcard guest/agent/main.c),)
@@ -32,7 +32,7 @@ $(GUEST_OUT)/obj/%.o: %.c
 $(GUEST_OUT)/kvmpilot-agent: $(AGENT_OBJS)
 	$(CC) $(GUEST_LDFLAGS) $^ -o $@
 
-$(GUEST_OUT)/%: $(GUEST_OUT)/obj/guest/workloads/%.o $(GUEST_OUT)/obj/userspace/util.o
+$(GUEST_OUT)/%: $(GUEST_OUT)/obj/guest/workloads/%.o $(GUEST_OUT)/obj/common/util.o
 	$(CC) $(GUEST_LDFLAGS) $^ -o $@
 
 # Agent modules for unit tests, built with the host flags (and sanitizers).

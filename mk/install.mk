@@ -23,9 +23,9 @@ MAN_PAGES := $(OUTPUT)/man/kvmpilot.8 $(OUTPUT)/man/kvmpilot.conf.5 $(OUTPUT)/ma
 AGENT_BIN := $(OUTPUT)/guest/kvmpilot-agent
 
 # The README is the one source of their text (man/mkman.py).
-$(OUTPUT)/man/%: man/%.md man/mkman.py README.md userspace/kvmpilot.h
+$(OUTPUT)/man/%: man/%.md man/mkman.py README.md common/kvmpilot.h
 	@mkdir -p $(dir $@)
-	python3 man/mkman.py $< README.md userspace/kvmpilot.h $@
+	python3 man/mkman.py $< README.md common/kvmpilot.h $@
 
 .PHONY: man
 man: $(MAN_PAGES)

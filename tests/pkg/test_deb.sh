@@ -25,9 +25,9 @@ fail() {
 ok() { echo "ok: $*"; }
 
 version=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
-code_version=$(sed -n 's/^#define KVMPILOT_VERSION *"\(.*\)"/\1/p' "$src/userspace/kvmpilot.h")
+code_version=$(sed -n 's/^#define KVMPILOT_VERSION *"\(.*\)"/\1/p' "$src/common/kvmpilot.h")
 [ "$version" = "$code_version" ] ||
-	fail "debian/changelog says $version, userspace/kvmpilot.h says $code_version"
+	fail "debian/changelog says $version, common/kvmpilot.h says $code_version"
 
 # --- build -------------------------------------------------------------
 start=$(date +%s.%N)
