@@ -11,7 +11,7 @@
 
 #include "util.h"
 
-enum log_level log_max_level = LOG_INFO;
+enum log_level log_max_level = KP_LOG_INFO;
 
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {

@@ -41,11 +41,12 @@ int str_copy(char *dst, const char *src, unsigned long size);
 /* Read a small file into buf (NUL-terminated); returns bytes read or -errno. */
 long read_file_str(const char *path, char *buf, unsigned long size);
 
+/* KP_: not to meet <syslog.h>'s LOG_INFO and LOG_DEBUG. */
 enum log_level {
-	LOG_ERROR,
-	LOG_WARN,
-	LOG_INFO,
-	LOG_DEBUG,
+	KP_LOG_ERROR,
+	KP_LOG_WARN,
+	KP_LOG_INFO,
+	KP_LOG_DEBUG,
 };
 
 extern enum log_level log_max_level;
@@ -53,10 +54,10 @@ extern enum log_level log_max_level;
 /* Messages go to stderr, prefixed with "kvmpilot: " and the level. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
-#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
-#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_error(...) log_msg(KP_LOG_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_msg(KP_LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(KP_LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(KP_LOG_DEBUG, __VA_ARGS__)
 
 /*
  * A token bucket for rate-limited logging: at most burst messages, then

@@ -108,7 +108,7 @@ static int run_parse(int argc, char **argv, struct service_opts *opts, int *stat
 			opts->tick_ms = (unsigned int)v;
 			break;
 		case 'v':
-			log_max_level = LOG_DEBUG;
+			log_max_level = KP_LOG_DEBUG;
 			break;
 		case 'h':
 			usage(stdout);
