@@ -27,7 +27,7 @@ struct key {
 	bool required;
 };
 
-#define U64_MAX_RANGE (1ull << 62)
+#define U64_MAX_RANGE AGENTPROTO_COUNTER_MAX
 #define KB_MAX	      (1ull << 42) /* 4 PiB */
 #define PCT_MAX	      10000
 

@@ -26,6 +26,8 @@
 #define AGENTPROTO_MAX_LINE 1024 /* bytes, newline included */
 #define AGENTPROTO_MAX_WORD 32	 /* version and command names, NUL included */
 #define AGENTPROTO_MAX_CPUS 4096
+/* The largest counter either side sends or takes (2^62). */
+#define AGENTPROTO_COUNTER_MAX (1ull << 62)
 #define AGENTPROTO_CHANNEL  "org.kvmpilot.agent.0"
 #define AGENT_VERSION	    KVMPILOT_VERSION
 

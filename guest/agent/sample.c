@@ -59,6 +59,29 @@ static int parse_u64_word(const char *s, char **end, uint64_t *v)
 	return 0;
 }
 
+/*
+ * n counters of a /proc line: digits only (scanf's %llu takes "-6" as
+ * 2^64 - 6), each at most what the wire format carries. A line that does
+ * not parse is left out rather than summed into every other device's.
+ */
+static int parse_counters(const char *s, uint64_t *v, int n)
+{
+	char *end;
+
+	for (int i = 0; i < n; i++) {
+		if (parse_u64_word(s, &end, &v[i]) || v[i] > AGENTPROTO_COUNTER_MAX)
+			return -EINVAL;
+		s = end;
+	}
+	return 0;
+}
+
+/* Sums of devices stay within the wire format's range. */
+static void add_counter(uint64_t *sum, uint64_t v)
+{
+	*sum = v > AGENTPROTO_COUNTER_MAX - *sum ? AGENTPROTO_COUNTER_MAX : *sum + v;
+}
+
 int agent_read_meminfo(const char *proc_root, struct meminfo *m)
 {
 	static const struct {
@@ -241,21 +264,33 @@ int agent_read_diskstats(const char *proc_root, struct io_counters *io)
 		return n;
 	memset(io, 0, sizeof(*io));
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		unsigned long long rd_ios, rd_merges, rd_sec, rd_ms, wr_ios, wr_merges, wr_sec;
+		/* reads, merged, sectors, ms, writes, merged, sectors */
+		enum {
+			RD_IOS,
+			RD_MERGES,
+			RD_SEC,
+			RD_MS,
+			WR_IOS,
+			WR_MERGES,
+			WR_SEC,
+			NV
+		};
 		unsigned int major, minor;
+		uint64_t v[NV];
 		char name[64];
+		int off = 0;
 
-		if (sscanf(line, "%u %u %63s %llu %llu %llu %llu %llu %llu %llu", &major, &minor,
-			   name, &rd_ios, &rd_merges, &rd_sec, &rd_ms, &wr_ios, &wr_merges,
-			   &wr_sec) != 10)
-			continue;
-		if (!is_whole_disk(name))
+		if (sscanf(line, "%u %u %63s%n", &major, &minor, name, &off) != 3 || !off ||
+		    parse_counters(line + off, v, NV))
 			continue;
 		/* diskstats sectors are always 512 bytes. */
-		io->rd_ios += rd_ios;
-		io->wr_ios += wr_ios;
-		io->rd_bytes += rd_sec * 512;
-		io->wr_bytes += wr_sec * 512;
+		if (!is_whole_disk(name) || v[RD_SEC] > AGENTPROTO_COUNTER_MAX / 512 ||
+		    v[WR_SEC] > AGENTPROTO_COUNTER_MAX / 512)
+			continue;
+		add_counter(&io->rd_ios, v[RD_IOS]);
+		add_counter(&io->wr_ios, v[WR_IOS]);
+		add_counter(&io->rd_bytes, v[RD_SEC] * 512);
+		add_counter(&io->wr_bytes, v[WR_SEC] * 512);
 	}
 	return 0;
 }
@@ -270,7 +305,7 @@ int agent_read_netdev(const char *proc_root, struct net_counters *net)
 		return n;
 	memset(net, 0, sizeof(*net));
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		unsigned long long v[16];
+		uint64_t v[16];
 		char *colon, *name = line;
 
 		if (++lineno <= 2) /* two header lines */
@@ -283,16 +318,12 @@ int agent_read_netdev(const char *proc_root, struct net_counters *net)
 			name++;
 		if (!strcmp(name, "lo"))
 			continue;
-		if (sscanf(colon + 1,
-			   "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu "
-			   "%llu %llu",
-			   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9],
-			   &v[10], &v[11], &v[12], &v[13], &v[14], &v[15]) != 16)
+		if (parse_counters(colon + 1, v, 16))
 			continue;
-		net->rx_bytes += v[0];
-		net->rx_pkts += v[1];
-		net->tx_bytes += v[8];
-		net->tx_pkts += v[9];
+		add_counter(&net->rx_bytes, v[0]);
+		add_counter(&net->rx_pkts, v[1]);
+		add_counter(&net->tx_bytes, v[8]);
+		add_counter(&net->tx_pkts, v[9]);
 	}
 	return 0;
 }
@@ -321,6 +352,7 @@ int agent_read_uptime_ms(const char *proc_root, uint64_t *ms)
 
 int agent_parse_cpu_list(const char *list, uint32_t *count, uint64_t *mask, uint32_t mask_bits)
 {
+	uint64_t seen[AGENTPROTO_MAX_CPUS / 64] = { 0 }; /* a CPU listed twice counts once */
 	const char *p = list;
 	uint32_t total = 0;
 
@@ -343,9 +375,13 @@ int agent_parse_cpu_list(const char *list, uint32_t *count, uint64_t *mask, uint
 		}
 		if (b < a || b >= AGENTPROTO_MAX_CPUS)
 			return -ERANGE;
-		total += (uint32_t)(b - a + 1);
-		for (unsigned long c = a; mask && c <= b && c < mask_bits; c++)
-			mask[c / 64] |= 1ull << (c % 64);
+		for (unsigned long c = a; c <= b; c++) {
+			if (!(seen[c / 64] & 1ull << (c % 64)))
+				total++;
+			seen[c / 64] |= 1ull << (c % 64);
+			if (mask && c < mask_bits)
+				mask[c / 64] |= 1ull << (c % 64);
+		}
 		p = end;
 		if (*p == ',')
 			p++;

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "../../guest/agent/sample.h" /* not userspace/sample.h */
@@ -94,6 +96,57 @@ static void test_cpu_disk_net(void **state)
 	assert_int_equal(net.tx_pkts, 25);
 }
 
+/*
+ * A device line with a negative or out-of-range counter (only a broken or
+ * hostile /proc has one) is left out; the sums stay in the wire format's
+ * range, so the host takes the sample instead of refusing all of it.
+ */
+static void test_garbage_counters(void **state)
+{
+	char dir[] = "/tmp/kp-agent-garbage-XXXXXX", path[256];
+	struct io_counters io;
+	struct net_counters net;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/net", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/net/dev", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("Inter-|   Receive\n face |bytes\n"
+	      "  eth0: 5 -6 0 0 0 0 0 0 7 8 0 0 0 0 0 0\n"
+	      "  eth1: 100 2 0 0 0 0 0 0 30 4 0 0 0 0 0 0\n"
+	      "  eth2: 4611686018427387905 2 0 0 0 0 0 0 30 4 0 0 0 0 0 0\n"
+	      "  eth3: 4611686018427387904 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+	      f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/diskstats", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(" 253 0 vda -1 0 8 0 1 0 16 0 0 0 0\n"
+	      " 253 16 vdb 2 0 8 0 1 0 16 0 0 0 0\n"
+	      " 253 32 vdc 2 0 9007199254740993 0 1 0 16 0 0 0 0\n",
+	      f);
+	fclose(f);
+	assert_int_equal(agent_read_netdev(dir, &net), 0);
+	/* eth0 (-6) and eth2 (over 2^62) left out; eth1 + eth3 saturate at 2^62. */
+	assert_true(net.rx_bytes == 1ull << 62);
+	assert_int_equal(net.rx_pkts, 3);
+	assert_int_equal(net.tx_pkts, 4);
+	assert_int_equal(agent_read_diskstats(dir, &io), 0);
+	assert_int_equal(io.rd_ios, 2);
+	assert_int_equal(io.rd_bytes, 8 * 512);
+	assert_int_equal(io.wr_bytes, 16 * 512);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/net/dev", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/net", dir);
+	rmdir(path);
+	rmdir(dir);
+}
+
 static void test_cpu_list(void **state)
 {
 	uint64_t mask[2];
@@ -112,6 +165,10 @@ static void test_cpu_list(void **state)
 	assert_int_equal(agent_parse_cpu_list("a", &n, NULL, 0), -EINVAL);
 	assert_int_equal(agent_parse_cpu_list("1-", &n, NULL, 0), -EINVAL);
 	assert_int_equal(agent_parse_cpu_list("1;2", &n, NULL, 0), -EINVAL);
+	/* A CPU listed twice is one CPU. */
+	assert_int_equal(agent_parse_cpu_list("0-3,0-3,2\n", &n, mask, 128), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(mask[0], 0xfull);
 	assert_int_equal(agent_read_cpus(sys1, &n, &(uint32_t){ 0 }), 0);
 	assert_int_equal(n, 1);
 }
@@ -167,9 +224,9 @@ static void test_sampler(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_meminfo),	     cmocka_unit_test(test_vmstat_psi_uptime),
-		cmocka_unit_test(test_cpu_disk_net), cmocka_unit_test(test_cpu_list),
-		cmocka_unit_test(test_sampler),
+		cmocka_unit_test(test_meminfo),		 cmocka_unit_test(test_vmstat_psi_uptime),
+		cmocka_unit_test(test_cpu_disk_net),	 cmocka_unit_test(test_cpu_list),
+		cmocka_unit_test(test_garbage_counters), cmocka_unit_test(test_sampler),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
