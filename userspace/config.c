@@ -50,6 +50,7 @@ struct config *config__new_default(void)
 	cfg->libvirt_retry_max_s = 30;
 	cfg->procscan = true;
 	cfg->procscan_ticks = 3;
+	(void)str_copy(cfg->vm_owners, CONFIG_DEFAULT_OWNERS, sizeof(cfg->vm_owners));
 	cfg->bpf = true;
 	vm_config__defaults(&cfg->defaults);
 	return cfg;
@@ -196,6 +197,11 @@ static int global_key(struct parse_ctx *ctx, const char *name, const char *value
 		GET_U64(name, 0, 100, cfg->history_keep);
 	} else if (!strcmp(name, "procscan_ticks")) {
 		GET_U64(name, 1, 3600, cfg->procscan_ticks);
+	} else if (!strcmp(name, "vm_owners")) {
+		if (config__check_owners(value))
+			return fail(ctx, "'vm_owners' = '%s' is not a list of users (NAME,NAME,...)",
+				    value);
+		(void)str_copy(cfg->vm_owners, value, sizeof(cfg->vm_owners));
 	} else if (!strcmp(name, "libvirt_retry_max_s")) {
 		GET_U64(name, 1, 3600, cfg->libvirt_retry_max_s);
 	} else if (!strcmp(name, "procscan") || !strcmp(name, "bpf")) {
@@ -456,4 +462,28 @@ int config__check_listen(const char *s)
 	if (strnlen(s, CONFIG_LISTEN_MAX) >= CONFIG_LISTEN_MAX)
 		return -ENAMETOOLONG;
 	return config__parse_listen(s, addr, sizeof(addr), &port);
+}
+
+int config__check_owners(const char *s)
+{
+	size_t len = strlen(s), item = 0;
+	int n = 0;
+
+	if (len >= CONFIG_OWNERS_MAX)
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i <= len; i++) {
+		char c = s[i];
+
+		if (c == ',' || !c) {
+			if (!item || ++n > VM_MAX_OWNERS)
+				return -EINVAL;
+			item = 0;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return -EINVAL;
+		item++;
+	}
+	return 0;
 }

@@ -21,6 +21,21 @@
 #define CONFIG_POLICY_MAX	16
 #define CONFIG_ERR_MAX		512
 #define CONFIG_LISTEN_MAX	64 /* 'listen' and --listen, the NUL included */
+#define CONFIG_OWNERS_MAX	256 /* 'vm_owners', the NUL included */
+#define CONFIG_DEFAULT_OWNERS	"root,libvirt-qemu,qemu"
+
+/*
+ * The HTTP server's access keys (README, "Connection policy"); like
+ * 'listen', they take effect at the next start.
+ */
+#define CONFIG_HOSTS_MAX 512 /* 'allowed_hosts', the NUL included */
+struct config_http {
+	char allowed_hosts[CONFIG_HOSTS_MAX]; /* "" for the loopback names and the listen host */
+	char auth_token_file[VM_PATH_MAX];    /* "" for no token */
+	char tls_cert_file[VM_PATH_MAX];      /* both or neither */
+	char tls_key_file[VM_PATH_MAX];
+	bool allow_insecure_listen; /* serve a non-loopback address with no token */
+};
 
 /* Settings a [vm NAME] section may override; [global] gives the defaults. */
 struct vm_config {
@@ -50,6 +65,7 @@ struct config {
 	char path[VM_PATH_MAX]; /* "" when built from defaults only */
 	char uri[VM_PATH_MAX];
 	char listen[CONFIG_LISTEN_MAX];
+	struct config_http http; /* who may talk to 'listen' (the HTTP server) */
 	char data_dir[VM_PATH_MAX];
 	unsigned int tick_ms;
 	unsigned int max_connections;
@@ -59,6 +75,7 @@ struct config {
 	unsigned int libvirt_retry_max_s; /* reconnect backoff ceiling */
 	bool procscan;			  /* also trace QEMU processes not run by libvirt */
 	unsigned int procscan_ticks;	  /* ticks between full /proc scans */
+	char vm_owners[CONFIG_OWNERS_MAX]; /* users whose QEMUs may be VMs (procscan.h) */
 	bool bpf;			  /* load the tracer */
 	struct vm_config defaults;
 	struct vm_config *vms;
@@ -90,5 +107,19 @@ int config__parse_listen(const char *s, char *addr, size_t addrlen, unsigned int
  * than CONFIG_LISTEN_MAX - 1: refused, never cut to another address).
  */
 int config__check_listen(const char *s);
+
+/*
+ * Check a 'vm_owners' value: comma-separated user names or numeric uids
+ * (letters, digits, '.', '_', '-'), at most VM_MAX_OWNERS of them, no
+ * empty item. 0 or -EINVAL; -ENAMETOOLONG beyond CONFIG_OWNERS_MAX - 1.
+ */
+int config__check_owners(const char *s);
+
+/*
+ * Check an 'allowed_hosts' value: host names or addresses separated by
+ * commas or spaces ("[::1]" for IPv6), or "*" for any. 0, -EINVAL or
+ * -ENAMETOOLONG beyond CONFIG_HOSTS_MAX - 1.
+ */
+int config__check_hosts(const char *s);
 
 #endif /* KVMPILOT_CONFIG_H */

@@ -9,6 +9,7 @@
 #define KVMPILOT_VM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -23,6 +24,13 @@
 #define VM_MAX_DISKS  8
 #define VM_IFNAME_MAX 16
 #define VM_PATH_MAX   256
+#define VM_MAX_OWNERS 16 /* users whose QEMUs may be VMs ('vm_owners') */
+/*
+ * At most this many VMs are tracked (the BPF tracking map's size,
+ * KP_MAX_VMS): libvirt's domains first, then QEMUs found in /proc; the rest
+ * are left out and counted.
+ */
+#define VM_MAX_TRACKED 1024
 
 enum vm_source {
 	VM_SOURCE_PROC = 1,    /* found by scanning /proc */
@@ -73,6 +81,21 @@ struct vm_desc *vm_list__add(struct vm_list *list);
 struct vm_desc *vm_list__find_pid(const struct vm_list *list, int pid);
 struct vm_desc *vm_list__find_name(const struct vm_list *list, const char *name);
 void vm_list__clear(struct vm_list *list);
+
+/*
+ * The name rule: every VM name that leaves the process (metrics labels,
+ * JSON, CSV file names, logs) is valid UTF-8 without control characters.
+ * Copy src (len bytes) to dst with each byte of an invalid or overlong
+ * UTF-8 sequence, each surrogate or code point over U+10FFFF, each C0/C1
+ * control character and DEL replaced by '?', so one input always gives
+ * the same name. At most size - 1 bytes are written and a cut never splits
+ * a character. Returns 0 when src was copied unchanged, 1 when something
+ * was replaced, -E2BIG when it was cut (replacements may also have been made).
+ */
+int vm_name__sanitize(char *dst, size_t size, const char *src, size_t len);
+
+/* True when s is valid UTF-8 without control characters (what the rule keeps). */
+bool vm_name__valid(const char *s);
 void vm_list__free(struct vm_list *list);
 
 #endif /* KVMPILOT_VM_H */
