@@ -490,6 +490,178 @@ static uint32_t random_boot_id(void)
 	return id ? id : 1;
 }
 
+/* When the loop does its next timed step; what it last said, so it is not repeated. */
+struct loop {
+	uint64_t next_ms;  /* next sample due */
+	uint64_t watch_ms; /* next memory check (with --watch-ms) */
+	int last_err;	   /* last error opening the transport, logged once */
+};
+
+static void catch_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	(void)sigaction(SIGINT, &sa, NULL);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)signal(SIGPIPE, SIG_IGN);
+}
+
+/* Without a transport, try again once the backoff has passed. */
+static void step_open(struct agent *a, struct loop *l, uint64_t now)
+{
+	int err;
+
+	if (a->fd >= 0 || now < a->retry_at_ms)
+		return;
+	err = transport_open(a);
+	if (err) {
+		if (err != l->last_err)
+			say("cannot open the transport: %s", strerror(-err));
+		l->last_err = err;
+		transport_close(a, strerror(-err));
+		return;
+	}
+	say("transport open (%s)", a->kind == T_TCP    ? "tcp"
+				   : a->kind == T_PORT ? a->port_name
+						       : "stdio");
+	l->last_err = 0;
+	a->backoff_ms = 0;
+}
+
+/* Between samples: bring the next one forward when used memory rose. */
+static void step_watch(struct agent *a, struct loop *l, uint64_t now)
+{
+	if (!a->watch_ms || now < l->watch_ms)
+		return;
+	if (now < l->next_ms && a->fd >= 0 && now >= a->paused_until_ms && mem_rising(a)) {
+		l->next_ms = now;
+		a->early++;
+	}
+	l->watch_ms = now + a->watch_ms;
+}
+
+/* Send the sample that is due, if any; returns true once --count samples were sent. */
+static bool step_sample(struct agent *a, struct agent_sampler *sp, struct loop *l, uint64_t now)
+{
+	int err;
+
+	if (now < l->next_ms)
+		return false;
+	if (a->fd >= 0 && now >= a->paused_until_ms) {
+		err = send_sample(a, sp);
+		if (err == -EPIPE || err == -ECONNRESET || err == -EIO || err == -ENODEV ||
+		    err == -EBADF)
+			transport_close(a, strerror(-err));
+		else if (err && err != -ENOTCONN && err != -ENOBUFS &&
+			 (a->verbose || a->sent + a->dropped < 3))
+			say("sample not sent: %s", strerror(-err));
+		if (a->count && a->sent >= a->count)
+			return true;
+	}
+	l->next_ms += a->interval_ms;
+	if (l->next_ms <= now)
+		l->next_ms = now + a->interval_ms;
+	return false;
+}
+
+/* What to poll (nothing while the port is in its POLLHUP pause) and until when. */
+static int poll_setup(const struct agent *a, const struct loop *l, uint64_t now, struct pollfd *pfd)
+{
+	int timeout;
+
+	if (a->fd >= 0 && now >= a->hup_until_ms) {
+		pfd->fd = a->fd;
+		pfd->events = POLLIN | (a->out_len ? POLLOUT : 0);
+	}
+	timeout = (int)(l->next_ms - now);
+	if (a->watch_ms && l->watch_ms > now && l->watch_ms < l->next_ms)
+		timeout = (int)(l->watch_ms - now);
+	if (a->fd < 0 && a->retry_at_ms > now && a->retry_at_ms < l->next_ms)
+		timeout = (int)(a->retry_at_ms - now);
+	if (pfd->fd < 0 && a->fd >= 0 && a->hup_until_ms > now && a->hup_until_ms < l->next_ms)
+		timeout = (int)(a->hup_until_ms - now);
+	return timeout;
+}
+
+/* Act on what poll() reported for the transport: commands in, output out, hang-ups. */
+static void step_events(struct agent *a, struct loop *l, short revents)
+{
+	int report_now = 0, err;
+
+	if (revents & POLLIN) {
+		err = read_input(a, &report_now);
+		if (err == -EPIPE && a->kind == T_STDIO) {
+			/* No more commands; keep sending samples. */
+			a->hup_until_ms = UINT64_MAX;
+			return;
+		} else if (err == -EPIPE && a->kind == T_PORT) {
+			/* The host closed its end; keep the port and wait. */
+			revents |= POLLHUP;
+		} else if (err) {
+			transport_close(a, err == -EPIPE ? "closed by the peer" : strerror(-err));
+			return;
+		}
+	}
+	if (revents & POLLOUT)
+		(void)flush_out(a);
+	if (revents & (POLLHUP | POLLERR | POLLNVAL)) {
+		if (a->kind != T_PORT || (revents & POLLNVAL)) {
+			transport_close(a, "hang-up");
+			return;
+		}
+		/* virtio-serial: POLLHUP while no host is connected. */
+		if (a->host_up)
+			say("host disconnected from the port");
+		a->host_up = 0;
+		a->out_len = 0;
+		a->hup_until_ms = mono_ms() + 200;
+	} else if (!a->host_up && a->kind == T_PORT) {
+		say("host connected to the port");
+		a->host_up = 1;
+	}
+	if (report_now)
+		l->next_ms = mono_ms();
+}
+
+/* Until a signal, --count samples or a failed poll(). */
+static void run_loop(struct agent *a, struct agent_sampler *sp)
+{
+	struct loop l = { .next_ms = mono_ms() };
+	int ret;
+
+	l.watch_ms = l.next_ms;
+	while (!stop) {
+		uint64_t now = mono_ms();
+		struct pollfd pfd = { .fd = -1 };
+
+		step_open(a, &l, now);
+		step_watch(a, &l, now);
+		if (step_sample(a, sp, &l, now))
+			break;
+		ret = poll(&pfd, 1, poll_setup(a, &l, now, &pfd));
+		if (ret < 0) {
+			if (errno == EINTR)
+				continue;
+			say("poll failed: %s", strerror(errno));
+			break;
+		}
+		if (ret > 0 && pfd.fd >= 0)
+			step_events(a, &l, pfd.revents);
+	}
+}
+
+static void shut_down(struct agent *a)
+{
+	say("stopping: %llu samples sent (%llu early on a rise of used memory), %llu dropped, "
+	    "%llu bad commands",
+	    (unsigned long long)a->sent, (unsigned long long)a->early,
+	    (unsigned long long)a->dropped, (unsigned long long)a->bad_cmds);
+	if (a->fd >= 0 && a->kind != T_STDIO) {
+		(void)flush_out(a);
+		(void)close(a->fd);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct agent a = {
@@ -503,128 +675,16 @@ int main(int argc, char **argv)
 		.fd = -1,
 	};
 	struct agent_sampler sp;
-	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t next_ms, watch_ms;
-	int ret, last_err = 0;
+	int ret;
 
 	ret = parse_args(&a, argc, argv);
 	if (ret >= 0)
 		return ret;
-	(void)sigaction(SIGINT, &sa, NULL);
-	(void)sigaction(SIGTERM, &sa, NULL);
-	(void)signal(SIGPIPE, SIG_IGN);
+	catch_signals();
 	agent_sampler__init(&sp, a.proc_root, a.sys_root, a.interval_ms, random_boot_id());
 	say("version " AGENT_VERSION " starting, interval %u ms, boot id %u", a.interval_ms,
 	    sp.boot);
-
-	next_ms = mono_ms();
-	watch_ms = next_ms;
-	while (!stop) {
-		uint64_t now = mono_ms();
-		struct pollfd pfd = { .fd = -1 };
-		int timeout, report_now = 0, err;
-
-		if (a.fd < 0 && now >= a.retry_at_ms) {
-			err = transport_open(&a);
-			if (err) {
-				if (err != last_err)
-					say("cannot open the transport: %s", strerror(-err));
-				last_err = err;
-				transport_close(&a, strerror(-err));
-			} else {
-				say("transport open (%s)", a.kind == T_TCP    ? "tcp"
-							   : a.kind == T_PORT ? a.port_name
-									      : "stdio");
-				last_err = 0;
-				a.backoff_ms = 0;
-			}
-		}
-		if (a.watch_ms && now >= watch_ms) {
-			if (now < next_ms && a.fd >= 0 && now >= a.paused_until_ms &&
-			    mem_rising(&a)) {
-				next_ms = now;
-				a.early++;
-			}
-			watch_ms = now + a.watch_ms;
-		}
-		if (now >= next_ms) {
-			if (a.fd >= 0 && now >= a.paused_until_ms) {
-				err = send_sample(&a, &sp);
-				if (err == -EPIPE || err == -ECONNRESET || err == -EIO ||
-				    err == -ENODEV || err == -EBADF)
-					transport_close(&a, strerror(-err));
-				else if (err && err != -ENOTCONN && err != -ENOBUFS &&
-					 (a.verbose || a.sent + a.dropped < 3))
-					say("sample not sent: %s", strerror(-err));
-				if (a.count && a.sent >= a.count)
-					break;
-			}
-			next_ms += a.interval_ms;
-			if (next_ms <= now)
-				next_ms = now + a.interval_ms;
-		}
-		if (a.fd >= 0 && now >= a.hup_until_ms) {
-			pfd.fd = a.fd;
-			pfd.events = POLLIN | (a.out_len ? POLLOUT : 0);
-		}
-		timeout = (int)(next_ms - now);
-		if (a.watch_ms && watch_ms > now && watch_ms < next_ms)
-			timeout = (int)(watch_ms - now);
-		if (a.fd < 0 && a.retry_at_ms > now && a.retry_at_ms < next_ms)
-			timeout = (int)(a.retry_at_ms - now);
-		if (pfd.fd < 0 && a.fd >= 0 && a.hup_until_ms > now && a.hup_until_ms < next_ms)
-			timeout = (int)(a.hup_until_ms - now);
-		ret = poll(&pfd, 1, timeout);
-		if (ret < 0) {
-			if (errno == EINTR)
-				continue;
-			say("poll failed: %s", strerror(errno));
-			break;
-		}
-		if (ret == 0 || pfd.fd < 0)
-			continue;
-		if (pfd.revents & POLLIN) {
-			err = read_input(&a, &report_now);
-			if (err == -EPIPE && a.kind == T_STDIO) {
-				/* No more commands; keep sending samples. */
-				a.hup_until_ms = UINT64_MAX;
-				continue;
-			} else if (err == -EPIPE && a.kind == T_PORT) {
-				/* The host closed its end; keep the port and wait. */
-				pfd.revents |= POLLHUP;
-			} else if (err) {
-				transport_close(&a, err == -EPIPE ? "closed by the peer"
-								  : strerror(-err));
-				continue;
-			}
-		}
-		if (pfd.revents & POLLOUT)
-			(void)flush_out(&a);
-		if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL)) {
-			if (a.kind != T_PORT || (pfd.revents & POLLNVAL)) {
-				transport_close(&a, "hang-up");
-				continue;
-			}
-			/* virtio-serial: POLLHUP while no host is connected. */
-			if (a.host_up)
-				say("host disconnected from the port");
-			a.host_up = 0;
-			a.out_len = 0;
-			a.hup_until_ms = mono_ms() + 200;
-		} else if (!a.host_up && a.kind == T_PORT) {
-			say("host connected to the port");
-			a.host_up = 1;
-		}
-		if (report_now)
-			next_ms = mono_ms();
-	}
-	say("stopping: %llu samples sent (%llu early on a rise of used memory), %llu dropped, "
-	    "%llu bad commands",
-	    (unsigned long long)a.sent, (unsigned long long)a.early, (unsigned long long)a.dropped,
-	    (unsigned long long)a.bad_cmds);
-	if (a.fd >= 0 && a.kind != T_STDIO) {
-		(void)flush_out(&a);
-		(void)close(a.fd);
-	}
+	run_loop(&a, &sp);
+	shut_down(&a);
 	return 0;
 }
