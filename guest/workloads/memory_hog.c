@@ -26,7 +26,16 @@ struct opts {
 	unsigned long free_mb_per_s;
 	unsigned long chunk_mb;
 	unsigned long hold_s;
-	uint64_t seed;
+	unsigned long seed; /* 0: a different one each run */
+};
+
+/* One run: the size drawn and its chunks (NULL once unmapped). */
+struct hog {
+	const struct opts *o;
+	unsigned long size_mb;
+	unsigned long nchunks;
+	unsigned char **chunks;
+	uint64_t t0_ms;
 };
 
 static uint64_t mono_ms(void)
@@ -73,7 +82,8 @@ static void sleep_ms(unsigned long ms)
 		;
 }
 
-int main(int argc, char **argv)
+/* Returns -1 to go on, else the exit status (0 after --help, 2 for a bad option). */
+static int parse_opts(struct opts *o, int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		{ "min-mb", required_argument, NULL, 'm' },
@@ -85,12 +95,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct opts o = { .min_mb = 500, .max_mb = 1800, .free_mb_per_s = 100, .chunk_mb = 10 };
-	unsigned long seed = 0, size_mb = 0, nchunks = 0, i;
-	double budget = 0;
-	unsigned char **chunks = NULL;
-	uint64_t rng, t0;
-	int c, li = 0, err = 1;
+	int c, li = 0;
 	char msg[160];
 	uint64_t v;
 
@@ -100,25 +105,25 @@ int main(int argc, char **argv)
 
 		switch (c) {
 		case 'm':
-			dst = &o.min_mb;
+			dst = &o->min_mb;
 			break;
 		case 'M':
-			dst = &o.max_mb;
+			dst = &o->max_mb;
 			break;
 		case 'f':
-			dst = &o.free_mb_per_s;
+			dst = &o->free_mb_per_s;
 			break;
 		case 'c':
-			dst = &o.chunk_mb;
+			dst = &o->chunk_mb;
 			hi = 1024;
 			break;
 		case 'H':
-			dst = &o.hold_s;
+			dst = &o->hold_s;
 			lo = 0;
 			hi = 86400;
 			break;
 		case 's':
-			dst = &seed;
+			dst = &o->seed;
 			lo = 0;
 			hi = UINT64_MAX;
 			break;
@@ -135,61 +140,111 @@ int main(int argc, char **argv)
 		}
 		*dst = v;
 	}
-	if (o.min_mb > o.max_mb) {
-		fprintf(stderr, "memory_hog: --min-mb '%lu' is above --max-mb '%lu'\n", o.min_mb,
-			o.max_mb);
+	if (o->min_mb > o->max_mb) {
+		fprintf(stderr, "memory_hog: --min-mb '%lu' is above --max-mb '%lu'\n", o->min_mb,
+			o->max_mb);
 		return 2;
 	}
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	rng = seed ? seed : ((uint64_t)getpid() << 32) ^ mono_ms() ^ (uint64_t)time(NULL);
-	if (!rng)
-		rng = 88172645463325252ull;
-	size_mb = o.min_mb + (unsigned long)(xorshift(&rng) % (o.max_mb - o.min_mb + 1));
-	nchunks = (size_mb + o.chunk_mb - 1) / o.chunk_mb;
-	chunks = calloc(nchunks, sizeof(*chunks));
-	if (!chunks)
-		goto cleanup;
-	printf("memhog: start size_mb=%lu free_mb_per_s=%lu\n", size_mb, o.free_mb_per_s);
-	t0 = mono_ms();
-	for (i = 0; i < nchunks; i++) {
-		unsigned long len = chunk_mb(&o, size_mb, nchunks, i) * MIB;
+	return -1;
+}
+
+/* --seed, or a different one each run; never 0, which xorshift would keep. */
+static uint64_t rng_seed(const struct opts *o)
+{
+	uint64_t rng =
+		o->seed ? o->seed : ((uint64_t)getpid() << 32) ^ mono_ms() ^ (uint64_t)time(NULL);
+
+	return rng ? rng : 88172645463325252ull;
+}
+
+static unsigned long hog_chunk_mb(const struct hog *h, unsigned long i)
+{
+	return chunk_mb(h->o, h->size_mb, h->nchunks, i);
+}
+
+/* Map and fill every chunk; returns 0 or -errno (said on stdout). */
+static int hog_fill(struct hog *h, uint64_t *rng)
+{
+	for (unsigned long i = 0; i < h->nchunks; i++) {
+		unsigned long len = hog_chunk_mb(h, i) * MIB;
 		uint64_t *p;
 
 		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (p == MAP_FAILED) {
-			printf("memhog: allocation failed at_mb=%lu err='%s'\n", i * o.chunk_mb,
-			       strerror(errno));
-			goto cleanup;
+			int err = -errno;
+
+			printf("memhog: allocation failed at_mb=%lu err='%s'\n", i * h->o->chunk_mb,
+			       strerror(-err));
+			return err;
 		}
 		for (unsigned long w = 0; w < len / sizeof(*p); w++)
-			p[w] = xorshift(&rng);
-		chunks[i] = (unsigned char *)p;
+			p[w] = xorshift(rng);
+		h->chunks[i] = (unsigned char *)p;
 	}
-	printf("memhog: filled size_mb=%lu ms=%llu\n", size_mb,
-	       (unsigned long long)(mono_ms() - t0));
-	if (o.hold_s)
-		sleep_ms(o.hold_s * 1000);
-	/* Free in ten steps per second, whole chunks, so the sawtooth is smooth. */
-	for (i = 0; i < nchunks;) {
+	printf("memhog: filled size_mb=%lu ms=%llu\n", h->size_mb,
+	       (unsigned long long)(mono_ms() - h->t0_ms));
+	return 0;
+}
+
+/* Free in ten steps per second, whole chunks, so the sawtooth is smooth. */
+static void hog_drain(struct hog *h)
+{
+	double budget = 0;
+	unsigned long i;
+
+	for (i = 0; i < h->nchunks;) {
 		sleep_ms(100);
-		budget += (double)o.free_mb_per_s / 10.0;
-		while (i < nchunks && budget >= (double)chunk_mb(&o, size_mb, nchunks, i)) {
-			budget -= (double)chunk_mb(&o, size_mb, nchunks, i);
-			(void)munmap(chunks[i], chunk_mb(&o, size_mb, nchunks, i) * MIB);
-			chunks[i] = NULL;
+		budget += (double)h->o->free_mb_per_s / 10.0;
+		while (i < h->nchunks && budget >= (double)hog_chunk_mb(h, i)) {
+			budget -= (double)hog_chunk_mb(h, i);
+			(void)munmap(h->chunks[i], hog_chunk_mb(h, i) * MIB);
+			h->chunks[i] = NULL;
 			i++;
 		}
 	}
-	printf("memhog: done size_mb=%lu total_ms=%llu\n", size_mb,
-	       (unsigned long long)(mono_ms() - t0));
-	err = 0;
-cleanup:
-	if (chunks) {
-		for (i = 0; i < nchunks; i++) {
-			if (chunks[i])
-				(void)munmap(chunks[i], chunk_mb(&o, size_mb, nchunks, i) * MIB);
+	printf("memhog: done size_mb=%lu total_ms=%llu\n", h->size_mb,
+	       (unsigned long long)(mono_ms() - h->t0_ms));
+}
+
+/* Unmap what is still mapped; the chunk array may be NULL. */
+static void hog_release(struct hog *h)
+{
+	if (h->chunks) {
+		for (unsigned long i = 0; i < h->nchunks; i++) {
+			if (h->chunks[i])
+				(void)munmap(h->chunks[i], hog_chunk_mb(h, i) * MIB);
 		}
 	}
-	free(chunks);
+	free(h->chunks);
+	h->chunks = NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = { .min_mb = 500, .max_mb = 1800, .free_mb_per_s = 100, .chunk_mb = 10 };
+	struct hog h = { .o = &o };
+	uint64_t rng;
+	int ret, err = 1;
+
+	ret = parse_opts(&o, argc, argv);
+	if (ret >= 0)
+		return ret;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	rng = rng_seed(&o);
+	h.size_mb = o.min_mb + (unsigned long)(xorshift(&rng) % (o.max_mb - o.min_mb + 1));
+	h.nchunks = (h.size_mb + o.chunk_mb - 1) / o.chunk_mb;
+	h.chunks = calloc(h.nchunks, sizeof(*h.chunks));
+	if (!h.chunks)
+		goto cleanup;
+	printf("memhog: start size_mb=%lu free_mb_per_s=%lu\n", h.size_mb, o.free_mb_per_s);
+	h.t0_ms = mono_ms();
+	if (hog_fill(&h, &rng))
+		goto cleanup;
+	if (o.hold_s)
+		sleep_ms(o.hold_s * 1000);
+	hog_drain(&h);
+	err = 0;
+cleanup:
+	hog_release(&h);
 	return err;
 }
