@@ -286,6 +286,7 @@ static int build_snapshot(struct service *svc, struct snapshot *snap, double now
 		.last_tick_ms = svc->last_tick_ms,
 		.phase_ms = svc->phase_ms,
 		.start_time = svc->start_time,
+		.counters = collect__counters(svc->col),
 	};
 	struct virt_counters c;
 

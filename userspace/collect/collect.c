@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "collect.h"
@@ -24,6 +25,12 @@ struct collector {
 	struct ratelimit rl_virt;
 	struct vm_list list; /* this tick's VMs, all sources merged */
 	struct vm_list proc;
+	struct procscan_counts refused; /* cumulative, by enum procscan_refused */
+	struct collect_counters counters;
+	unsigned long refused_logged; /* the sum as last logged */
+	struct ratelimit rl_refused;
+	unsigned long sync_failures_logged;
+	struct ratelimit rl_sync;
 	struct trace *trace;
 	struct trace_snapshot tsnap;
 	uint64_t bpf_retry_tick;
@@ -52,6 +59,50 @@ static void virt_source(struct collector *c, struct vm_list *lv)
 		c->stats.n = 0;
 }
 
+static unsigned long refused_sum(const struct collector *c)
+{
+	unsigned long sum = 0;
+
+	for (int r = 0; r < PROCSCAN_REFUSED_NR; r++)
+		sum += c->refused.refused[r];
+	return sum;
+}
+
+/* Refused QEMUs are said, a few times a minute at most: anyone can start one. */
+static void log_refused(struct collector *c, const struct config *cfg)
+{
+	unsigned long sum = refused_sum(c);
+
+	if (sum == c->refused_logged || !ratelimit__allow(&c->rl_refused, now_mono_ns()))
+		return;
+	log_warn("/proc scan: %lu QEMU-like process(es) not taken as VMs so far: %lu not owned by "
+		 "'vm_owners' ('%s'; the last: pid %d, uid %u), %lu over the limit of %d VMs",
+		 sum, c->refused.refused[PROCSCAN_REFUSED_OWNER], cfg->vm_owners,
+		 c->refused.last_pid, (unsigned int)c->refused.last_uid,
+		 c->refused.refused[PROCSCAN_REFUSED_LIMIT], VM_MAX_TRACKED);
+	c->refused_logged = sum;
+}
+
+/*
+ * At most VM_MAX_TRACKED VMs: libvirt's domains are kept first, QEMUs found
+ * only in /proc are left out from the end of the list.
+ */
+static void cap_list(struct collector *c)
+{
+	while (c->list.n > VM_MAX_TRACKED) {
+		int drop = c->list.n - 1;
+
+		for (int i = c->list.n - 1; i >= 0; i--) {
+			if (!(c->list.vms[i].source & VM_SOURCE_LIBVIRT)) {
+				drop = i;
+				break;
+			}
+		}
+		c->list.vms[drop] = c->list.vms[--c->list.n];
+		c->refused.refused[PROCSCAN_REFUSED_LIMIT]++;
+	}
+}
+
 /* The /proc scan: in full every procscan_ticks, else the last one minus exited processes. */
 static void scan_proc(struct collector *c, const struct config *cfg, uint64_t tick,
 		      double *phase_ms)
@@ -63,13 +114,23 @@ static void scan_proc(struct collector *c, const struct config *cfg, uint64_t ti
 	} else if (tick % cfg->procscan_ticks == 0) {
 		uint64_t t = now_mono_ns();
 
+		uid_t owners[VM_MAX_OWNERS];
+		struct procscan_opts o = { .check_owner = true,
+					   .owners = owners,
+					   .max_vms = VM_MAX_TRACKED };
+
+		/* resolved at each full scan: libvirt's user may be created after us */
+		o.nowners = procscan__resolve_owners(cfg->vm_owners, owners, VM_MAX_OWNERS);
+		if (o.nowners < 0)
+			o.nowners = 0;
 		vm_list__clear(&c->proc);
-		err = procscan__scan("/proc", NULL, 0, &c->proc);
+		err = procscan__scan_opts("/proc", &o, NULL, 0, &c->proc, &c->refused);
 		phase_ms[TICK_PHASE_PROCSCAN] = (double)(now_mono_ns() - t) / 1e6;
 		if (err < 0) {
 			log_debug("/proc scan failed: %s", strerror(-err));
 			vm_list__clear(&c->proc);
 		}
+		log_refused(c, cfg);
 	} else {
 		/*
 		 * Between full scans (the costly part of a tick with many
@@ -87,6 +148,20 @@ static void scan_proc(struct collector *c, const struct config *cfg, uint64_t ti
 		}
 		phase_ms[TICK_PHASE_PROCSCAN] = 0;
 	}
+}
+
+/* Entries the tracer could not write: those VMs go without BPF data, the others keep it. */
+static void log_sync_failures(struct collector *c)
+{
+	int last = 0;
+	unsigned long n = trace__sync_failures(c->trace, &last);
+
+	if (n == c->sync_failures_logged || !ratelimit__allow(&c->rl_sync, now_mono_ns()))
+		return;
+	log_warn("tracer: %lu tracking entr%s could not be written so far (last: %s); the "
+		 "other VMs are traced",
+		 n, n == 1 ? "y" : "ies", last ? strerror(-last) : "none in the last tick");
+	c->sync_failures_logged = n;
 }
 
 /*
@@ -129,6 +204,7 @@ int collect__tick(struct collector *c, const struct config *cfg, uint64_t tick, 
 			break;
 		}
 	}
+	cap_list(c);
 	err = 0;
 
 	if (!c->trace && cfg->bpf && tick >= c->bpf_retry_tick)
@@ -139,6 +215,7 @@ int collect__tick(struct collector *c, const struct config *cfg, uint64_t tick, 
 
 		if (!r)
 			r = trace__read(c->trace, &c->tsnap);
+		log_sync_failures(c);
 		if (r) {
 			snprintf(c->bpf_error, sizeof(c->bpf_error), "tracer: %s", strerror(-r));
 			c->tsnap.n = 0;
@@ -258,6 +335,27 @@ static void open_trace(struct collector *c, const struct config *cfg, uint64_t t
 	log_info("BPF tracer loaded, maps pinned under '%s'", trace__pin_root(c->trace));
 }
 
+/*
+ * Every VM holds files open (its CSV history, its agent channel) and the
+ * /proc scan opens more: the soft RLIMIT_NOFILE (often 1024) goes up to the
+ * hard limit once, at the start of the service.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl)) {
+		log_warn("cannot read RLIMIT_NOFILE: %s", strerror(errno));
+		return;
+	}
+	if (rl.rlim_cur == rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		log_warn("cannot raise RLIMIT_NOFILE to %llu: %s", (unsigned long long)rl.rlim_max,
+			 strerror(errno));
+}
+
 struct collector *collect__open(const struct config *cfg)
 {
 	struct virt_opts vo = { .uri = cfg->uri,
@@ -267,7 +365,10 @@ struct collector *collect__open(const struct config *cfg)
 
 	if (!c)
 		return NULL;
+	raise_nofile();
 	c->rl_virt = (struct ratelimit)RATELIMIT_INIT(60ull * 1000000000, 3);
+	c->rl_refused = (struct ratelimit)RATELIMIT_INIT(60ull * 1000000000, 3);
+	c->rl_sync = (struct ratelimit)RATELIMIT_INIT(60ull * 1000000000, 3);
 	c->virt = virt__open(&vo);
 	if (!c->virt) {
 		err = errno;
@@ -319,6 +420,16 @@ struct virt *collect__virt_handle(const struct collector *c)
 bool collect__bpf_loaded(const struct collector *c)
 {
 	return c->bpf_loaded;
+}
+
+const struct collect_counters *collect__counters(struct collector *c)
+{
+	_Static_assert(COLLECT_REFUSED_NR == PROCSCAN_REFUSED_NR, "one reason list");
+	for (int r = 0; r < PROCSCAN_REFUSED_NR; r++)
+		c->counters.refused[r] = c->refused.refused[r];
+	if (c->trace)
+		c->counters.trace_sync_failures = trace__sync_failures(c->trace, NULL);
+	return &c->counters;
 }
 
 const char *collect__bpf_error(const struct collector *c)

@@ -20,7 +20,10 @@ struct vm_desc;
 struct vm_list;
 struct vm_sample;
 
-/* Open libvirt (connecting in the background) and the tracer; NULL with errno set. */
+/*
+ * Open libvirt (connecting in the background) and the tracer; NULL with errno
+ * set. Raises the soft RLIMIT_NOFILE to the hard limit (a file per VM).
+ */
 struct collector *collect__open(const struct config *cfg);
 /* Closes libvirt and the tracer (pinned BPF maps stay). Accepts NULL. */
 void collect__close(struct collector *c);
@@ -46,6 +49,19 @@ void collect__virt(struct collector *c, const struct vm_desc *d, struct vm_sampl
 
 /* The libvirt handle, for the actuator and the health. */
 struct virt *collect__virt_handle(const struct collector *c);
+
+/*
+ * What the sources refused or could not do, cumulative since collect__open:
+ * QEMU-like processes not taken as VMs by reason (procscan.h's enum
+ * procscan_refused: "owner", "limit"), tracking entries the tracer could not
+ * write.
+ */
+#define COLLECT_REFUSED_NR 2
+struct collect_counters {
+	uint64_t refused[COLLECT_REFUSED_NR];
+	uint64_t trace_sync_failures;
+};
+const struct collect_counters *collect__counters(struct collector *c);
 
 bool collect__bpf_loaded(const struct collector *c);
 const char *collect__bpf_error(const struct collector *c);

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <net/if.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,8 @@
 struct scan_ctx {
 	const char *proc;
 	const char *sys;
+	const struct procscan_opts *opts;
+	struct procscan_counts *counts;
 	char *cmdline; /* CMDLINE_MAX bytes, reused for every process */
 };
 
@@ -103,29 +106,13 @@ int procscan__parse_vcpu_name(const char *comm)
 	return (int)v;
 }
 
-/* Copy an untrusted name: control characters become '?', a cut never splits UTF-8. */
+/*
+ * Copy an untrusted name by the name rule (vm.h): valid UTF-8 without
+ * control characters, every other byte '?', a cut never splits a character.
+ */
 static int copy_sanitized(char *dst, size_t size, const char *src, size_t len)
 {
-	size_t n = len < size - 1 ? len : size - 1;
-	int err = 0;
-
-	if (n < len) {
-		size_t i = n;
-
-		/* back up to the start of the sequence that the cut may split */
-		while (i > 0 && i > n - 4 && ((unsigned char)src[i] & 0xc0) == 0x80)
-			i--;
-		if (i < n && ((unsigned char)src[i] & 0xc0) == 0xc0)
-			n = i;
-		err = -E2BIG;
-	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)src[i];
-
-		dst[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-	}
-	dst[n] = '\0';
-	return err;
+	return vm_name__sanitize(dst, size, src, len) == -E2BIG ? -E2BIG : 0;
 }
 
 /* The argument after the last "-OPT" or "--OPT" of a NUL-separated command line. */
@@ -270,6 +257,10 @@ int procscan__parse_iff(const char *fdinfo, char ifname[VM_IFNAME_MAX])
 			}
 			memcpy(ifname, p, n);
 			ifname[n] = '\0';
+			if (!vm_name__valid(ifname)) {
+				ifname[0] = '\0';
+				return -ENOENT; /* it would leave the process as a label */
+			}
 			return 0;
 		}
 		line = strchr(line, '\n');
@@ -689,6 +680,63 @@ static void scan_fds(const struct scan_ctx *ctx, int pid, struct vm_desc *vm)
 	free(fds);
 }
 
+/* Real and effective uid from /proc/PID/status ("Uid:\treal\teffective\tsaved\tfs"). */
+static int read_uids(const struct scan_ctx *ctx, int pid, uid_t *ruid, uid_t *euid)
+{
+	char path[PATH_MAX], buf[4096];
+	const char *line;
+	int err;
+
+	err = path_fmt(path, sizeof(path), "%s/%d/status", ctx->proc, pid);
+	if (err)
+		return err;
+	if (read_file_str(path, buf, sizeof(buf)) < 0)
+		return -ESRCH;
+	for (line = buf; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+		unsigned int r, e;
+
+		if (strncmp(line, "Uid:", 4))
+			continue;
+		if (sscanf(line + 4, "%u %u", &r, &e) != 2)
+			return -EINVAL;
+		*ruid = (uid_t)r;
+		*euid = (uid_t)e;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static bool owner_allowed(const struct procscan_opts *o, uid_t uid)
+{
+	for (int i = 0; i < o->nowners; i++) {
+		if (o->owners[i] == uid)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether a QEMU-like process may be a VM: both its real and effective uid
+ * are owners. Not the owner of /proc/PID, which is root for any process
+ * that made itself non-dumpable.
+ */
+static bool owner_ok(struct scan_ctx *ctx, int pid)
+{
+	uid_t ruid = 0, euid = 0;
+
+	if (!ctx->opts || !ctx->opts->check_owner)
+		return true;
+	if (!read_uids(ctx, pid, &ruid, &euid) && owner_allowed(ctx->opts, ruid) &&
+	    owner_allowed(ctx->opts, euid))
+		return true;
+	if (ctx->counts) {
+		ctx->counts->refused[PROCSCAN_REFUSED_OWNER]++;
+		ctx->counts->last_pid = pid;
+		ctx->counts->last_uid = euid;
+	}
+	return false;
+}
+
 /* 1 and vm filled when pid is QEMU-like, 0 when not, -ESRCH when gone. */
 static int scan_one(struct scan_ctx *ctx, int pid, struct vm_desc *vm)
 {
@@ -714,6 +762,8 @@ static int scan_one(struct scan_ctx *ctx, int pid, struct vm_desc *vm)
 		return 0;
 	if (err)
 		return -ESRCH;
+	if (!owner_ok(ctx, pid))
+		return 0;
 
 	vm->pid = pid;
 	vm->source = VM_SOURCE_PROC;
@@ -747,10 +797,13 @@ static int append(struct vm_list *out, const struct vm_desc *vm)
 	return 0;
 }
 
-int procscan__scan_root(const char *proc_root, const char *sys_root, const int *pids, int npids,
-			struct vm_list *out)
+int procscan__scan_opts(const char *proc_root, const struct procscan_opts *opts, const int *pids,
+			int npids, struct vm_list *out, struct procscan_counts *counts)
 {
-	struct scan_ctx ctx = { .proc = proc_root, .sys = sys_root };
+	struct scan_ctx ctx = { .proc = proc_root,
+				.sys = opts ? opts->sys_root : NULL,
+				.opts = opts,
+				.counts = counts };
 	struct vm_desc *vm = NULL;
 	int *all = NULL, nall = 0;
 	int err = -EINVAL, first_err = 0;
@@ -774,7 +827,10 @@ int procscan__scan_root(const char *proc_root, const char *sys_root, const int *
 				err = r;
 				goto cleanup;
 			}
-			if (r == 1) {
+			if (r == 1 && opts && opts->max_vms && out->n >= opts->max_vms) {
+				if (counts)
+					counts->refused[PROCSCAN_REFUSED_LIMIT]++;
+			} else if (r == 1) {
 				err = append(out, vm);
 				if (err)
 					goto cleanup;
@@ -819,7 +875,58 @@ cleanup:
 	return err;
 }
 
+int procscan__scan_root(const char *proc_root, const char *sys_root, const int *pids, int npids,
+			struct vm_list *out)
+{
+	struct procscan_opts o = { .sys_root = sys_root };
+
+	return procscan__scan_opts(proc_root, &o, pids, npids, out, NULL);
+}
+
 int procscan__scan(const char *proc_root, const int *pids, int npids, struct vm_list *out)
 {
 	return procscan__scan_root(proc_root, NULL, pids, npids, out);
+}
+
+const char *procscan__refused_name(enum procscan_refused r)
+{
+	static const char *const names[PROCSCAN_REFUSED_NR] = {
+		[PROCSCAN_REFUSED_OWNER] = "owner",
+		[PROCSCAN_REFUSED_LIMIT] = "limit",
+	};
+
+	return (unsigned int)r < PROCSCAN_REFUSED_NR ? names[r] : NULL;
+}
+
+int procscan__resolve_owners(const char *list, uid_t *uids, int max)
+{
+	char item[64];
+	int n = 0;
+
+	if (!list || !uids || max <= 0)
+		return -EINVAL;
+	while (*list) {
+		size_t len = strcspn(list, ",");
+		unsigned long v = 0;
+
+		if (len && len < sizeof(item)) {
+			struct passwd pw, *res = NULL;
+			char buf[1024];
+
+			memcpy(item, list, len);
+			item[len] = '\0';
+			if (!strcmp(item, "0") || parse_dec(item, len, UINT_MAX - 1, &v)) {
+				if (n < max)
+					uids[n++] = (uid_t)v;
+			} else if (!getpwnam_r(item, &pw, buf, sizeof(buf), &res) && res) {
+				if (n < max)
+					uids[n++] = res->pw_uid;
+			}
+			/* a user that does not exist owns no process: skipped */
+		}
+		list += len;
+		if (*list == ',')
+			list++;
+	}
+	return n;
 }

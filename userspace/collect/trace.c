@@ -52,10 +52,13 @@ struct trace {
 	int vms_fd, vcpus_fd;
 	uint64_t *tgids; /* the tgids bitmap map, mmap()ed */
 	int taps_fd, disk_fds_fd, disk_devs_fd, blk_fd, exits_fd;
-	struct vm_list vms;  /* copy of the last sync */
-	struct vm_list live; /* scratch for trace__sync: VMs whose entries may stay */
-	int lock_fd;	     /* the pin root, flock()ed: one tracer per pin root */
-	bool pins_replaced;  /* incompatible pins were found and replaced */
+	struct vm_list vms;	     /* copy of the last sync */
+	struct vm_list live;	     /* scratch for trace__sync: VMs whose entries may stay */
+	struct vm_list synced;	     /* scratch for trace__sync: VMs whose entries are in place */
+	unsigned long sync_failures; /* entries (a VM, a map's prune) that failed, ever */
+	int sync_last_error;	     /* the first error of the last sync, 0 when none */
+	int lock_fd;		     /* the pin root, flock()ed: one tracer per pin root */
+	bool pins_replaced;	     /* incompatible pins were found and replaced */
 };
 
 const char *trace__default_pin_root(const char *opts_pin_root)
@@ -121,6 +124,7 @@ void trace__close(struct trace *t)
 	destroy_skels(t);
 	vm_list__free(&t->vms);
 	vm_list__free(&t->live);
+	vm_list__free(&t->synced);
 	if (t->lock_fd >= 0)
 		close(t->lock_fd);
 	free(t);
@@ -599,48 +603,79 @@ static int live_vms(struct trace *t, const struct vm_list *vms)
 int trace__sync(struct trace *t, const struct vm_list *vms)
 {
 	const struct vm_list *live = &t->live;
-	int err;
+	struct vm_list *synced = &t->synced;
+	int err, first_err = 0;
 
-	/* Drop what is gone first: a reused pid must start from zero. */
+	/*
+	 * Drop what is gone first: a reused pid must start from zero. A map that
+	 * cannot be pruned is counted and the others still are: one bad entry
+	 * never stops the sync of the rest.
+	 */
 	err = live_vms(t, vms);
-	if (!err)
-		err = prune_map(t->vms_fd, sizeof(__u32), live, keep_vm);
-	if (!err)
-		err = prune_map(t->vcpus_fd, sizeof(__u32), live, keep_vcpu);
-	if (!err)
-		err = prune_map(t->taps_fd, sizeof(__u32), live, keep_tap);
-	if (!err)
-		err = prune_map(t->disk_fds_fd, sizeof(struct disk_fd_key), live, keep_disk_fd);
-	if (!err)
-		err = prune_map(t->disk_devs_fd, sizeof(struct disk_dev_key), live, keep_disk_dev);
-	if (!err)
-		err = prune_map(t->blk_fd, sizeof(struct blk_key), live, keep_by_tgid);
-	if (!err)
-		err = prune_map(t->exits_fd, sizeof(struct exit_key), live, keep_by_tgid);
 	if (err)
 		return err;
+	struct {
+		int fd;
+		size_t key_size;
+		bool (*keep)(const void *key, int fd, const struct vm_list *vms);
+	} prunes[] = {
+		{ t->vms_fd, sizeof(__u32), keep_vm },
+		{ t->vcpus_fd, sizeof(__u32), keep_vcpu },
+		{ t->taps_fd, sizeof(__u32), keep_tap },
+		{ t->disk_fds_fd, sizeof(struct disk_fd_key), keep_disk_fd },
+		{ t->disk_devs_fd, sizeof(struct disk_dev_key), keep_disk_dev },
+		{ t->blk_fd, sizeof(struct blk_key), keep_by_tgid },
+		{ t->exits_fd, sizeof(struct exit_key), keep_by_tgid },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(prunes); i++) {
+		err = prune_map(prunes[i].fd, prunes[i].key_size, live, prunes[i].keep);
+		if (err) {
+			t->sync_failures++;
+			if (!first_err)
+				first_err = err;
+		}
+	}
+	vm_list__clear(synced);
 	for (int i = 0; i < vms->n; i++) {
+		struct vm_desc *d;
+
 		/* A VM whose pid changed start time was pruned above: recreate. */
 		err = sync_vm(t, &vms->vms[i], (__u32)i);
-		if (err)
-			return err;
+		if (err) {
+			t->sync_failures++;
+			if (!first_err)
+				first_err = err;
+			continue;
+		}
+		d = vm_list__add(synced);
+		if (!d)
+			return -ENOMEM;
+		*d = vms->vms[i];
 	}
+	t->sync_last_error = first_err;
 	/* Bits last: a set bit finds its vms/vcpus entries in place. */
 	for (int i = 0; i < t->vms.n; i++) {
 		__u32 pid = (__u32)t->vms.vms[i].pid;
 
-		if (!vm_list__find_pid(vms, (int)pid) && pid < KP_TGID_LIMIT)
+		if (!vm_list__find_pid(synced, (int)pid) && pid < KP_TGID_LIMIT)
 			__atomic_fetch_and(&t->tgids[pid >> 6], ~(1ULL << (pid & 63)),
 					   __ATOMIC_RELAXED);
 	}
-	for (int i = 0; i < vms->n; i++) {
-		__u32 pid = (__u32)vms->vms[i].pid;
+	for (int i = 0; i < synced->n; i++) {
+		__u32 pid = (__u32)synced->vms[i].pid;
 
 		if (pid < KP_TGID_LIMIT)
 			__atomic_fetch_or(&t->tgids[pid >> 6], 1ULL << (pid & 63),
 					  __ATOMIC_RELAXED);
 	}
-	return copy_list(&t->vms, vms);
+	return copy_list(&t->vms, synced);
+}
+
+unsigned long trace__sync_failures(const struct trace *t, int *last_error)
+{
+	if (last_error)
+		*last_error = t->sync_last_error;
+	return t->sync_failures;
 }
 
 /* ---- read ---------------------------------------------------------------- */

@@ -127,8 +127,21 @@ const char *trace__pin_root(const struct trace *t);
  */
 bool trace__pins_replaced(const struct trace *t);
 
-/* Make the tracking tables match vms (VMs, vCPU threads, taps, disks). */
+/*
+ * Make the tracking tables match vms (VMs, vCPU threads, taps, disks). A VM
+ * whose entries cannot be written (a full map: more VMs than KP_MAX_VMS, a
+ * kernel error) is left out of the tracking and counted; the others are
+ * synced all the same. Returns 0 (failures are counted, see below) or
+ * -ENOMEM.
+ */
 int trace__sync(struct trace *t, const struct vm_list *vms);
+
+/*
+ * Entries that trace__sync could not write since trace__open (a VM, or a
+ * map it could not prune); *last_error (may be NULL): the first error of
+ * the last sync, 0 when it had none.
+ */
+unsigned long trace__sync_failures(const struct trace *t, int *last_error);
 
 /* Cumulative counters of every VM of the last sync. Reuses snap's memory. */
 int trace__read(struct trace *t, struct trace_snapshot *snap);

@@ -12,6 +12,7 @@
 #include "api.h"
 #include "assets.h"
 #include "metrics.h"
+#include "procscan.h"
 #include "util.h"
 
 #define MIB(kib) ((double)(kib) / 1024.0)
@@ -467,6 +468,14 @@ static int do_healthz(const struct snapshot *snap, struct http_response *resp)
 	ADD(b, "error", h->bpf_error[0] ? json_object_new_string(h->bpf_error) : NULL);
 	ADD(o, "bpf", b);
 	ADD(o, "procscan", json_object_new_boolean(h->procscan));
+	{
+		struct json_object *r = json_object_new_object();
+
+		for (int i = 0; i < SNAPSHOT_REFUSED_NR; i++)
+			ADD(r, procscan__refused_name(i), jint((int64_t)h->procscan_refused[i]));
+		ADD(o, "procscan_refused", r);
+		ADD(b, "sync_failures", jint((int64_t)h->trace_sync_failures));
+	}
 	ADD(o, "agent", json_object_new_boolean(h->agent));
 	ADD(o, "policy", json_object_new_boolean(h->policy));
 	ADD(o, "dry_run", json_object_new_boolean(h->dry_run));

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -194,9 +195,73 @@ static int csv_open(struct history *h)
 	return 0;
 }
 
+/* "NAME.csv" or "NAME.csv.N": the length of "NAME.csv", else 0. */
+static size_t csv_base_len(const char *name)
+{
+	const char *p = strstr(name, ".csv");
+	size_t n;
+
+	while (p) {
+		n = (size_t)(p - name) + 4;
+		if (n > 4 && !name[n])
+			return n;
+		if (n > 4 && name[n] == '.' && name[n + 1] &&
+		    strspn(name + n + 1, "0123456789") == strlen(name + n + 1))
+			return n;
+		p = strstr(p + 1, ".csv");
+	}
+	return 0;
+}
+
+int history__prune_dir(const char *dir, double max_age_s, double now)
+{
+	struct dirent *de;
+	int removed = 0;
+	DIR *d;
+	int dfd;
+
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	dfd = dirfd(d);
+	while ((de = readdir(d))) {
+		char base[VM_NAME_MAX + 8];
+		size_t n = csv_base_len(de->d_name);
+		struct stat st;
+
+		if (!n || n >= sizeof(base))
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) || !S_ISREG(st.st_mode) ||
+		    now - (double)st.st_mtime <= max_age_s)
+			continue;
+		/* a rotated file goes with its VM: only when NAME.csv is as old or gone */
+		memcpy(base, de->d_name, n);
+		base[n] = '\0';
+		if (strcmp(base, de->d_name) && !fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) &&
+		    now - (double)st.st_mtime <= max_age_s)
+			continue;
+		if (!unlinkat(dfd, de->d_name, 0))
+			removed++;
+	}
+	(void)closedir(d);
+	return removed;
+}
+
 int history__open_csv(struct history *h, const char *dir, uint64_t max_bytes, unsigned int keep)
 {
+	static double last_prune; /* the tick thread is the only writer */
 	char fname[VM_NAME_MAX];
+	double now = (double)now_real_ns() / 1e9;
+
+	/*
+	 * Files of VMs gone for longer than the retention go when a VM
+	 * appears (every VM's CSV is written each tick, so a live one is never
+	 * that old), at most once an hour.
+	 */
+	if (now - last_prune >= 3600) {
+		last_prune = now;
+		(void)history__prune_dir(dir, HISTORY_CSV_RETENTION_S, now);
+	}
 
 	if (h->csv) {
 		fclose(h->csv);

@@ -85,6 +85,23 @@ void history__put(struct history *h);
  */
 int history__open_csv(struct history *h, const char *dir, uint64_t max_bytes, unsigned int keep);
 
+/*
+ * How long the CSV files of a VM that is gone stay in the data directory:
+ * history__open_csv() removes older ones (NAME.csv and its rotated
+ * NAME.csv.N), at most once an hour. A VM's own file is closed when the
+ * last reference to its history goes: the service drops its own when the
+ * VM is gone, the last snapshot's goes one tick later.
+ */
+#define HISTORY_CSV_RETENTION_S (7 * 24 * 3600.0)
+
+/*
+ * Remove DIR's NAME.csv and NAME.csv.N files not modified for max_age_s at
+ * unix time now (a rotated one only when NAME.csv is as old, or gone).
+ * Symbolic links and other files are left alone. Returns how many were
+ * removed, or -errno when dir cannot be read.
+ */
+int history__prune_dir(const char *dir, double max_age_s, double now);
+
 /* A reload's rotation limits, for the next row (writer side). */
 void history__set_rotation(struct history *h, uint64_t max_bytes, unsigned int keep);
 

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "metrics.h"
+#include "procscan.h"
+#include "vm.h"
 
 /*
  * le buckets at the log2 slot edges (hist.h) from 2^10 ns (~1 us) to 2^32 ns
@@ -21,8 +23,20 @@
 #define LE_FIRST 10
 #define LE_LAST	 32
 
+/*
+ * A label value: '\\', '"' and newline escaped as the exposition format
+ * says, and valid UTF-8 always (vm.h's name rule: the strings are cleaned
+ * when published, this holds even for one that was not), or Prometheus
+ * refuses the whole scrape.
+ */
 static void esc(FILE *f, const char *s)
 {
+	char clean[1024];
+
+	if (!vm_name__valid(s)) {
+		(void)vm_name__sanitize(clean, sizeof(clean), s, strlen(s));
+		s = clean;
+	}
 	if (!strpbrk(s, "\\\"\n")) {
 		fputs(s, f);
 		return;
@@ -186,6 +200,16 @@ static void render_service(FILE *f, const struct snapshot *snap)
 	fprintf(f, "kvmpilot_ticks_total %llu\n", (unsigned long long)h->ticks);
 	family(f, "kvmpilot_tick_duration_seconds", "gauge", "How long the last tick took.");
 	fprintf(f, "kvmpilot_tick_duration_seconds %.9g\n", h->last_tick_ms / 1000.0);
+	family(f, "kvmpilot_procscan_refused_total", "counter",
+	       "QEMU-like processes not taken as VMs: owner (not a 'vm_owners' user), "
+	       "limit (over the VMs tracked), counted at each full /proc scan.");
+	for (int r = 0; r < SNAPSHOT_REFUSED_NR; r++)
+		fprintf(f, "kvmpilot_procscan_refused_total{reason=\"%s\"} %llu\n",
+			procscan__refused_name(r), (unsigned long long)h->procscan_refused[r]);
+	family(f, "kvmpilot_trace_sync_failures_total", "counter",
+	       "BPF tracking entries that could not be written (that VM goes untraced).");
+	fprintf(f, "kvmpilot_trace_sync_failures_total %llu\n",
+		(unsigned long long)h->trace_sync_failures);
 }
 
 /* A per-vCPU counter; vCPU times need have_cpu, exit counts have_bpf. */

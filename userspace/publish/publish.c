@@ -5,11 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "collect.h"
 #include "config.h"
 #include "control.h"
 #include "history.h"
 #include "publish.h"
 #include "util.h"
+#include "vm.h"
 
 #define KIB_PER_MIB 1024ull
 
@@ -29,9 +31,27 @@ void publish__free(struct publisher *p)
 	free(p);
 }
 
+/*
+ * Every string that leaves the process (JSON, metrics labels) is valid UTF-8
+ * without control characters: vm.h's name rule, applied once here to what
+ * libvirt, the guest or the config file said.
+ */
+static void clean(char *s, size_t size)
+{
+	char tmp[1024];
+
+	if (!size || vm_name__valid(s))
+		return;
+	(void)vm_name__sanitize(tmp, sizeof(tmp) < size ? sizeof(tmp) : size, s, strnlen(s, size));
+	memcpy(s, tmp, strlen(tmp) + 1);
+}
+
 static void push(struct publisher *p, const struct action_rec *rec)
 {
 	p->ring[p->head] = *rec;
+	clean(p->ring[p->head].vm, sizeof(p->ring[p->head].vm));
+	clean(p->ring[p->head].reason, sizeof(p->ring[p->head].reason));
+	clean(p->ring[p->head].result, sizeof(p->ring[p->head].result));
 	p->head = (p->head + 1) % PUBLISH_ACTION_RING;
 	if (p->n < PUBLISH_ACTION_RING)
 		p->n++;
@@ -87,6 +107,18 @@ void publish__cpus_failure(struct publisher *p, const char *vm, const struct ctl
 void publish__vm(struct snapshot_vm *sv, struct history *hist, const struct act_counts *memory,
 		 const struct act_counts *vcpus)
 {
+	struct vm_sample *s = &sv->s;
+
+	clean(s->name, sizeof(s->name));
+	clean(s->uuid, sizeof(s->uuid));
+	clean(s->policy, sizeof(s->policy));
+	clean(s->reason, sizeof(s->reason));
+	for (int i = 0; i < s->nnets && i < VM_MAX_TAPS; i++)
+		clean(s->nets[i].ifname, sizeof(s->nets[i].ifname));
+	for (int i = 0; i < s->ndisks && i < VM_MAX_DISKS; i++)
+		clean(s->disks[i].name, sizeof(s->disks[i].name));
+	for (int i = 0; i < s->nreasons && i < SAMPLE_MAX_REASONS; i++)
+		clean(s->reasons[i].name, sizeof(s->reasons[i].name));
 	sv->hist = history__get(hist);
 	sv->actions[ACT_MEMORY] = *memory;
 	sv->actions[ACT_VCPUS] = *vcpus;
@@ -130,6 +162,17 @@ static void health(struct snapshot_health *h, const struct snapshot *snap,
 	h->libvirt_retry_max_s = cfg->libvirt_retry_max_s;
 	h->procscan_ticks = cfg->procscan_ticks;
 	h->bpf = cfg->bpf;
+	if (in->counters) {
+		_Static_assert(SNAPSHOT_REFUSED_NR == COLLECT_REFUSED_NR, "one reason list");
+		memcpy(h->procscan_refused, in->counters->refused, sizeof(h->procscan_refused));
+		h->trace_sync_failures = in->counters->trace_sync_failures;
+	}
+	/* libvirt's and the config's words may hold any bytes: JSON needs UTF-8 */
+	clean(h->libvirt_uri, sizeof(h->libvirt_uri));
+	clean(h->libvirt_error, sizeof(h->libvirt_error));
+	clean(h->bpf_error, sizeof(h->bpf_error));
+	clean(h->config_path, sizeof(h->config_path));
+	clean(h->config_error, sizeof(h->config_error));
 }
 
 int publish__snapshot(const struct publisher *p, struct snapshot *snap, double now,

@@ -15,6 +15,7 @@
 #include "actuate.h"
 #include "snapshot.h"
 
+struct collect_counters;
 struct config;
 struct ctl_cpus_failure;
 
@@ -34,6 +35,7 @@ struct publish_health {
 	double last_tick_ms;
 	const double *phase_ms; /* [TICK_PHASES] */
 	double start_time;
+	const struct collect_counters *counters; /* NULL: none */
 };
 
 struct publisher;

@@ -29,6 +29,8 @@ enum tick_phase {
 
 const char *tick_phase__name(enum tick_phase p);
 
+#define SNAPSHOT_REFUSED_NR 2 /* COLLECT_REFUSED_NR */
+
 struct snapshot_vm {
 	struct history *hist;	/* a reference, for the series API */
 	struct act_counts actions[ACT_KIND_NR]; /* by enum act_kind */
@@ -65,6 +67,9 @@ struct snapshot_health {
 	unsigned int libvirt_retry_max_s;
 	unsigned int procscan_ticks;
 	bool bpf;
+	/* QEMU-like processes not taken as VMs, by collect.h's reason ("owner", "limit") */
+	uint64_t procscan_refused[SNAPSHOT_REFUSED_NR];
+	uint64_t trace_sync_failures; /* tracking entries the tracer could not write */
 };
 
 /* A response rendered once per snapshot (it is immutable), shared by readers. */
