@@ -98,135 +98,174 @@ static void set_hv_vcpus(struct virt *v, const char *name, int n)
 	(void)virDomainFree(dom);
 }
 
-/* web1: max 2048 MiB, current 1024 MiB */
-static void test_memory_bounds(void **state)
-{
-	struct actuate_opts o = { .min_interval_ms = { 1, 1 } };
-	struct act_mem_req req = { 0 };
-	struct act_record r;
+/*
+ * One actuator on one node, taken through the memory bounds in order: each
+ * step starts from the balloon, request and over-ceiling episode the last
+ * one left, so the steps are helpers of one test, not tests of their own.
+ */
+struct mem_case {
 	struct actuate *a;
-	struct virt *v = open_node();
+	struct virt *v;
+	struct act_mem_req req;
+	struct act_record r;
+};
 
-	(void)state;
-	a = actuate__new(&o);
-	assert_non_null(a);
+/* web1: max 2048 MiB, current 1024 MiB */
+static void mem_inside_and_clamped(struct mem_case *c)
+{
+	struct act_mem_req *req = &c->req;
+	struct act_record *r = &c->r;
 
 	/* plain: inside the bounds */
-	req.target_kib = 1536 * MIB;
-	assert_int_equal(actuate__memory(a, v, "web1", &req, "grow", &r), 0);
-	assert_string_equal(r.result, "ok");
-	assert_int_equal(r.from, 1024 * MIB);
-	assert_int_equal(r.to, 1536 * MIB);
-	assert_string_equal(r.clamp, "");
-	assert_int_equal(balloon_kib(v, "web1"), 1536 * MIB);
+	req->target_kib = 1536 * MIB;
+	assert_int_equal(actuate__memory(c->a, c->v, "web1", req, "grow", r), 0);
+	assert_string_equal(r->result, "ok");
+	assert_int_equal(r->from, 1024 * MIB);
+	assert_int_equal(r->to, 1536 * MIB);
+	assert_string_equal(r->clamp, "");
+	assert_int_equal(balloon_kib(c->v, "web1"), 1536 * MIB);
 	usleep(2000);
 
 	/* above <memory>: clamped to the ceiling */
-	req.target_kib = 8192 * MIB;
-	assert_int_equal(actuate__memory(a, v, "web1", &req, "grow more", &r), 0);
-	assert_string_equal(r.clamp, "ceiling");
-	assert_int_equal(r.to, 2048 * MIB);
-	assert_int_equal(balloon_kib(v, "web1"), 2048 * MIB);
+	req->target_kib = 8192 * MIB;
+	assert_int_equal(actuate__memory(c->a, c->v, "web1", req, "grow more", r), 0);
+	assert_string_equal(r->clamp, "ceiling");
+	assert_int_equal(r->to, 2048 * MIB);
+	assert_int_equal(balloon_kib(c->v, "web1"), 2048 * MIB);
 	usleep(2000);
 
 	/* below the configured minimum: the floor */
-	req.target_kib = 256 * MIB;
-	req.min_kib = 512 * MIB;
-	assert_int_equal(actuate__memory(a, v, "web1", &req, "shrink", &r), 0);
-	assert_string_equal(r.clamp, "floor");
-	assert_int_equal(r.to, 512 * MIB);
-	assert_int_equal(balloon_kib(v, "web1"), 512 * MIB);
+	req->target_kib = 256 * MIB;
+	req->min_kib = 512 * MIB;
+	assert_int_equal(actuate__memory(c->a, c->v, "web1", req, "shrink", r), 0);
+	assert_string_equal(r->clamp, "floor");
+	assert_int_equal(r->to, 512 * MIB);
+	assert_int_equal(balloon_kib(c->v, "web1"), 512 * MIB);
 	usleep(2000);
+}
+
+/* The guest's used memory plus the reserve as the floor. */
+static void mem_floor_from_guest(struct mem_case *c)
+{
+	struct act_mem_req *req = &c->req;
+	struct act_record *r = &c->r;
 
 	/* guest used + reserve above the minimum: that is the floor */
-	req.target_kib = 256 * MIB;
-	req.min_kib = 300 * MIB;
-	req.guest_used_kib = 700 * MIB;
-	req.reserve_kib = 100 * MIB;
-	assert_int_equal(actuate__memory(a, v, "web1", &req, "shrink", &r), 0);
-	assert_int_equal(r.to, 800 * MIB);
-	assert_int_equal(balloon_kib(v, "web1"), 800 * MIB);
+	req->target_kib = 256 * MIB;
+	req->min_kib = 300 * MIB;
+	req->guest_used_kib = 700 * MIB;
+	req->reserve_kib = 100 * MIB;
+	assert_int_equal(actuate__memory(c->a, c->v, "web1", req, "shrink", r), 0);
+	assert_int_equal(r->to, 800 * MIB);
+	assert_int_equal(balloon_kib(c->v, "web1"), 800 * MIB);
 	usleep(2000);
 
 	/* a floor above <memory> and no configured ceiling: never above <memory> */
-	req.guest_used_kib = 4000 * MIB;
-	assert_int_equal(actuate__memory(a, v, "web1", &req, "shrink", &r), 0);
-	assert_string_equal(r.clamp, "ceiling");
-	assert_int_equal(r.to, 2048 * MIB);
-	assert_true(r.over_ceiling);
+	req->guest_used_kib = 4000 * MIB;
+	assert_int_equal(actuate__memory(c->a, c->v, "web1", req, "shrink", r), 0);
+	assert_string_equal(r->clamp, "ceiling");
+	assert_int_equal(r->to, 2048 * MIB);
+	assert_true(r->over_ceiling);
 	usleep(2000);
+}
+
+/* The operator's ceiling against the guest's floor, and its over-ceiling episodes. */
+static void mem_operator_ceiling(struct mem_case *c)
+{
+	struct act_mem_req *req = &c->req;
+	struct act_record *r = &c->r;
 
 	/*
 	 * The operator's ceiling wins over the floor: mem_ceiling_mib = 1200, a
 	 * guest reporting MemTotal 1900 MiB with nothing available asks 2028.
 	 */
-	req.target_kib = 1200 * MIB;
-	req.min_kib = 256 * MIB;
-	req.guest_used_kib = 1900 * MIB;
-	req.reserve_kib = 128 * MIB;
-	req.max_kib = 1200 * MIB;
-	assert_int_equal(actuate__memory(a, v, "web1", &req, "grow", &r), 0);
-	assert_string_equal(r.clamp, "ceiling");
-	assert_int_equal(r.to, 1200 * MIB);
-	assert_int_equal(balloon_kib(v, "web1"), 1200 * MIB);
-	assert_int_equal(r.floor_kib, 2028 * MIB);
-	assert_true(r.over_ceiling);
-	assert_false(r.first_over_ceiling); /* the episode began with the request above */
-	assert_string_equal(r.result, "ok: floor 2028 MiB above the ceiling 1200 MiB");
+	req->target_kib = 1200 * MIB;
+	req->min_kib = 256 * MIB;
+	req->guest_used_kib = 1900 * MIB;
+	req->reserve_kib = 128 * MIB;
+	req->max_kib = 1200 * MIB;
+	assert_int_equal(actuate__memory(c->a, c->v, "web1", req, "grow", r), 0);
+	assert_string_equal(r->clamp, "ceiling");
+	assert_int_equal(r->to, 1200 * MIB);
+	assert_int_equal(balloon_kib(c->v, "web1"), 1200 * MIB);
+	assert_int_equal(r->floor_kib, 2028 * MIB);
+	assert_true(r->over_ceiling);
+	assert_false(r->first_over_ceiling); /* the episode began with the request above */
+	assert_string_equal(r->result, "ok: floor 2028 MiB above the ceiling 1200 MiB");
 	usleep(2000);
 	/* still over: said in the record, not a new episode */
-	req.target_kib = 1500 * MIB;
-	assert_int_equal(actuate__memory(a, v, "web1", &req, "grow", &r), 0);
-	assert_int_equal(r.to, 1200 * MIB);
-	assert_string_equal(r.result, "unchanged: floor 2028 MiB above the ceiling 1200 MiB");
-	assert_false(r.first_over_ceiling);
+	req->target_kib = 1500 * MIB;
+	assert_int_equal(actuate__memory(c->a, c->v, "web1", req, "grow", r), 0);
+	assert_int_equal(r->to, 1200 * MIB);
+	assert_string_equal(r->result, "unchanged: floor 2028 MiB above the ceiling 1200 MiB");
+	assert_false(r->first_over_ceiling);
 	usleep(2000);
 	/* the guest fits again: the episode ends, the ceiling still caps a wish */
-	req.guest_used_kib = 900 * MIB;
-	assert_int_equal(actuate__memory(a, v, "web1", &req, "grow", &r), 0);
-	assert_int_equal(r.to, 1200 * MIB);
-	assert_string_equal(r.clamp, "ceiling");
-	assert_false(r.over_ceiling);
-	assert_string_equal(r.result, "unchanged");
+	req->guest_used_kib = 900 * MIB;
+	assert_int_equal(actuate__memory(c->a, c->v, "web1", req, "grow", r), 0);
+	assert_int_equal(r->to, 1200 * MIB);
+	assert_string_equal(r->clamp, "ceiling");
+	assert_false(r->over_ceiling);
+	assert_string_equal(r->result, "unchanged");
 	usleep(2000);
 	/* over again: a new episode, said once */
-	req.guest_used_kib = 1500 * MIB;
-	assert_int_equal(actuate__memory(a, v, "web1", &req, "grow", &r), 0);
-	assert_true(r.over_ceiling);
-	assert_true(r.first_over_ceiling);
-	assert_int_equal(balloon_kib(v, "web1"), 1200 * MIB);
+	req->guest_used_kib = 1500 * MIB;
+	assert_int_equal(actuate__memory(c->a, c->v, "web1", req, "grow", r), 0);
+	assert_true(r->over_ceiling);
+	assert_true(r->first_over_ceiling);
+	assert_int_equal(balloon_kib(c->v, "web1"), 1200 * MIB);
 	usleep(2000);
 	/* a configured ceiling above <memory>: <memory> still holds */
-	req.max_kib = 4096 * MIB;
-	req.target_kib = 3000 * MIB;
-	req.guest_used_kib = 0;
-	assert_int_equal(actuate__memory(a, v, "web1", &req, "grow", &r), 0);
-	assert_int_equal(r.to, 2048 * MIB);
-	assert_false(r.over_ceiling);
+	req->max_kib = 4096 * MIB;
+	req->target_kib = 3000 * MIB;
+	req->guest_used_kib = 0;
+	assert_int_equal(actuate__memory(c->a, c->v, "web1", req, "grow", r), 0);
+	assert_int_equal(r->to, 2048 * MIB);
+	assert_false(r->over_ceiling);
 	usleep(2000);
+}
+
+/* With nothing known, the hard minimum; a repeat and an overflowing floor. */
+static void mem_hard_min(struct mem_case *c)
+{
+	struct act_mem_req *req = &c->req;
+	struct act_record *r = &c->r;
 
 	/* nothing known and no minimum: the hard minimum still holds */
-	memset(&req, 0, sizeof(req));
-	assert_int_equal(actuate__memory(a, v, "web1", &req, "to zero", &r), 0);
-	assert_string_equal(r.clamp, "floor");
-	assert_int_equal(r.to, ACT_DEFAULT_HARD_MIN_KIB);
-	assert_int_equal(balloon_kib(v, "web1"), ACT_DEFAULT_HARD_MIN_KIB);
+	memset(req, 0, sizeof(*req));
+	assert_int_equal(actuate__memory(c->a, c->v, "web1", req, "to zero", r), 0);
+	assert_string_equal(r->clamp, "floor");
+	assert_int_equal(r->to, ACT_DEFAULT_HARD_MIN_KIB);
+	assert_int_equal(balloon_kib(c->v, "web1"), ACT_DEFAULT_HARD_MIN_KIB);
 	usleep(2000);
 
 	/* already there: unchanged, libvirt not asked */
-	assert_int_equal(actuate__memory(a, v, "web1", &req, "again", &r), 0);
-	assert_string_equal(r.result, "unchanged");
+	assert_int_equal(actuate__memory(c->a, c->v, "web1", req, "again", r), 0);
+	assert_string_equal(r->result, "unchanged");
 
 	/* overflow of used + reserve does not wrap to a tiny floor */
-	req.guest_used_kib = UINT64_MAX - 10;
-	req.reserve_kib = 100;
-	req.target_kib = 1024 * MIB;
+	req->guest_used_kib = UINT64_MAX - 10;
+	req->reserve_kib = 100;
+	req->target_kib = 1024 * MIB;
 	usleep(2000);
-	assert_int_equal(actuate__memory(a, v, "web1", &req, "overflow", &r), 0);
-	assert_int_equal(r.to, 1024 * MIB);
+	assert_int_equal(actuate__memory(c->a, c->v, "web1", req, "overflow", r), 0);
+	assert_int_equal(r->to, 1024 * MIB);
+}
 
-	actuate__free(a);
-	virt__close(v);
+static void test_memory_bounds(void **state)
+{
+	struct actuate_opts o = { .min_interval_ms = { 1, 1 } };
+	struct mem_case c = { .v = open_node() };
+
+	(void)state;
+	c.a = actuate__new(&o);
+	assert_non_null(c.a);
+	mem_inside_and_clamped(&c);
+	mem_floor_from_guest(&c);
+	mem_operator_ceiling(&c);
+	mem_hard_min(&c);
+	actuate__free(c.a);
+	virt__close(c.v);
 }
 
 static void test_dry_run_and_rate_limit(void **state)
@@ -477,24 +516,15 @@ static int64_t jint(json_object *o, const char *key)
 	return json_object_get_int64(f);
 }
 
-static void test_action_log(void **state)
+/* Five actions, each logged whatever its outcome; the ring keeps the last 4. */
+static void log_five_actions(const struct actuate_opts *o, struct virt *v)
 {
-	struct actuate_opts o = { .min_interval_ms = { 10000, 10000 }, .ring_size = 4 };
 	struct act_mem_req req = { .target_kib = 1536 * MIB };
 	struct act_record recs[8], r;
-	char path[1100], line[2048];
 	unsigned long written, failed;
 	struct actuate *a;
-	struct virt *v = open_node();
-	FILE *f;
-	int n = 0;
-	json_object *j;
 
-	(void)state;
-	snprintf(path, sizeof(path), "%s/actions.jsonl", out_dir);
-	(void)unlink(path);
-	o.log_path = path;
-	a = actuate__new(&o);
+	a = actuate__new(o);
 	assert_non_null(a);
 	assert_int_equal(actuate__memory(a, v, "web1", &req, "forecast: \"peak\"\nsoon", &r), 0);
 	req.target_kib = 512 * MIB; /* a shrink right after: rate-limited */
@@ -514,63 +544,86 @@ static void test_action_log(void **state)
 	assert_int_equal(actuate__recent(a, recs, 1), 1);
 	assert_string_equal(recs[0].reason, "shrink");
 	actuate__free(a);
+}
 
-	/* one JSON object per line, every field a reader needs */
+/* Line n (from 0) of the log log_five_actions() wrote. */
+static void check_log_line(json_object *j, int n)
+{
+	assert_true(jint(j, "time_ns") > 1700000000000000000ll);
+	assert_int_equal(strlen(jstr(j, "time")), strlen("2026-11-25T22:41:58.631Z"));
+	switch (n) {
+	case 0:
+		assert_string_equal(jstr(j, "vm"), "web1");
+		assert_string_equal(jstr(j, "what"), "memory");
+		assert_string_equal(jstr(j, "unit"), "KiB");
+		assert_int_equal(jint(j, "from"), 1024 * MIB);
+		assert_int_equal(jint(j, "to"), 1536 * MIB);
+		/* in MiB, the unit in the name, as /api/v1/actions */
+		assert_int_equal(jint(j, "from_mib"), 1024);
+		assert_int_equal(jint(j, "to_mib"), 1536);
+		assert_int_equal(jint(j, "requested_mib"), 1536);
+		assert_string_equal(jstr(j, "reason"), "forecast: \"peak\"\nsoon");
+		assert_string_equal(jstr(j, "result"), "ok");
+		break;
+	case 1:
+		assert_non_null(strstr(jstr(j, "result"), "rate-limited"));
+		assert_int_equal(jint(j, "err"), -EAGAIN);
+		break;
+	case 2:
+		assert_string_equal(jstr(j, "result"), "error: no domain 'nope'");
+		break;
+	case 3:
+		assert_string_equal(jstr(j, "what"), "vcpus");
+		assert_non_null(strstr(jstr(j, "result"), "refused"));
+		break;
+	case 4:
+		assert_string_equal(jstr(j, "clamp"), "floor");
+		assert_int_equal(jint(j, "to"), ACT_DEFAULT_HARD_MIN_KIB);
+		assert_int_equal(jint(j, "from"), 3072 * MIB);
+		break;
+	}
+}
+
+/* one JSON object per line, every field a reader needs */
+static void check_log_file(const char *path)
+{
+	char line[2048];
+	json_object *j;
+	int n = 0;
+	FILE *f;
+
 	f = fopen(path, "r");
 	assert_non_null(f);
 	while (fgets(line, sizeof(line), f)) {
 		j = parse_line(line);
-		assert_true(jint(j, "time_ns") > 1700000000000000000ll);
-		assert_int_equal(strlen(jstr(j, "time")), strlen("2026-11-25T22:41:58.631Z"));
-		switch (n) {
-		case 0:
-			assert_string_equal(jstr(j, "vm"), "web1");
-			assert_string_equal(jstr(j, "what"), "memory");
-			assert_string_equal(jstr(j, "unit"), "KiB");
-			assert_int_equal(jint(j, "from"), 1024 * MIB);
-			assert_int_equal(jint(j, "to"), 1536 * MIB);
-			/* in MiB, the unit in the name, as /api/v1/actions */
-			assert_int_equal(jint(j, "from_mib"), 1024);
-			assert_int_equal(jint(j, "to_mib"), 1536);
-			assert_int_equal(jint(j, "requested_mib"), 1536);
-			assert_string_equal(jstr(j, "reason"), "forecast: \"peak\"\nsoon");
-			assert_string_equal(jstr(j, "result"), "ok");
-			break;
-		case 1:
-			assert_non_null(strstr(jstr(j, "result"), "rate-limited"));
-			assert_int_equal(jint(j, "err"), -EAGAIN);
-			break;
-		case 2:
-			assert_string_equal(jstr(j, "result"), "error: no domain 'nope'");
-			break;
-		case 3:
-			assert_string_equal(jstr(j, "what"), "vcpus");
-			assert_non_null(strstr(jstr(j, "result"), "refused"));
-			break;
-		case 4:
-			assert_string_equal(jstr(j, "clamp"), "floor");
-			assert_int_equal(jint(j, "to"), ACT_DEFAULT_HARD_MIN_KIB);
-			assert_int_equal(jint(j, "from"), 3072 * MIB);
-			break;
-		}
+		check_log_line(j, n);
 		json_object_put(j);
 		n++;
 	}
 	fclose(f);
 	assert_int_equal(n, 5);
+}
 
-	/* appended, not truncated, by the next run */
-	a = actuate__new(&o);
+/* appended, not truncated, by the next run */
+static void check_log_appended(struct actuate_opts *o, struct virt *v)
+{
+	struct act_mem_req req = { .target_kib = 2000 * MIB };
+	struct act_record r;
+	char line[2048];
+	struct actuate *a;
+	json_object *j;
+	int n = 0;
+	FILE *f;
+
+	a = actuate__new(o);
 	assert_non_null(a);
-	o.dry_run = true;
+	o->dry_run = true;
 	actuate__free(a);
-	a = actuate__new(&o);
-	req.target_kib = 2000 * MIB;
+	a = actuate__new(o);
 	assert_int_equal(actuate__memory(a, v, "web1", &req, "dry", &r), 0);
 	actuate__free(a);
-	f = fopen(path, "r");
+	f = fopen(o->log_path, "r");
 	assert_non_null(f);
-	n = 0;
 	while (fgets(line, sizeof(line), f)) {
 		if (++n == 6) {
 			j = parse_line(line);
@@ -581,22 +634,43 @@ static void test_action_log(void **state)
 	}
 	fclose(f);
 	assert_int_equal(n, 6);
+}
 
-	/* a reason of control characters (escaped to \u00XX) still makes one line */
-	{
-		char nasty[ACT_REASON_MAX + 20];
+/* a reason of control characters (escaped to \u00XX) still makes one line */
+static void check_log_control_chars(struct actuate_opts *o, struct virt *v)
+{
+	struct act_mem_req req = { .target_kib = 2000 * MIB };
+	char nasty[ACT_REASON_MAX + 20];
+	unsigned long written, failed;
+	struct act_record r;
+	struct actuate *a;
 
-		memset(nasty, '\x01', sizeof(nasty) - 1);
-		nasty[sizeof(nasty) - 1] = '\0';
-		o.dry_run = false;
-		a = actuate__new(&o);
-		assert_non_null(a);
-		assert_int_equal(actuate__memory(a, v, "web1", &req, nasty, &r), 0);
-		actuate__log_counts(a, &written, &failed);
-		assert_int_equal(written, 1);
-		assert_int_equal(failed, 0);
-		actuate__free(a);
-	}
+	memset(nasty, '\x01', sizeof(nasty) - 1);
+	nasty[sizeof(nasty) - 1] = '\0';
+	o->dry_run = false;
+	a = actuate__new(o);
+	assert_non_null(a);
+	assert_int_equal(actuate__memory(a, v, "web1", &req, nasty, &r), 0);
+	actuate__log_counts(a, &written, &failed);
+	assert_int_equal(written, 1);
+	assert_int_equal(failed, 0);
+	actuate__free(a);
+}
+
+static void test_action_log(void **state)
+{
+	struct actuate_opts o = { .min_interval_ms = { 10000, 10000 }, .ring_size = 4 };
+	struct virt *v = open_node();
+	char path[1100];
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/actions.jsonl", out_dir);
+	(void)unlink(path);
+	o.log_path = path;
+	log_five_actions(&o, v);
+	check_log_file(path);
+	check_log_appended(&o, v);
+	check_log_control_chars(&o, v);
 
 	/* a log that cannot be opened is an error at start, not a silent loss */
 	o.log_path = "/nonexistent/dir/actions.jsonl";
