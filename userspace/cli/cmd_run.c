@@ -75,6 +75,19 @@ static int check_listen(const char *arg)
 	return r ? -EINVAL : 0;
 }
 
+/*
+ * --uri and --data-dir, as long as the configuration's buffers hold
+ * (config.h): a longer one is refused, never cut to another URI or
+ * directory. 0 or -ENAMETOOLONG (logged).
+ */
+static int check_path(const char *opt, const char *arg)
+{
+	if (strnlen(arg, VM_PATH_MAX) < VM_PATH_MAX)
+		return 0;
+	log_error("bad %s '%s': longer than %d characters", opt, arg, VM_PATH_MAX - 1);
+	return -ENAMETOOLONG;
+}
+
 /* Options into opts; 0 to go on, else -1 with the exit status (0 for --help, 2). */
 static int run_parse(int argc, char **argv, struct service_opts *opts, int *status)
 {
@@ -89,6 +102,8 @@ static int run_parse(int argc, char **argv, struct service_opts *opts, int *stat
 			opts->config_path = optarg;
 			break;
 		case 'u':
+			if (check_path("--uri", optarg))
+				return -1;
 			opts->uri = optarg;
 			break;
 		case 'l':
@@ -97,6 +112,8 @@ static int run_parse(int argc, char **argv, struct service_opts *opts, int *stat
 			opts->listen = optarg;
 			break;
 		case 'd':
+			if (check_path("--data-dir", optarg))
+				return -1;
 			opts->data_dir = optarg;
 			break;
 		case 'n':
