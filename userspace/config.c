@@ -19,6 +19,7 @@ struct parse_ctx {
 	const char *text;
 	int line;
 	bool at_line_start;
+	int tls_line; /* of the last tls_*_file key, for the pair's error */
 	/* the first error */
 	int err_line;
 	char err[CONFIG_ERR_MAX];
@@ -185,6 +186,33 @@ static int global_key(struct parse_ctx *ctx, const char *name, const char *value
 	} else if (!strcmp(name, "data_dir")) {
 		if (value[0] != '/' || str_copy(cfg->data_dir, value, sizeof(cfg->data_dir)))
 			return fail(ctx, "'data_dir' = '%s' must be an absolute path", value);
+	} else if (!strcmp(name, "allowed_hosts")) {
+		r = config__check_hosts(value);
+		if (r == -ENAMETOOLONG)
+			return fail(ctx, "'allowed_hosts' = '%s' is longer than %d characters",
+				    value, CONFIG_HOSTS_MAX - 1);
+		if (r)
+			return fail(
+				ctx,
+				"'allowed_hosts' = '%s' is not a list of host names (NAME,NAME,...)",
+				value);
+		(void)str_copy(cfg->http.allowed_hosts, value, sizeof(cfg->http.allowed_hosts));
+	} else if (!strcmp(name, "auth_token_file") || !strcmp(name, "tls_cert_file") ||
+		   !strcmp(name, "tls_key_file")) {
+		char *dst = name[0] == 'a'		     ? cfg->http.auth_token_file
+			    : !strcmp(name, "tls_cert_file") ? cfg->http.tls_cert_file
+							     : cfg->http.tls_key_file;
+
+		if (name[0] == 't')
+			ctx->tls_line = ctx->line;
+		if (value[0] != '/' || str_copy(dst, value, VM_PATH_MAX))
+			return fail(ctx,
+				    "'%s' = '%s' must be an absolute path of at most %d characters",
+				    name, value, VM_PATH_MAX - 1);
+	} else if (!strcmp(name, "allow_insecure_listen")) {
+		if (parse_bool(value, &b))
+			return fail(ctx, "'%s' = '%s' is not a boolean", name, value);
+		cfg->http.allow_insecure_listen = b;
 	} else if (!strcmp(name, "tick_ms")) {
 		GET_U64(name, 100, 60000, cfg->tick_ms);
 	} else if (!strcmp(name, "max_connections")) {
@@ -199,7 +227,8 @@ static int global_key(struct parse_ctx *ctx, const char *name, const char *value
 		GET_U64(name, 1, 3600, cfg->procscan_ticks);
 	} else if (!strcmp(name, "vm_owners")) {
 		if (config__check_owners(value))
-			return fail(ctx, "'vm_owners' = '%s' is not a list of users (NAME,NAME,...)",
+			return fail(ctx,
+				    "'vm_owners' = '%s' is not a list of users (NAME,NAME,...)",
 				    value);
 		(void)str_copy(cfg->vm_owners, value, sizeof(cfg->vm_owners));
 	} else if (!strcmp(name, "libvirt_retry_max_s")) {
@@ -315,6 +344,11 @@ static int validate(struct parse_ctx *ctx)
 	struct config *cfg = ctx->cfg;
 	struct vm_config v;
 
+	if (!cfg->http.tls_cert_file[0] != !cfg->http.tls_key_file[0]) {
+		ctx->line = ctx->tls_line;
+		return fail(ctx,
+			    "'tls_cert_file' and 'tls_key_file' go together: set both or neither");
+	}
 	for (int i = -1; i < cfg->nvms; i++) {
 		const struct vm_config *raw = i < 0 ? &cfg->defaults : &cfg->vms[i];
 		char where[VM_NAME_MAX + 16] = "";
@@ -422,6 +456,29 @@ void config__vm(const struct config *cfg, const char *name, struct vm_config *ou
 	if (v->set & VMCFG_DRY_RUN)
 		out->dry_run = v->dry_run;
 	out->set = v->set;
+}
+
+int config__check_hosts(const char *s)
+{
+	int names = 0;
+
+	if (strnlen(s, CONFIG_HOSTS_MAX) >= CONFIG_HOSTS_MAX)
+		return -ENAMETOOLONG;
+	if (!strcmp(s, "*"))
+		return 0;
+	for (const char *p = s; *p; p++) {
+		char c = *p;
+
+		if (c == ',' || c == ' ' || c == '\t')
+			continue;
+		if (p == s || strchr(", \t", p[-1]))
+			names++;
+		/* what a Host header's host part may hold: names, IPv4, [IPv6] */
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']'))
+			return -EINVAL;
+	}
+	return names ? 0 : -EINVAL;
 }
 
 int config__parse_listen(const char *s, char *addr, size_t addrlen, unsigned int *port)

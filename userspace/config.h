@@ -20,7 +20,7 @@
 #define CONFIG_DEFAULT_DATA_DIR "/var/lib/kvmpilot"
 #define CONFIG_POLICY_MAX	16
 #define CONFIG_ERR_MAX		512
-#define CONFIG_LISTEN_MAX	64 /* 'listen' and --listen, the NUL included */
+#define CONFIG_LISTEN_MAX	64  /* 'listen' and --listen, the NUL included */
 #define CONFIG_OWNERS_MAX	256 /* 'vm_owners', the NUL included */
 #define CONFIG_DEFAULT_OWNERS	"root,libvirt-qemu,qemu"
 
@@ -69,14 +69,14 @@ struct config {
 	char data_dir[VM_PATH_MAX];
 	unsigned int tick_ms;
 	unsigned int max_connections;
-	unsigned int agent_timeout_s;	  /* agent silent this long: balloon fallback */
-	uint64_t history_max_bytes;	  /* rotate a VM's CSV beyond this size */
-	unsigned int history_keep;	  /* rotated files kept per VM */
-	unsigned int libvirt_retry_max_s; /* reconnect backoff ceiling */
-	bool procscan;			  /* also trace QEMU processes not run by libvirt */
-	unsigned int procscan_ticks;	  /* ticks between full /proc scans */
+	unsigned int agent_timeout_s;	   /* agent silent this long: balloon fallback */
+	uint64_t history_max_bytes;	   /* rotate a VM's CSV beyond this size */
+	unsigned int history_keep;	   /* rotated files kept per VM */
+	unsigned int libvirt_retry_max_s;  /* reconnect backoff ceiling */
+	bool procscan;			   /* also trace QEMU processes not run by libvirt */
+	unsigned int procscan_ticks;	   /* ticks between full /proc scans */
 	char vm_owners[CONFIG_OWNERS_MAX]; /* users whose QEMUs may be VMs (procscan.h) */
-	bool bpf;			  /* load the tracer */
+	bool bpf;			   /* load the tracer */
 	struct vm_config defaults;
 	struct vm_config *vms;
 	int nvms;

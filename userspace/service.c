@@ -487,11 +487,13 @@ struct service *service__new(const struct service_opts *opts, char *err, size_t 
 		goto fail;
 	}
 	svc->http = http__start(&(struct http_opts){ .listen = svc->cfg->listen,
-						     .max_conns = svc->cfg->max_connections },
+						     .max_conns = svc->cfg->max_connections,
+						     .access = &svc->cfg->http },
 				api__handle, svc->slot, err, errlen);
 	if (!svc->http)
 		goto fail;
-	log_info("serving on http://%s (port %u)", svc->cfg->listen, http__port(svc->http));
+	log_info("serving on %s://%s (port %u)", http__tls(svc->http) ? "https" : "http",
+		 svc->cfg->listen, http__port(svc->http));
 	/* loading BPF parsed the kernel's BTF: give that memory back */
 	(void)malloc_trim(0);
 	return svc;

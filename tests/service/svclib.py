@@ -60,7 +60,11 @@ def wait_for(pred, timeout, what, interval=0.2):
 class Service:
     """kvmpilot run, stopped with SIGTERM by stop() (which checks the exit status)."""
 
-    def __init__(self, *args, uri=TEST_URI, name="svc", dry_run=True, config=None, env=None):
+    def __init__(self, *args, uri=TEST_URI, name="svc", dry_run=True, config=None, env=None,
+                 headers=None, ssl_ctx=None):
+        # headers (a bearer token) and ssl_ctx (https with a test CA) go with every request
+        self.headers = dict(headers or {})
+        self.ssl_ctx = ssl_ctx
         self.port = free_port()
         self.dir = os.path.join(OUT, name)
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -82,7 +86,7 @@ class Service:
         self.log = open(self.log_path, "w")
         print("start: " + " ".join(cmd), flush=True)
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=e)
-        self.base = "http://127.0.0.1:%d" % self.port
+        self.base = "%s://127.0.0.1:%d" % ("https" if ssl_ctx else "http", self.port)
         wait_for(lambda: self.proc.poll() is None and self.get_json("/healthz")[0] == 200, 20,
                  "the service to answer /healthz")
 
@@ -90,9 +94,11 @@ class Service:
         return self.base + path
 
     def get(self, path, method="GET", data=None, headers=None):
-        req = urllib.request.Request(self.url(path), method=method, data=data, headers=headers or {})
+        h = dict(self.headers)
+        h.update(headers or {})
+        req = urllib.request.Request(self.url(path), method=method, data=data, headers=h)
         try:
-            with urllib.request.urlopen(req, timeout=10) as r:
+            with urllib.request.urlopen(req, timeout=10, context=self.ssl_ctx) as r:
                 return r.status, r.headers, r.read()
         except urllib.error.HTTPError as e:
             return e.code, e.headers, e.read()

@@ -125,7 +125,7 @@ try:
         s.close()
         return out
 
-    out = raw(b"GET /api/v1/vms HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n" +
+    out = raw(b"GET /api/v1/vms HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n" +
               b"z" * 100000)
     check(out.split(b" ")[1] in (b"413",), "GET with a 100 kB body -> %s" % out[:12])
 
@@ -133,7 +133,7 @@ try:
     slow = []
     for i in range(12):
         c = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
-        c.sendall(b"GET /api/v1/vms HTTP/1.1\r\nHost: x\r\n")
+        c.sendall(b"GET /api/v1/vms HTTP/1.1\r\nHost: localhost\r\n")
         slow.append(c)
     t_before = svc.get_json("/healthz")[1]["tick"]["count"]
     time.sleep(3.2)
@@ -145,13 +145,13 @@ try:
 
     # clients that disconnect mid-request, before and after sending it
     for i in range(20):
-        raw(b"GET /api/v1/vms HTTP/1.1\r\nHost: x\r\n", close_early=True)
-        raw(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", close_early=True)
+        raw(b"GET /api/v1/vms HTTP/1.1\r\nHost: localhost\r\n", close_early=True)
+        raw(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n", close_early=True)
     # ... and one that reads the start of its answer only; the per-client connection
     # limit may refuse a new connection until the server has reaped the dead ones
     def partial_read():
         s = socket.create_connection(("127.0.0.1", svc.port), timeout=5)
-        s.sendall(b"GET /api/v1/vms/svc-api-fq/series?metric=mem_used_mib HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"GET /api/v1/vms/svc-api-fq/series?metric=mem_used_mib HTTP/1.1\r\nHost: localhost\r\n\r\n")
         got = s.recv(12)
         s.close()
         return got.startswith(b"HTTP/1.1")
