@@ -26,8 +26,7 @@ FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -D_GNU_SOURCE -MMD -MP $(FUZZ_SAN) \
 FUZZ_HOST_SRCS := $(filter-out %/main.c %/cmd_%.c,$(USER_SRCS))
 FUZZ_HOST_OBJS := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_HOST_SRCS))
 FUZZ_HOST_LIB := $(FUZZ_OUT)/libkvmpilot.a
-# Guest targets link what the static agent links, and see its sample.h
-# before the host's.
+# Guest targets link what the static agent links.
 FUZZ_GUEST_SRCS := $(filter-out guest/agent/main.c,$(wildcard guest/agent/*.c)) \
 	common/agentproto.c common/util.c
 FUZZ_GUEST_OBJS := $(patsubst %.c,$(FUZZ_OUT)/obj/%.o,$(FUZZ_GUEST_SRCS))

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sample.h"
+#include "agent_sample.h"
 
 /* Big enough for /proc/stat and /proc/diskstats of a small guest; longer files are cut. */
 #define READ_MAX (64 * 1024)

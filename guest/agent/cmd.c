@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
-#include "sample.h"
+#include "agent_sample.h"
 
 #define MASK_WORDS (AGENTPROTO_MAX_CPUS / 64)
 

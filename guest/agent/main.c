@@ -28,7 +28,7 @@
 
 #include "agentproto.h"
 #include "cmd.h"
-#include "sample.h"
+#include "agent_sample.h"
 #include "util.h"
 
 enum transport_kind {

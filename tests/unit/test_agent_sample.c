@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "../../guest/agent/sample.h" /* not userspace/sample.h */
+#include "agent_sample.h"
 
 static char proc1[512], proc2[512], sys1[512];
 

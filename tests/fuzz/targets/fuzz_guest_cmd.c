@@ -22,7 +22,7 @@
 #include "agentproto.h"
 #include "cmd.h"
 #include "fuzz.h"
-#include "sample.h"
+#include "agent_sample.h"
 
 #define NCPUS 8
 

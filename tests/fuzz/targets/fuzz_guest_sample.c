@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The guest agent's readers of /proc and /sys (guest/agent/sample.c) over a
+ * The guest agent's readers of /proc and /sys (guest/agent/agent_sample.c) over a
  * fake tree whose files come from the input, then the sampler twice (rates
  * and busy % need two readings). A sample taken must be one the agent can
  * write on the wire, consistent, that the host reads (or refuses only for a
@@ -20,7 +20,7 @@
 
 #include "agentproto.h"
 #include "fuzz.h"
-#include "sample.h"
+#include "agent_sample.h"
 
 static const char *const files[] = {
 	"proc/meminfo",
