@@ -507,6 +507,57 @@ static void test_log_and_api_agree(void **state)
 	publish__free(pub);
 }
 
+/*
+ * The balloon's speeds (issue 11): a growth of 100 MiB seen landed 2 s after
+ * it was set deflated at 50 MiB/s; a shrink of 500 MiB seen landed 4 s after,
+ * inflated at 125 MiB/s. A slower move then counts at once.
+ */
+static void test_balloon_speeds(void **state)
+{
+	struct fixture *f = *state;
+	struct ctl_step st;
+	double grow, shrink;
+
+	control__mem_speeds(f->ctl, &grow, &shrink);
+	assert_true(grow == 0 && shrink == 0);
+	sample(f, 1024, 1000, 100); /* above 80 %: +100 MiB */
+	st = step(f, NULL);
+	assert_int_equal(st.act[ACT_MEMORY].rec.to, 1124 * MIB);
+	f->env.mono_ns = T0 + 2 * SEC;
+	sample(f, 1124, 1100, 600);
+	(void)step(f, NULL);
+	control__mem_speeds(f->ctl, &grow, &shrink);
+	assert_float_equal(grow, 50.0, 1e-9);
+	assert_true(shrink == 0);
+
+	/* used 100 of 1124: below 20 %, -500 MiB (past actuate's 1 ms rate limit) */
+	usleep(5000);
+	f->env.mono_ns = T0 + 3 * SEC;
+	sample(f, 1124, 1100, 1000);
+	st = step(f, NULL);
+	assert_int_equal(st.act[ACT_MEMORY].rec.to, 624 * MIB);
+	assert_int_equal(st.act[ACT_MEMORY].rec.outcome, ACT_RES_OK);
+	/* half-way a second later: not landed, nothing learned */
+	f->env.mono_ns = T0 + 4 * SEC;
+	sample(f, 874, 850, 550); /* used 300: no new decision */
+	(void)step(f, NULL);
+	control__mem_speeds(f->ctl, &grow, &shrink);
+	assert_true(shrink == 0);
+	assert_int_equal(dom.cur_kib, 624 * MIB);
+	f->env.mono_ns = T0 + 7 * SEC;
+	sample(f, 624, 600, 300);
+	(void)step(f, NULL);
+	control__mem_speeds(f->ctl, &grow, &shrink);
+	assert_float_equal(shrink, 125.0, 1e-9);
+
+	/* the estimates: slower at once, faster halfway, nonsense ignored */
+	assert_float_equal(control__speed_update(0, 100 * 1024, 2), 50, 1e-9);
+	assert_float_equal(control__speed_update(50, 100 * 1024, 4), 25, 1e-9);
+	assert_float_equal(control__speed_update(50, 100 * 1024, 1), 75, 1e-9);
+	assert_float_equal(control__speed_update(50, 0, 1), 50, 1e-9);
+	assert_float_equal(control__speed_update(50, 100, 0), 50, 1e-9);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -516,6 +567,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outcomes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_cpus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_log_and_api_agree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_balloon_speeds, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The per-VM controller (see control.h). */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,8 +27,16 @@ struct vm_ctl {
 	int cpus_tries;
 	/* the last memory growth set, while the balloon may still be deflating */
 	uint64_t grow_kib;
+	uint64_t grow_from_kib;
 	uint64_t grow_ns;
 	bool grow_landed;
+	/* the last shrink set, while the balloon may still be inflating */
+	uint64_t shrink_kib;
+	uint64_t shrink_from_kib;
+	uint64_t shrink_ns;
+	bool shrink_landed;
+	double grow_mibps;   /* balloon deflation speed, MiB/s; 0: none measured */
+	double shrink_mibps; /* balloon inflation speed, MiB/s; 0: none measured */
 	double mem_lag_s;    /* how long growths take to land beyond a tick; < 0: none yet */
 	uint64_t kernel_kib; /* balloon - guest MemTotal: what the guest kernel keeps */
 	struct act_counts counts[ACT_KIND_NR];
@@ -84,6 +93,25 @@ struct channel *control__channel(const struct vm_ctl *c)
 double control__mem_lag_s(const struct vm_ctl *c)
 {
 	return c->mem_lag_s;
+}
+
+void control__mem_speeds(const struct vm_ctl *c, double *grow_mibps, double *shrink_mibps)
+{
+	*grow_mibps = c->grow_mibps;
+	*shrink_mibps = c->shrink_mibps;
+}
+
+double control__speed_update(double est, double moved_kib, double seen_s)
+{
+	double v;
+
+	if (!(moved_kib > 0) || !(seen_s > 0) || !isfinite(moved_kib) || !isfinite(seen_s))
+		return est;
+	v = moved_kib / 1024.0 / seen_s;
+	if (!(est > 0))
+		return v;
+	/* A slower move counts at once (the next may be as slow), a faster one halfway. */
+	return v < est ? v : 0.5 * (est + v);
 }
 
 uint64_t control__kernel_kib(const struct vm_ctl *c)
@@ -208,6 +236,29 @@ static void learn_landing(struct vm_ctl *c, const struct vm_sample *s, uint64_t 
 		return;
 	c->grow_landed = true;
 	c->mem_lag_s = policy__lag_update(c->mem_lag_s, (double)(now - c->grow_ns) / 1e9, tick_s);
+	if (s->balloon_kib > c->grow_from_kib)
+		c->grow_mibps = control__speed_update(c->grow_mibps,
+						      (double)(s->balloon_kib - c->grow_from_kib),
+						      (double)(now - c->grow_ns) / 1e9);
+}
+
+/*
+ * A shrink inflates the balloon, taking pages from the guest at the speed
+ * its driver manages (slower on a busy host): measured from the call to the
+ * first tick that sees the balloon there, or what it did within the settle
+ * time, so the policy starts no shrink that cannot finish before a jump.
+ */
+static void learn_inflation(struct vm_ctl *c, const struct vm_sample *s, uint64_t now)
+{
+	if (!c->shrink_kib || c->shrink_landed ||
+	    (s->balloon_kib > c->shrink_kib + CTL_MEM_LANDED_SLACK_KIB &&
+	     now - c->shrink_ns < CTL_MEM_GROW_SETTLE_NS))
+		return;
+	c->shrink_landed = true;
+	if (s->balloon_kib < c->shrink_from_kib)
+		c->shrink_mibps = control__speed_update(
+			c->shrink_mibps, (double)(c->shrink_from_kib - s->balloon_kib),
+			(double)(now - c->shrink_ns) / 1e9);
 }
 
 /*
@@ -288,11 +339,14 @@ static int decide(struct vm_ctl *c, const struct ctl_env *env, struct vm_sample 
 	}
 	policy_cfg(env, s, &pc);
 	learn_landing(c, s, env->mono_ns, pc.tick_s);
+	learn_inflation(c, s, env->mono_ns);
 	learn_kernel_share(c, s, prev);
 	policy_in(s, c->kernel_kib, in);
 	if (c->grow_kib > s->balloon_kib && env->mono_ns - c->grow_ns < CTL_MEM_GROW_SETTLE_NS)
 		in->balloon_cur_mib = (double)c->grow_kib / 1024.0;
 	in->mem_lag_s = c->mem_lag_s > 0 ? c->mem_lag_s : 0;
+	in->mem_grow_mibps = c->grow_mibps;
+	in->mem_shrink_mibps = c->shrink_mibps;
 	s->mem_lag_s = c->mem_lag_s;
 	r = policy__decide(&pc, &c->pol, in, dec);
 	(void)str_copy(s->reason, dec->reason, sizeof(s->reason));
@@ -356,10 +410,18 @@ static void act_memory(struct vm_ctl *c, const struct ctl_env *env, const struct
 	a->err = actuate__memory(env->act, env->virt, s->name, &req, reason, &a->rec);
 	if (!a->err && !rec->dry_run && rec->to > rec->from && rec->outcome == ACT_RES_OK) {
 		c->grow_kib = rec->to;
+		c->grow_from_kib = rec->from;
 		c->grow_ns = env->mono_ns;
 		c->grow_landed = false;
+		c->shrink_kib = 0;
 	} else if (!a->err && !rec->dry_run && rec->to < rec->from) {
 		c->grow_kib = 0;
+		if (rec->outcome == ACT_RES_OK) {
+			c->shrink_kib = rec->to;
+			c->shrink_from_kib = rec->from;
+			c->shrink_ns = env->mono_ns;
+			c->shrink_landed = false;
+		}
 	}
 	count(c, rec);
 }

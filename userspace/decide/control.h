@@ -112,6 +112,14 @@ int control__step(struct vm_ctl *c, const struct ctl_env *env, struct vm_sample 
 
 /* How long memory growths take to land beyond a tick; < 0: none seen yet. */
 double control__mem_lag_s(const struct vm_ctl *c);
+/*
+ * How fast the balloon moved, MiB/s: deflation (growth) and inflation
+ * (shrink), each measured from the call to the first tick that saw it land;
+ * 0: none measured yet. The policy gets both (policy_input).
+ */
+void control__mem_speeds(const struct vm_ctl *c, double *grow_mibps, double *shrink_mibps);
+/* One speed estimate from a move of moved_kib seen after seen_s (est <= 0: none yet). */
+double control__speed_update(double est, double moved_kib, double seen_s);
 /* The guest kernel's own share of its memory (balloon - MemTotal), 0: not learned. */
 uint64_t control__kernel_kib(const struct vm_ctl *c);
 /* Counters of the actions of kind (enum act_kind) that moved or failed. */

@@ -95,6 +95,11 @@ void policy_config__init(struct policy_config *cfg, enum policy_kind kind)
 	cfg->predictive.cpu_down = 0.75;
 	cfg->predictive.cpu_idle_s = 2.0;
 	cfg->predictive.cpu_window_s = 300.0;
+	cfg->predictive.jump_min = 0.1;
+	cfg->predictive.jump_min_mib = 256;
+	cfg->predictive.recur_max_s = 300.0;
+	cfg->predictive.recur_hold = 1.5;
+	cfg->predictive.recur_first_s = 60.0;
 }
 
 static bool in_range(double v, double lo, double hi)
@@ -148,7 +153,12 @@ int policy_config__validate(const struct policy_config *cfg)
 	    !in_range(cfg->predictive.cpu_sat, 0.1, 1) ||
 	    !in_range(cfg->predictive.cpu_down, 0.05, cfg->predictive.cpu_sat) ||
 	    !in_range(cfg->predictive.cpu_idle_s, 0, hist_s) ||
-	    !in_range(cfg->predictive.cpu_window_s, cfg->tick_s, hist_s))
+	    !in_range(cfg->predictive.cpu_window_s, cfg->tick_s, hist_s) ||
+	    !in_range(cfg->predictive.jump_min, 0, 1) ||
+	    cfg->predictive.jump_min_mib > cfg->mem_max_mib ||
+	    !in_range(cfg->predictive.recur_max_s, cfg->tick_s, 1e6) ||
+	    !in_range(cfg->predictive.recur_hold, 1, 100) ||
+	    !in_range(cfg->predictive.recur_first_s, 0, 1e6))
 		return -EINVAL;
 	return 0;
 }
@@ -215,7 +225,8 @@ static int check_input(const struct policy_input *in)
 	    !in_range(in->mem_avail_mib, 0, big) || !in_range(in->swap_in_mibps, 0, big) ||
 	    !in_range(in->swap_out_mibps, 0, big) || !in_range(in->balloon_cur_mib, 0, big) ||
 	    !in_range(in->balloon_max_mib, 0, big) || !in_range(in->data_age_s, 0, 1e12) ||
-	    !in_range(in->mem_lag_s, 0, 3600) || !in_range(in->vcpu_busy, 0, 1e6) ||
+	    !in_range(in->mem_lag_s, 0, 3600) || !in_range(in->mem_grow_mibps, 0, big) ||
+	    !in_range(in->mem_shrink_mibps, 0, big) || !in_range(in->vcpu_busy, 0, 1e6) ||
 	    !in_range(in->runq_wait, 0, 1))
 		return -EINVAL;
 	if (in->mem_used_mib > in->mem_total_mib + 0.5)
@@ -257,8 +268,10 @@ struct mem_ctx {
 	bool swapping;
 	bool pressure; /* PSI, swap-in or available below the reserve */
 	const char *pressure_why;
-	bool censored; /* the guest used (almost) all it had */
-	double lag_s;  /* seconds a change takes to land, beyond the tick */
+	bool censored;	   /* the guest used (almost) all it had */
+	double lag_s;	   /* seconds a change takes to land, beyond the tick */
+	double grow_mibps; /* balloon speeds, MiB/s; 0: unknown */
+	double shrink_mibps;
 };
 
 static void mem_ctx__fill(const struct policy_config *cfg, const struct policy_input *in,
@@ -276,6 +289,8 @@ static void mem_ctx__fill(const struct policy_config *cfg, const struct policy_i
 		m->floor = m->ceiling;
 	m->stale = in->source == POLICY_SRC_NONE || in->data_age_s > cfg->stale_after_s;
 	m->lag_s = in->mem_lag_s;
+	m->grow_mibps = in->mem_grow_mibps;
+	m->shrink_mibps = in->mem_shrink_mibps;
 	m->swapping = in->swap_in_mibps > 0 || in->swap_out_mibps > 0;
 	m->pressure = false;
 	m->pressure_why = NULL;
@@ -420,6 +435,189 @@ static void mem_window(const struct policy_config *cfg, struct policy_state *st,
 			   I(cfg->window.window_s), cfg->window.factor);
 }
 
+/*
+ * Recurring jumps. The learned rises above cover one tick; a workload like
+ * memory_hog climbs 500-1800 MiB over 2-6 ticks every 7-25 s, and a growth
+ * decided on its first rising tick lands 1 + lag ticks later, when most of
+ * the climb has come. A shrink while it drains then lands just before the
+ * next climb: live, an OOM kill. So a rising episode that climbs more than
+ * jump_min within the response window (2 + lag ticks: what growth cannot
+ * follow) is a jump. While the time since the last jump is
+ * below recur_hold x the longest interval between recent jumps
+ * (recur_first_s after a lone jump), another is likely: the allocation keeps
+ * room for the last jump's base plus what the largest recent jump climbed
+ * before a growth could land (jump_room(); and the spacing of the sizes
+ * seen, as they vary). Below that, a
+ * shrink is allowed only early in a cycle, when the balloon can inflate and
+ * deflate back (at its measured speeds) before the shortest interval seen is
+ * up. Past the horizon the pattern has stopped: it is forgotten, and memory
+ * goes back under the ordinary rules.
+ */
+struct jump_hold {
+	bool active;
+	uint32_t n;	   /* jumps in the pattern */
+	double since;	   /* ticks since the last jump started */
+	double imin, imax; /* ticks between jump starts; 0: one jump */
+	double horizon;	   /* ticks after the last jump the room is kept */
+	double size;	   /* largest jump, MiB */
+	double need;	   /* allocation that covers base + size */
+};
+
+static double response_ticks(const struct policy_config *cfg, const struct mem_ctx *m)
+{
+	return 2 + ceil(m->lag_s / cfg->tick_s - 1e-9);
+}
+
+static double jump_min_mib(const struct policy_config *cfg, const struct mem_ctx *m)
+{
+	return fmax((double)cfg->predictive.jump_min_mib, cfg->predictive.jump_min * m->ceiling);
+}
+
+/*
+ * The room a jump needs ahead of it: what it climbs before a growth decided
+ * on its first tick lands (its first tick, then its fastest pace for the
+ * landing lag and the balloon's deflation time), at most all it climbed.
+ */
+static double jump_room(const struct policy_config *cfg, const struct policy_state *st,
+			const struct mem_ctx *m, uint32_t i)
+{
+	double extra = ceil(m->lag_s / cfg->tick_s - 1e-9);
+
+	if (m->grow_mibps > 0)
+		extra += ceil(st->jump_size[i] / m->grow_mibps / cfg->tick_s - 1e-9);
+	return fmin(st->jump_size[i], st->jump_rise1[i] + st->jump_rate[i] * extra);
+}
+
+static void jump_span(const struct policy_config *cfg, const struct policy_state *st,
+		      const struct mem_ctx *m, struct jump_hold *h)
+{
+	uint32_t i, cur = st->jump_head, prev;
+	double smin;
+
+	memset(h, 0, sizeof(*h));
+	h->n = st->njumps;
+	if (!h->n)
+		return;
+	h->since = (double)(st->tick - st->jump_tick[cur]);
+	h->size = jump_room(cfg, st, m, cur);
+	smin = h->size;
+	for (i = 1; i < h->n; i++) {
+		double gap, room;
+
+		prev = (cur + POLICY_JUMPS - 1) % POLICY_JUMPS;
+		gap = (double)(st->jump_tick[cur] - st->jump_tick[prev]);
+		room = jump_room(cfg, st, m, prev);
+		h->imin = i == 1 ? gap : fmin(h->imin, gap);
+		h->imax = fmax(h->imax, gap);
+		h->size = fmax(h->size, room);
+		smin = fmin(smin, room);
+		cur = prev;
+	}
+	/* Sizes that vary: the next may exceed the largest seen. By about the
+	 * spacing of the n seen for the uniform's unbiased maximum; twice that
+	 * here, as a jump beyond the room is an OOM kill. */
+	if (h->n >= 2)
+		h->size += 2 * (h->size - smin) / (h->n - 1);
+	h->horizon = h->n == 1 ? cfg->predictive.recur_first_s / cfg->tick_s
+			       : cfg->predictive.recur_hold * h->imax;
+}
+
+static void jump_record(const struct policy_config *cfg, struct policy_state *st,
+			const struct mem_ctx *m)
+{
+	struct jump_hold h;
+	uint32_t i;
+
+	jump_span(cfg, st, m, &h);
+	/* A jump after the room expired, or too long after the last: a new pattern. */
+	if (h.n && ((double)(st->ep_start - st->jump_tick[st->jump_head]) > h.horizon ||
+		    (double)(st->ep_start - st->jump_tick[st->jump_head]) * cfg->tick_s >
+			    cfg->predictive.recur_max_s))
+		st->njumps = 0;
+	i = st->njumps ? (st->jump_head + 1) % POLICY_JUMPS : 0;
+	st->jump_head = i;
+	st->jump_tick[i] = st->ep_start;
+	st->jump_size[i] = (float)st->ep_climb;
+	st->jump_rise1[i] = (float)st->ep_rise1;
+	st->jump_rate[i] = (float)st->ep_rate;
+	st->jump_base[i] = (float)st->ep_base;
+	if (st->njumps < POLICY_JUMPS)
+		st->njumps++;
+}
+
+/* Follow rising episodes; a finished one that climbed enough is a jump. */
+static void jump_track(const struct policy_config *cfg, struct policy_state *st,
+		       const struct mem_ctx *m, bool rising)
+{
+	if (m->stale)
+		return;
+	if (rising) {
+		if (!st->ep_on) {
+			st->ep_on = true;
+			st->ep_start = st->tick;
+			st->ep_base = st->have_prev ? st->prev_used : m->used;
+			st->ep_ticks = 0;
+			st->ep_fast = 0;
+			st->ep_climb = 0;
+			st->ep_rise1 = m->used - st->ep_base;
+			st->ep_rate = 0;
+		}
+		st->ep_ticks++;
+		if (st->ep_ticks <= response_ticks(cfg, m))
+			st->ep_fast = fmax(st->ep_fast, m->used - st->ep_base);
+		st->ep_climb = fmax(st->ep_climb, m->used - st->ep_base);
+		st->ep_rate = fmax(st->ep_rate, m->used - st->prev_used);
+		return;
+	}
+	if (!st->ep_on)
+		return;
+	st->ep_on = false;
+	if (st->ep_fast >= jump_min_mib(cfg, m))
+		jump_record(cfg, st, m);
+}
+
+static void jump_hold(const struct policy_config *cfg, const struct policy_state *st,
+		      const struct mem_ctx *m, struct jump_hold *h)
+{
+	double hi;
+
+	jump_span(cfg, st, m, h);
+	if (!h->n || h->since > h->horizon)
+		return;
+	hi = fmin(st->jump_base[st->jump_head] + h->size, m->ceiling);
+	h->need = fmin(fmax(hi / cfg->predictive.fill, hi + (double)cfg->mem_reserve_mib),
+		       m->ceiling);
+	h->active = h->need > m->used;
+}
+
+/* Ticks the balloon takes to move by mib at speed mibps (0: unknown, a tick). */
+static double balloon_ticks(const struct policy_config *cfg, double mib, double mibps)
+{
+	if (mib <= 0)
+		return 0;
+	if (mibps <= 0)
+		return 1;
+	return ceil(mib / mibps / cfg->tick_s - 1e-9);
+}
+
+/*
+ * Can the allocation go down to target and back to the room for the jump
+ * before the next one is likely (the shortest interval seen)?
+ */
+static bool jump_early_ok(const struct policy_config *cfg, const struct mem_ctx *m,
+			  const struct jump_hold *h, double target, double *finish)
+{
+	double down = balloon_ticks(cfg, m->alloc - target, m->shrink_mibps);
+	double back = 1 + ceil(m->lag_s / cfg->tick_s - 1e-9) +
+		      balloon_ticks(cfg, h->need - target, m->grow_mibps);
+
+	*finish = down + back;
+	/* A balloon of unknown speed cannot be shown to make it in time. */
+	if (m->shrink_mibps <= 0 || m->grow_mibps <= 0)
+		return false;
+	return h->n >= 2 && h->since + down + back + 1 < h->imin;
+}
+
 static void mem_predictive(const struct policy_config *cfg, struct policy_state *st,
 			   const struct mem_ctx *m, struct policy_decision *out)
 {
@@ -427,6 +625,7 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 	double delta = st->have_prev ? u - st->prev_used : 0;
 	double noise = fmax(2.0, 0.005 * u), r, hi, need, want = m->alloc, ramp = 0;
 	bool rising = delta > noise;
+	struct jump_hold jh;
 	int bin, s;
 
 	if (st->bin_mib <= 0)
@@ -462,6 +661,8 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 			st->visits_kind[s % 2]++;
 	}
 
+	jump_track(cfg, st, m, rising);
+	jump_hold(cfg, st, m, &jh);
 	r = expected_rise(cfg, st, s);
 	if (!m->stale)
 		st->trend = 0.5 * st->trend + 0.5 * delta;
@@ -515,18 +716,43 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 				 cfg->predictive.deadband * m->alloc);
 		double cap = fmax((double)cfg->predictive.shrink_cap_min_mib,
 				  cfg->predictive.shrink_cap * m->alloc);
+		double lo = fmax(need, m->floor), finish = 0;
+		bool keep = false;
 
-		if (m->alloc - fmax(need, m->floor) > db && st->trend <= noise) {
+		/* A jump is likely before a shrink could be undone: keep its room. */
+		if (jh.active && jh.need > lo &&
+		    !jump_early_ok(cfg, m, &jh, fmax(lo, m->alloc - cap), &finish)) {
+			lo = fmax(lo, jh.need);
+			keep = true;
+		}
+		if (keep && jh.need > m->alloc + db &&
+		    (jh.n == 1 || jh.since + finish + 1 >= jh.imin)) {
+			/* Below the room and the next jump is near: grow ahead of it. */
+			want = jh.need;
+			reason_add(out,
+				   "mem: %lld MiB jumps recur (%u, every %lld-%lld s), room kept",
+				   I(jh.size), jh.n, I(jh.imin * cfg->tick_s),
+				   I(jh.imax * cfg->tick_s));
+			st->low_mem_ticks = 0;
+		} else if (m->alloc - lo > db && st->trend <= noise) {
 			st->low_mem_ticks++;
 			if (st->low_mem_ticks >= SHRINK_HOLD &&
 			    st->tick - st->last_mem_change >=
 				    ticks_of(cfg, cfg->predictive.shrink_cooldown_s)) {
-				want = fmax(need, m->alloc - cap);
+				want = fmax(lo, m->alloc - cap);
 				reason_add(out, "mem: forecast band %lld MiB, shrink%s", I(hi),
-					   want > need ? " (rate cap)" : "");
+					   want > lo ? " (rate cap)" : "");
+				if (keep)
+					reason_add(out, ", room for a %lld MiB jump", I(jh.size));
 			}
 		} else {
 			st->low_mem_ticks = 0;
+			if (keep && m->alloc - fmax(need, m->floor) > db && st->trend <= noise)
+				reason_add(
+					out,
+					"mem: no shrink, %lld MiB jump likely (last %lld of %lld s)",
+					I(jh.size), I(jh.since * cfg->tick_s),
+					I(jh.horizon * cfg->tick_s));
 		}
 	}
 	out->target_mem_mib = mem_safe(m, want, out);

@@ -38,6 +38,8 @@
 #define POLICY_HIST_MAX 512
 /* Memory levels the predictive policy learns rises for (see policy.c). */
 #define POLICY_BINS 64
+/* Recent jumps the predictive policy remembers (see policy.c). */
+#define POLICY_JUMPS 8
 
 enum policy_kind {
 	POLICY_THRESHOLD = 0,
@@ -65,11 +67,13 @@ struct policy_input {
 	double psi_full_avg10;
 	double swap_in_mibps; /* guest swap-in / swap-out rates, MiB/s */
 	double swap_out_mibps;
-	double balloon_cur_mib; /* current allocation (balloon actual); 0: use mem_total */
-	double balloon_max_mib; /* domain maximum; 0: unknown, mem_max_mib alone */
-	double data_age_s;	/* age of the guest memory data */
-	double mem_lag_s;	/* seconds a memory change takes to land (measured
+	double balloon_cur_mib;	 /* current allocation (balloon actual); 0: use mem_total */
+	double balloon_max_mib;	 /* domain maximum; 0: unknown, mem_max_mib alone */
+	double data_age_s;	 /* age of the guest memory data */
+	double mem_lag_s;	 /* seconds a memory change takes to land (measured
 				 * by the caller; 0: unknown, next tick) */
+	double mem_grow_mibps;	 /* balloon deflation (growth) speed, MiB/s; 0: unknown */
+	double mem_shrink_mibps; /* balloon inflation (shrink) speed, MiB/s; 0: unknown */
 	enum policy_source source;
 	double vcpu_busy;     /* host-measured (BPF run time), in vCPUs */
 	double runq_wait;     /* host run-queue wait, fraction 0..1 */
@@ -126,6 +130,14 @@ struct policy_config {
 		double cpu_down; /* scale down only to n with recent busy <= cpu_down x n (0.75) */
 		double cpu_idle_s;   /* sustained low use before scaling down (2) */
 		double cpu_window_s; /* busy peak remembered for scale-up size (300) */
+		/* Recurring jumps (see policy.c): room for the demonstrated jump is
+		 * kept while another is likely. */
+		double jump_min;       /* a rise counts as a jump above this fraction of
+				       * the ceiling (0.1) ... */
+		uint64_t jump_min_mib; /* ... and this much (256) */
+		double recur_max_s;    /* jumps further apart than this do not recur (300) */
+		double recur_hold;     /* room kept this many longest intervals (1.5) */
+		double recur_first_s;  /* after a first jump, room kept this long (60) */
 	} predictive;
 };
 
@@ -195,6 +207,22 @@ struct policy_state {
 	float rise_kind[2]; /* per rising flag, any level */
 	uint64_t rise_kind_tick[2];
 	uint32_t visits_kind[2];
+	/* Jumps: the rising episode in progress, then the last POLICY_JUMPS. */
+	bool ep_on;
+	uint32_t ep_ticks;
+	uint64_t ep_start;
+	double ep_base;
+	double ep_fast;	 /* rise within the response window of the episode */
+	double ep_climb; /* ... and in all */
+	double ep_rise1; /* on its first tick */
+	double ep_rate;	 /* its fastest tick */
+	uint32_t njumps;
+	uint32_t jump_head; /* index of the newest */
+	uint64_t jump_tick[POLICY_JUMPS];
+	float jump_size[POLICY_JUMPS]; /* climbed in all */
+	float jump_rise1[POLICY_JUMPS];
+	float jump_rate[POLICY_JUMPS];
+	float jump_base[POLICY_JUMPS];
 	struct policy_slmax mem_peak;	/* used, over window_s */
 	struct policy_slmax cpu_peak;	/* busy, over cpu_window_s or window_s */
 	struct policy_slmax cpu_recent; /* busy, over cpu_idle_s */
