@@ -292,6 +292,7 @@ static int build_snapshot(struct service *svc, struct snapshot *snap, double now
 
 	virt__counters(virt, &c);
 	in.libvirt_retries = (unsigned int)c.disconnects;
+	in.libvirt_names_refused = c.names_refused;
 	for (int i = 0; i < svc->nvms; i++)
 		publish__vm(&snap->vms[i], svc->vms[i].hist,
 			    control__counts(svc->vms[i].ctl, ACT_MEMORY),

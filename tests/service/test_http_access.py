@@ -201,3 +201,17 @@ r = subprocess.run([KVMPILOT, "run", "--uri", TEST_URI, "--data-dir", long_dir],
                    capture_output=True, text=True, timeout=20)
 check(r.returncode == 2 and "bad --data-dir '%s': longer than 255 characters" % long_dir in r.stderr,
       "--data-dir of %d characters refused" % len(long_dir))
+
+# --- a libvirt domain whose name is too long to keep whole shows in /metrics ----------------
+from svclib import write_node  # noqa: E402
+node = os.path.join(OUT, "long-name-node.xml")
+write_node(node, "v" * 300, os.path.join(OUT, "long.agent.sock"))
+svc = Service(name="longname", uri="test://" + node, config=os.path.join(OUT, "quiet.ini"))
+try:
+    def refused():
+        code, h, body = svc.get("/metrics")
+        return code == 200 and b"\nkvmpilot_libvirt_names_refused 1\n" in body
+    wait_for(refused, 15, "kvmpilot_libvirt_names_refused 1")
+    check(True, "a 300-character domain name: kvmpilot_libvirt_names_refused 1 in /metrics")
+finally:
+    svc.stop()

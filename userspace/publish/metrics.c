@@ -194,6 +194,10 @@ static void render_service(FILE *f, const struct snapshot *snap)
 	fprintf(f, "kvmpilot_libvirt_connected %d\n", h->libvirt_connected);
 	family(f, "kvmpilot_bpf_loaded", "gauge", "1 when the BPF tracer is loaded and attached.");
 	fprintf(f, "kvmpilot_bpf_loaded %d\n", h->bpf_loaded);
+	family(f, "kvmpilot_libvirt_names_refused", "gauge",
+	       "Running libvirt domains whose name is too long to keep whole (not watched, "
+	       "never cut), at the last re-list.");
+	fprintf(f, "kvmpilot_libvirt_names_refused %lu\n", h->libvirt_names_refused);
 	family(f, "kvmpilot_vms", "gauge", "VMs known to the service.");
 	fprintf(f, "kvmpilot_vms %d\n", snap->nvms);
 	family(f, "kvmpilot_ticks_total", "counter", "Ticks run since the service started.");

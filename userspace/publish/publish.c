@@ -131,6 +131,7 @@ static void health(struct snapshot_health *h, const struct snapshot *snap,
 
 	(void)str_copy(h->libvirt_uri, cfg->uri, sizeof(h->libvirt_uri));
 	h->libvirt_connected = in->libvirt_connected;
+	h->libvirt_names_refused = in->libvirt_names_refused;
 	if (!h->libvirt_connected) {
 		h->libvirt_retries = in->libvirt_retries;
 		(void)str_copy(h->libvirt_error, in->libvirt_error, sizeof(h->libvirt_error));

@@ -36,6 +36,7 @@ struct publish_health {
 	const double *phase_ms; /* [TICK_PHASES] */
 	double start_time;
 	const struct collect_counters *counters; /* NULL: none */
+	unsigned long libvirt_names_refused;	 /* virt_counters.names_refused */
 };
 
 struct publisher;

@@ -70,6 +70,7 @@ struct snapshot_health {
 	/* QEMU-like processes not taken as VMs, by collect.h's reason ("owner", "limit") */
 	uint64_t procscan_refused[SNAPSHOT_REFUSED_NR];
 	uint64_t trace_sync_failures; /* tracking entries the tracer could not write */
+	unsigned long libvirt_names_refused; /* virt_counters.names_refused */
 };
 
 /* A response rendered once per snapshot (it is immutable), shared by readers. */
