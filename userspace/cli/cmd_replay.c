@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd_replay_host.h"
 #include "cmds.h"
 #include "policy.h"
 #include "replay.h"
@@ -41,7 +42,9 @@ static void usage(FILE *f)
 		"  --mem-reserve MIB  floor above guest used (default 128)\n"
 		"  --vcpu-min N       (default 1)\n"
 		"  --vcpu-max N       (default 4)\n"
-		"  --vcpu-start N     (default 1)\n");
+		"  --vcpu-start N     (default 1)\n"
+		"\n"
+		"With --host-mem MIB the traces run as the VMs of one host (see --host-mem --help).\n");
 }
 
 struct log_ctx {
@@ -421,6 +424,12 @@ int do_replay(int argc, char **argv)
 	struct replay_cli cli = { .kind = POLICY_PREDICTIVE };
 	int rc;
 
+	/* Several traces on one host: a command of its own (cmd_replay_host.c). */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strncmp(argv[i], "--host-mem", 10) &&
+		    (argv[i][10] == '\0' || argv[i][10] == '='))
+			return do_replay_host(argc, argv);
+	}
 	if (parse_opts(argc, argv, &cli, &rc))
 		return rc;
 	if (optind >= argc) {

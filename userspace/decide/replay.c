@@ -210,8 +210,8 @@ cleanup:
 	return rc;
 }
 
-static void score_tick(struct replay_score *s, double mem, double cpu, uint64_t alloc,
-		       unsigned int vcpus, double *slack_sum, double *idle_sum)
+void replay__score_tick(struct replay_score *s, double mem, double cpu, uint64_t alloc,
+			unsigned int vcpus, double *slack_sum, double *idle_sum)
 {
 	if (mem > 0.95 * (double)alloc)
 		s->mem_pressure_s++;
@@ -219,6 +219,27 @@ static void score_tick(struct replay_score *s, double mem, double cpu, uint64_t 
 	if (cpu > (double)vcpus)
 		s->cpu_pressure_s++;
 	*idle_sum += fmax(0.0, (double)vcpus - cpu);
+}
+
+void replay__input(const struct policy_config *cfg, double mem, double cpu, uint64_t alloc,
+		   unsigned int vcpus, struct policy_input *in)
+{
+	double used = fmin(mem, (double)alloc);
+
+	memset(in, 0, sizeof(*in));
+	in->mem_total_mib = (double)alloc;
+	in->mem_used_mib = used;
+	in->mem_avail_mib = (double)alloc - used;
+	in->psi_valid = false;
+	in->balloon_cur_mib = (double)alloc;
+	in->balloon_max_mib = (double)cfg->mem_max_mib;
+	in->data_age_s = 0;
+	in->source = POLICY_SRC_AGENT;
+	in->vcpu_busy = fmin(cpu, (double)vcpus);
+	in->runq_wait = 0;
+	in->guest_cpu_pct = in->vcpu_busy / vcpus * 100.0;
+	in->vcpus_online = vcpus;
+	in->vcpus_present = cfg->vcpu_max;
 }
 
 int replay__run(const struct policy_config *cfg, const struct replay_start *start,
@@ -242,25 +263,12 @@ int replay__run(const struct policy_config *cfg, const struct replay_start *star
 	}
 	policy_state__init(st);
 	for (size_t i = 0; i < t->n; i++) {
-		struct policy_input in = { 0 };
+		struct policy_input in;
 		struct policy_decision d;
-		double used = fmin(t->mem[i], (double)alloc);
 
-		score_tick(score, t->mem[i], t->cpu[i], alloc, vcpus, &slack_sum, &idle_sum);
-
-		in.mem_total_mib = (double)alloc;
-		in.mem_used_mib = used;
-		in.mem_avail_mib = (double)alloc - used;
-		in.psi_valid = false;
-		in.balloon_cur_mib = (double)alloc;
-		in.balloon_max_mib = (double)cfg->mem_max_mib;
-		in.data_age_s = 0;
-		in.source = POLICY_SRC_AGENT;
-		in.vcpu_busy = fmin(t->cpu[i], (double)vcpus);
-		in.runq_wait = 0;
-		in.guest_cpu_pct = in.vcpu_busy / vcpus * 100.0;
-		in.vcpus_online = vcpus;
-		in.vcpus_present = cfg->vcpu_max;
+		replay__score_tick(score, t->mem[i], t->cpu[i], alloc, vcpus, &slack_sum,
+				   &idle_sum);
+		replay__input(cfg, t->mem[i], t->cpu[i], alloc, vcpus, &in);
 		err = policy__decide(cfg, st, &in, &d);
 		if (err)
 			goto cleanup;
@@ -305,7 +313,8 @@ int replay__oracle(const struct policy_config *cfg, const struct replay_trace *t
 		v = fmin(fmax(v, (double)cfg->vcpu_min), (double)cfg->vcpu_max);
 		alloc = (uint64_t)a;
 		vcpus = (unsigned int)v;
-		score_tick(score, t->mem[i], t->cpu[i], alloc, vcpus, &slack_sum, &idle_sum);
+		replay__score_tick(score, t->mem[i], t->cpu[i], alloc, vcpus, &slack_sum,
+				   &idle_sum);
 		if (i > 0 && (alloc != prev_alloc || vcpus != prev_vcpus))
 			score->actions++;
 		prev_alloc = alloc;

@@ -80,6 +80,17 @@ int replay__run(const struct policy_config *cfg, const struct replay_start *star
 int replay__oracle(const struct policy_config *cfg, const struct replay_trace *t,
 		   struct replay_score *score);
 
+/*
+ * The rules above, one tick at a time, for the host replay (replay_host.h):
+ * what the policy sees at tick t (demand mem, cpu; allocation in force), and
+ * the tick's contribution to the scores (slack and idle summed into *slack_sum
+ * and *idle_sum, divided by the ticks at the end).
+ */
+void replay__input(const struct policy_config *cfg, double mem, double cpu, uint64_t alloc,
+		   unsigned int vcpus, struct policy_input *in);
+void replay__score_tick(struct replay_score *s, double mem, double cpu, uint64_t alloc,
+			unsigned int vcpus, double *slack_sum, double *idle_sum);
+
 /* Scores of several traces summed (means weighted by ticks). */
 void replay_score__add(struct replay_score *sum, const struct replay_score *s);
 
