@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -215,4 +216,23 @@ bool ratelimit__allow(struct ratelimit *rl, uint64_t now_ns)
 	}
 	rl->suppressed++;
 	return false;
+}
+
+int mkdir_p(const char *path, unsigned int mode)
+{
+	char buf[4096];
+
+	if (str_copy(buf, path, sizeof(buf)))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, (mode_t)mode) && errno != EEXIST)
+		return -errno;
+	return 0;
 }

@@ -41,6 +41,12 @@ int str_copy(char *dst, const char *src, unsigned long size);
 /* Read a small file into buf (NUL-terminated); returns bytes read or -errno. */
 long read_file_str(const char *path, char *buf, unsigned long size);
 
+/*
+ * mkdir -p: the parents of path as 0755, path itself as mode (when made
+ * here; an existing one keeps its mode). Returns 0, -ENAMETOOLONG or -errno.
+ */
+int mkdir_p(const char *path, unsigned int mode);
+
 /* KP_: not to meet <syslog.h>'s LOG_INFO and LOG_DEBUG. */
 enum log_level {
 	KP_LOG_ERROR,

@@ -90,25 +90,6 @@ static void apply_overrides(struct service *svc, struct config *cfg)
 		cfg->tick_ms = o->tick_ms;
 }
 
-static int mkdir_p(const char *path)
-{
-	char buf[VM_PATH_MAX];
-
-	if (str_copy(buf, path, sizeof(buf)))
-		return -ENAMETOOLONG;
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* ---- the VM table ---- */
 
 static struct vmstate *vm_find(struct service *svc, const char *name)
@@ -470,7 +451,7 @@ struct service *service__new(const struct service_opts *opts, char *err, size_t 
 		goto fail;
 	apply_overrides(svc, svc->cfg);
 
-	r = mkdir_p(svc->cfg->data_dir);
+	r = mkdir_p(svc->cfg->data_dir, 0755);
 	if (r) {
 		snprintf(err, errlen, "cannot create data directory '%s': %s", svc->cfg->data_dir,
 			 strerror(-r));

@@ -5,6 +5,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "util.h"
@@ -79,6 +84,36 @@ static void test_str_copy(void **state)
 	assert_string_equal(buf, "abc");
 }
 
+/* The service's data folder and vm create's state folder: parents made, an existing one kept. */
+static void test_mkdir_p(void **state)
+{
+	char top[] = "/tmp/kp-mkdirp-XXXXXX", path[256], longp[5000];
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(top));
+	snprintf(path, sizeof(path), "%s/a/b/c", top);
+	assert_int_equal(mkdir_p(path, 0700), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(mkdir_p(path, 0700), 0); /* exists: fine */
+	snprintf(path, sizeof(path), "%s/a/b", top);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0755 & ~umask(022));
+	/* a file where a folder must be */
+	snprintf(path, sizeof(path), "%s/f", top);
+	fclose(fopen(path, "w"));
+	snprintf(path, sizeof(path), "%s/f/x", top);
+	assert_int_equal(mkdir_p(path, 0755), -ENOTDIR);
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[0] = '/';
+	longp[sizeof(longp) - 1] = '\0';
+	assert_int_equal(mkdir_p(longp, 0755), -ENAMETOOLONG);
+	snprintf(path, sizeof(path), "rm -rf '%s'", top);
+	assert_int_equal(system(path), 0);
+}
+
 static void test_ratelimit(void **state)
 {
 	struct ratelimit rl = RATELIMIT_INIT(1000000000ull, 2);
@@ -97,7 +132,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_u64),   cmocka_unit_test(test_parse_i64_double),
 		cmocka_unit_test(test_opt_numbers), cmocka_unit_test(test_str_copy),
-		cmocka_unit_test(test_ratelimit),
+		cmocka_unit_test(test_ratelimit),   cmocka_unit_test(test_mkdir_p),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

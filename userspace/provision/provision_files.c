@@ -29,26 +29,16 @@ int prov_path_join(char *buf, size_t size, const char *a, const char *b)
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
-/* mkdir -p for one level below an existing parent, with mode and owner. */
+/* mkdir -p, then path itself gets mode and owner (also when it existed). */
 int prov_ensure_dir(const char *path, mode_t mode, const struct passwd *owner)
 {
-	char tmp[PATH_MAX];
+	int err = mkdir_p(path, mode);
 
-	if (str_copy(tmp, path, sizeof(tmp)))
-		return -ENAMETOOLONG;
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) && errno != EEXIST)
+	if (err)
+		return err;
+	if (chmod(path, mode))
 		return -errno;
-	if (chmod(tmp, mode))
-		return -errno;
-	if (owner && chown(tmp, owner->pw_uid, owner->pw_gid))
+	if (owner && chown(path, owner->pw_uid, owner->pw_gid))
 		return -errno;
 	return 0;
 }
