@@ -7,6 +7,7 @@ GENTRACE := $(OUTPUT)/tests/tools/gentrace
 POLICY_TRACES := $(wildcard tests/data/traces/*.csv)
 HELDOUT_DIR := $(OUTPUT)/traces-heldout
 STRESS_DIR := $(OUTPUT)/traces-stress
+MEMHOG_DIR := $(OUTPUT)/traces-memhog
 
 # Regenerate the committed traces (deterministic: same seeds, same files).
 .PHONY: policy-traces
@@ -25,6 +26,10 @@ bench-policy: $(OUTPUT)/kvmpilot $(GENTRACE)
 	@echo
 	@echo "== stress traces (never tuned on; $(STRESS_DIR))"
 	@$(OUTPUT)/kvmpilot replay --compare $(STRESS_DIR)/*.csv
+	@./scripts/policy-traces.sh $(GENTRACE) memhog $(MEMHOG_DIR)
+	@echo
+	@echo "== memory_hog at its defaults, the README's VM (512..2048 MiB; $(MEMHOG_DIR))"
+	@$(OUTPUT)/kvmpilot replay --compare --mem-start 512 --mem-max 2048 $(MEMHOG_DIR)/*.csv
 
 .PHONY: bench
 bench: bench-policy

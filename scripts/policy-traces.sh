@@ -4,6 +4,9 @@
 #   SET=heldout  other seeds, amplitudes, periods and one shape (gc) the policy
 #                was never tuned on: the generalization check of `make bench-policy`
 #   SET=stress   harder, 3600 s: instant allocations, huge rare bursts, fast leaks
+#   SET=memhog   the prototype's memory_hog at its defaults (500-1800 MB filled at
+#                300-800 MB/s, freed at 100 MB/s, 1 s apart), 8 seeds (issue 11:
+#                replayed with the README's VM, --mem-start 512 --mem-max 2048)
 set -eu
 gen=$1 set=$2 out=$3
 mkdir -p "$out"
@@ -50,8 +53,14 @@ stress)
 		"bursts_small bursts 208 amp=500 every=10 dur=8"
 	)
 	;;
+memhog)
+	specs=()
+	for seed in 301 302 303 304 305 306 307 308; do
+		specs+=("memhog_default_$seed memhog $seed")
+	done
+	;;
 *)
-	echo "usage: $0 GENTRACE train|heldout|stress OUTDIR" >&2
+	echo "usage: $0 GENTRACE train|heldout|stress|memhog OUTDIR" >&2
 	exit 2
 	;;
 esac

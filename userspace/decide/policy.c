@@ -447,10 +447,11 @@ static void mem_window(const struct policy_config *cfg, struct policy_state *st,
  * (recur_first_s after a lone jump), another is likely: the allocation keeps
  * room for the last jump's base plus what the largest recent jump climbed
  * before a growth could land (jump_room(); and the spacing of the sizes
- * seen, as they vary). Below that, a
- * shrink is allowed only early in a cycle, when the balloon can inflate and
- * deflate back (at its measured speeds) before the shortest interval seen is
- * up. Past the horizon the pattern has stopped: it is forgotten, and memory
+ * seen, as they vary). Below that, a shrink is allowed only when the balloon
+ * can inflate and deflate back (at its measured speeds, a tick when unknown)
+ * before the next jump can come (jump_next(): the shortest interval seen, or
+ * the time left to drain back to the jump's base), and the room is grown
+ * back ahead of it. Past the horizon the pattern has stopped: it is forgotten, and memory
  * goes back under the ordinary rules.
  */
 struct jump_hold {
@@ -600,22 +601,44 @@ static double balloon_ticks(const struct policy_config *cfg, double mib, double 
 	return ceil(mib / mibps / cfg->tick_s - 1e-9);
 }
 
+/* Ticks of safety margin on the balloon's timing (samples, landing jitter). */
+#define JUMP_MARGIN 2
+
 /*
- * Can the allocation go down to target and back to the room for the jump
- * before the next one is likely (the shortest interval seen)?
+ * Ticks until the next jump can come: what is left of the shortest interval
+ * seen, and, while the level drains back towards the last jump's base, the
+ * time that takes at the pace it falls (memory_hog climbs again only once it
+ * freed what it took).
  */
-static bool jump_early_ok(const struct policy_config *cfg, const struct mem_ctx *m,
-			  const struct jump_hold *h, double target, double *finish)
+static double jump_next(const struct policy_state *st, const struct mem_ctx *m,
+			const struct jump_hold *h)
+{
+	double next = h->n >= 2 ? h->imin - h->since : 0;
+	double base = st->jump_base[st->jump_head];
+
+	if (st->fall > 0 && st->trend < 0 && m->used > base)
+		next = fmax(next, (m->used - base) / st->fall);
+	return next;
+}
+
+/* Ticks to grow from alloc back to the room for the jump: lag, then deflation. */
+static double jump_back(const struct policy_config *cfg, const struct mem_ctx *m,
+			const struct jump_hold *h, double from)
+{
+	return 1 + ceil(m->lag_s / cfg->tick_s - 1e-9) +
+	       balloon_ticks(cfg, h->need - from, m->grow_mibps);
+}
+
+/*
+ * Can the allocation go down to target (inflating at its measured speed) and
+ * back to the room for the jump before the next one can come?
+ */
+static bool jump_early_ok(const struct policy_config *cfg, const struct policy_state *st,
+			  const struct mem_ctx *m, const struct jump_hold *h, double target)
 {
 	double down = balloon_ticks(cfg, m->alloc - target, m->shrink_mibps);
-	double back = 1 + ceil(m->lag_s / cfg->tick_s - 1e-9) +
-		      balloon_ticks(cfg, h->need - target, m->grow_mibps);
 
-	*finish = down + back;
-	/* A balloon of unknown speed cannot be shown to make it in time. */
-	if (m->shrink_mibps <= 0 || m->grow_mibps <= 0)
-		return false;
-	return h->n >= 2 && h->since + down + back + 1 < h->imin;
+	return down + jump_back(cfg, m, h, target) + JUMP_MARGIN < jump_next(st, m, h);
 }
 
 static void mem_predictive(const struct policy_config *cfg, struct policy_state *st,
@@ -662,6 +685,8 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 	}
 
 	jump_track(cfg, st, m, rising);
+	if (!m->stale && delta < -noise)
+		st->fall = st->fall > 0 ? 0.5 * st->fall - 0.5 * delta : -delta;
 	jump_hold(cfg, st, m, &jh);
 	r = expected_rise(cfg, st, s);
 	if (!m->stale)
@@ -716,17 +741,17 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 				 cfg->predictive.deadband * m->alloc);
 		double cap = fmax((double)cfg->predictive.shrink_cap_min_mib,
 				  cfg->predictive.shrink_cap * m->alloc);
-		double lo = fmax(need, m->floor), finish = 0;
+		double lo = fmax(need, m->floor);
 		bool keep = false;
 
 		/* A jump is likely before a shrink could be undone: keep its room. */
 		if (jh.active && jh.need > lo &&
-		    !jump_early_ok(cfg, m, &jh, fmax(lo, m->alloc - cap), &finish)) {
+		    !jump_early_ok(cfg, st, m, &jh, fmax(lo, m->alloc - cap))) {
 			lo = fmax(lo, jh.need);
 			keep = true;
 		}
 		if (keep && jh.need > m->alloc + db &&
-		    (jh.n == 1 || jh.since + finish + 1 >= jh.imin)) {
+		    jump_next(st, m, &jh) <= jump_back(cfg, m, &jh, m->alloc) + JUMP_MARGIN) {
 			/* Below the room and the next jump is near: grow ahead of it. */
 			want = jh.need;
 			reason_add(out,

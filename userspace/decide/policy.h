@@ -216,6 +216,7 @@ struct policy_state {
 	double ep_climb; /* ... and in all */
 	double ep_rise1; /* on its first tick */
 	double ep_rate;	 /* its fastest tick */
+	double fall;	 /* smoothed pace of falling ticks, MiB per tick */
 	uint32_t njumps;
 	uint32_t jump_head; /* index of the newest */
 	uint64_t jump_tick[POLICY_JUMPS];
