@@ -28,3 +28,10 @@ int cli__fail(bool json, int status, const char *fmt, ...)
 	log_error("%s", msg);
 	return status;
 }
+
+int cli__bad_option(bool json, int status, const char *cmd, int opt, const char *arg)
+{
+	if (opt == ':')
+		return cli__fail(json, status, "option '%s' needs a value", arg);
+	return cli__fail(json, status, "unknown option '%s' (see 'kvmpilot %s --help')", arg, cmd);
+}

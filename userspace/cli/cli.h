@@ -12,4 +12,10 @@
  */
 int cli__fail(bool json, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/*
+ * getopt_long() returned ':' (opt) or '?': say which option of which
+ * command was wrong, through cli__fail(). Returns status.
+ */
+int cli__bad_option(bool json, int status, const char *cmd, int opt, const char *arg);
+
 #endif /* KVMPILOT_CLI_H */

@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "channel.h"
+#include "cli.h"
 #include "cmds.h"
 #include "kvmpilot.h"
 #include "util.h"
@@ -352,13 +353,8 @@ static int parse_agent_args(struct agent_args *a, int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
-		case ':':
-			log_error("option '%s' needs a value", argv[optind - 1]);
-			return 2;
 		default:
-			log_error("unknown option '%s' (see 'kvmpilot agent --help')",
-				  argv[optind - 1]);
-			return 2;
+			return cli__bad_option(false, 2, "agent", c, argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

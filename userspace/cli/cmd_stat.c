@@ -365,13 +365,8 @@ static int parse_args(int argc, char **argv, struct stat_opts *o)
 		case 'h':
 			usage(stdout);
 			return -1;
-		case ':':
-			return cli__fail(o->json, -2, "option '%s' needs a value",
-					 argv[optind - 1]);
 		default:
-			return cli__fail(o->json, -2,
-					 "unknown option '%s' (see 'kvmpilot stat --help')",
-					 argv[optind - 1]);
+			return cli__bad_option(o->json, -2, "stat", opt, argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "cmds.h"
 #include "trace.h"
 #include "util.h"
@@ -51,13 +52,8 @@ int do_unpin(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
-		case ':':
-			log_error("option '%s' needs a value", argv[optind - 1]);
-			return 2;
 		default:
-			log_error("unknown option '%s' (see 'kvmpilot unpin --help')",
-				  argv[optind - 1]);
-			return 2;
+			return cli__bad_option(false, 2, "unpin", opt, argv[optind - 1]);
 		}
 	}
 	if (optind < argc) {
