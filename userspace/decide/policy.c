@@ -440,10 +440,10 @@ static void mem_window(const struct policy_config *cfg, struct policy_state *st,
  * memory_hog climbs 500-1800 MiB over 2-6 ticks every 7-25 s, and a growth
  * decided on its first rising tick lands 1 + lag ticks later, when most of
  * the climb has come. A shrink while it drains then lands just before the
- * next climb: live, an OOM kill. So a rising episode that climbs more than
- * jump_min within the response window (2 + lag ticks: what growth cannot
- * follow) is a jump. While the time since the last jump is
- * below recur_hold x the longest interval between recent jumps
+ * next climb: live, an OOM kill (TCG guests fill at ~150 MB/s, so slow
+ * climbs count too). So a rising episode that climbs more than jump_min is a
+ * jump. While the time since the last jump is below recur_hold x the
+ * longest interval between recent jumps
  * (recur_first_s after a lone jump), another is likely: the allocation keeps
  * room for the last jump's base plus what the largest recent jump climbed
  * before a growth could land (jump_room(); and the spacing of the sizes
@@ -451,8 +451,8 @@ static void mem_window(const struct policy_config *cfg, struct policy_state *st,
  * can inflate and deflate back (at its measured speeds, a tick when unknown)
  * before the next jump can come (jump_next(): the shortest interval seen, or
  * the time left to drain back to the jump's base), and the room is grown
- * back ahead of it. Past the horizon the pattern has stopped: it is forgotten, and memory
- * goes back under the ordinary rules.
+ * back ahead of it. Past the horizon the pattern has stopped: it is
+ * forgotten, and memory goes back under the ordinary rules.
  */
 struct jump_hold {
 	bool active;
@@ -463,11 +463,6 @@ struct jump_hold {
 	double size;	   /* largest jump, MiB */
 	double need;	   /* allocation that covers base + size */
 };
-
-static double response_ticks(const struct policy_config *cfg, const struct mem_ctx *m)
-{
-	return 2 + ceil(m->lag_s / cfg->tick_s - 1e-9);
-}
 
 static double jump_min_mib(const struct policy_config *cfg, const struct mem_ctx *m)
 {
@@ -558,14 +553,11 @@ static void jump_track(const struct policy_config *cfg, struct policy_state *st,
 			st->ep_start = st->tick;
 			st->ep_base = st->have_prev ? st->prev_used : m->used;
 			st->ep_ticks = 0;
-			st->ep_fast = 0;
 			st->ep_climb = 0;
 			st->ep_rise1 = m->used - st->ep_base;
 			st->ep_rate = 0;
 		}
 		st->ep_ticks++;
-		if (st->ep_ticks <= response_ticks(cfg, m))
-			st->ep_fast = fmax(st->ep_fast, m->used - st->ep_base);
 		st->ep_climb = fmax(st->ep_climb, m->used - st->ep_base);
 		st->ep_rate = fmax(st->ep_rate, m->used - st->prev_used);
 		return;
@@ -573,7 +565,7 @@ static void jump_track(const struct policy_config *cfg, struct policy_state *st,
 	if (!st->ep_on)
 		return;
 	st->ep_on = false;
-	if (st->ep_fast >= jump_min_mib(cfg, m))
+	if (st->ep_climb >= jump_min_mib(cfg, m))
 		jump_record(cfg, st, m);
 }
 

@@ -212,8 +212,7 @@ struct policy_state {
 	uint32_t ep_ticks;
 	uint64_t ep_start;
 	double ep_base;
-	double ep_fast;	 /* rise within the response window of the episode */
-	double ep_climb; /* ... and in all */
+	double ep_climb; /* climbed so far */
 	double ep_rise1; /* on its first tick */
 	double ep_rate;	 /* its fastest tick */
 	double fall;	 /* smoothed pace of falling ticks, MiB per tick */
