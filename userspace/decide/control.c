@@ -221,6 +221,8 @@ static void policy_cfg(const struct ctl_env *env, const struct vm_sample *s,
 		pc->vcpu_max = pc->vcpu_min;
 	/* one threshold: the agent is silent when its data goes stale */
 	pc->stale_after_s = env->silent_after_s;
+	/* until this VM's balloon was timed, assume a slow one (TCG, busy host) */
+	pc->predictive.balloon_mibps = CTL_BALLOON_MIBPS_GUESS;
 }
 
 /*

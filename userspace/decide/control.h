@@ -36,6 +36,9 @@ struct virt;
 #define CTL_MEM_GROW_SETTLE_NS (10 * 1000000000ull)
 /* A growth has landed when the balloon is this close to its target. */
 #define CTL_MEM_LANDED_SLACK_KIB 2048
+/* Balloon speed (MiB/s) the policy assumes until this VM's was measured:
+ * deflation by ~100 MiB/s was seen under TCG with memory_hog filling. */
+#define CTL_BALLOON_MIBPS_GUESS 100.0
 /* How often a set-cpus the guest refused is sent again before it counts. */
 #define CTL_CPUS_CMD_TRIES 5
 

@@ -100,6 +100,7 @@ void policy_config__init(struct policy_config *cfg, enum policy_kind kind)
 	cfg->predictive.recur_max_s = 300.0;
 	cfg->predictive.recur_hold = 1.5;
 	cfg->predictive.recur_first_s = 60.0;
+	cfg->predictive.balloon_mibps = 0;
 }
 
 static bool in_range(double v, double lo, double hi)
@@ -158,7 +159,8 @@ int policy_config__validate(const struct policy_config *cfg)
 	    cfg->predictive.jump_min_mib > cfg->mem_max_mib ||
 	    !in_range(cfg->predictive.recur_max_s, cfg->tick_s, 1e6) ||
 	    !in_range(cfg->predictive.recur_hold, 1, 100) ||
-	    !in_range(cfg->predictive.recur_first_s, 0, 1e6))
+	    !in_range(cfg->predictive.recur_first_s, 0, 1e6) ||
+	    !in_range(cfg->predictive.balloon_mibps, 0, 1e9))
 		return -EINVAL;
 	return 0;
 }
@@ -289,8 +291,10 @@ static void mem_ctx__fill(const struct policy_config *cfg, const struct policy_i
 		m->floor = m->ceiling;
 	m->stale = in->source == POLICY_SRC_NONE || in->data_age_s > cfg->stale_after_s;
 	m->lag_s = in->mem_lag_s;
-	m->grow_mibps = in->mem_grow_mibps;
-	m->shrink_mibps = in->mem_shrink_mibps;
+	/* Not measured yet: what the caller assumes (0: lands within a tick). */
+	m->grow_mibps = in->mem_grow_mibps > 0 ? in->mem_grow_mibps : cfg->predictive.balloon_mibps;
+	m->shrink_mibps =
+		in->mem_shrink_mibps > 0 ? in->mem_shrink_mibps : cfg->predictive.balloon_mibps;
 	m->swapping = in->swap_in_mibps > 0 || in->swap_out_mibps > 0;
 	m->pressure = false;
 	m->pressure_why = NULL;
@@ -558,12 +562,18 @@ static void jump_track(const struct policy_config *cfg, struct policy_state *st,
 			st->ep_rate = 0;
 		}
 		st->ep_ticks++;
+		st->ep_calm = false;
 		st->ep_climb = fmax(st->ep_climb, m->used - st->ep_base);
 		st->ep_rate = fmax(st->ep_rate, m->used - st->prev_used);
 		return;
 	}
 	if (!st->ep_on)
 		return;
+	/* One calm tick inside a climb (a late sample) does not end it; a fall does. */
+	if (m->used >= st->prev_used - fmax(2.0, 0.005 * m->used) && !st->ep_calm) {
+		st->ep_calm = true;
+		return;
+	}
 	st->ep_on = false;
 	if (st->ep_climb >= jump_min_mib(cfg, m))
 		jump_record(cfg, st, m);

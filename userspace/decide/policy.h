@@ -138,6 +138,9 @@ struct policy_config {
 		double recur_max_s;    /* jumps further apart than this do not recur (300) */
 		double recur_hold;     /* room kept this many longest intervals (1.5) */
 		double recur_first_s;  /* after a first jump, room kept this long (60) */
+		double balloon_mibps;  /* balloon speed assumed until measured, MiB/s
+					* (0: a change lands within the tick, as in
+					* replay; the service assumes a slow one) */
 	} predictive;
 };
 
@@ -209,6 +212,7 @@ struct policy_state {
 	uint32_t visits_kind[2];
 	/* Jumps: the rising episode in progress, then the last POLICY_JUMPS. */
 	bool ep_on;
+	bool ep_calm; /* one calm tick seen inside the climb */
 	uint32_t ep_ticks;
 	uint64_t ep_start;
 	double ep_base;
