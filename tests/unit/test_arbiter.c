@@ -169,6 +169,18 @@ static void test_shares(void **state)
 	assert_non_null(strstr(g[1].reason, "host: budget 3200 MiB, 3200 granted, "));
 	assert_non_null(strstr(g[1].reason, "host: budget 5 vCPUs, 5 granted, wish 4 -> 2"));
 
+	/* A unit that cannot be split goes to the VM that holds it now. */
+	b.vcpus = 3;
+	v[0].shares = v[1].shares = 1000;
+	v[1].vcpus = 2;
+	assert_int_equal(arbiter__run(&b, v, 2, g, &res), 0);
+	assert_int_equal(g[0].vcpus, 1);
+	assert_int_equal(g[1].vcpus, 2);
+	v[1].vcpus = 1;
+	assert_int_equal(arbiter__run(&b, v, 2, g, &res), 0);
+	assert_int_equal(g[0].vcpus, 2);
+	assert_int_equal(g[1].vcpus, 1);
+
 	/* The default shares are 1000 each: an even split. */
 	v[0].shares = v[1].shares = 0;
 	b.vcpus = 0;

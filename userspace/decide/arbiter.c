@@ -15,6 +15,7 @@ struct arb_work {
 	uint64_t *lvl[4]; /* hard, floor, need, wish */
 	uint64_t *given;
 	uint64_t *rem; /* largest-remainder bookkeeping */
+	uint64_t *cur; /* what each VM holds now: ties go to the holder */
 	unsigned int *shares;
 	bool *active;
 };
@@ -35,7 +36,8 @@ static uint64_t clamp_u64(uint64_t v, uint64_t lo, uint64_t hi)
  * Raise given[i] toward hi[i] with at most avail in all: growth proportional
  * to shares, capped at hi[i], a capped VM's share going to the others. The
  * shares' quotients are exact (128-bit); the units they leave go one each to
- * the largest remainders, ties to the lower index, so the result depends on
+ * the largest remainders, ties first to a VM that holds the unit now (no
+ * change for nothing), then to the lower index, so the result depends on
  * the inputs alone. Returns what was handed out (<= avail).
  */
 static uint64_t water_fill(size_t n, struct arb_work *w, const uint64_t *hi, uint64_t avail)
@@ -96,7 +98,11 @@ static uint64_t water_fill(size_t n, struct arb_work *w, const uint64_t *hi, uin
 		size_t best = n;
 
 		for (size_t i = 0; i < n; i++) {
-			if (w->active[i] && (best == n || w->rem[i] > w->rem[best]))
+			if (!w->active[i])
+				continue;
+			if (best == n || w->rem[i] > w->rem[best] ||
+			    (w->rem[i] == w->rem[best] && w->given[i] < w->cur[i] &&
+			     w->given[best] >= w->cur[best]))
 				best = i;
 		}
 		if (best == n)
@@ -135,6 +141,7 @@ static void work_free(struct arb_work *w)
 		free(w->lvl[l]);
 	free(w->given);
 	free(w->rem);
+	free(w->cur);
 	free(w->shares);
 	free(w->active);
 }
@@ -146,10 +153,11 @@ static int work_alloc(struct arb_work *w, size_t n)
 		w->lvl[l] = calloc(n, sizeof(uint64_t));
 	w->given = calloc(n, sizeof(uint64_t));
 	w->rem = calloc(n, sizeof(uint64_t));
+	w->cur = calloc(n, sizeof(uint64_t));
 	w->shares = calloc(n, sizeof(unsigned int));
 	w->active = calloc(n, sizeof(bool));
 	if (!w->lvl[0] || !w->lvl[1] || !w->lvl[2] || !w->lvl[3] || !w->given || !w->rem ||
-	    !w->shares || !w->active) {
+	    !w->cur || !w->shares || !w->active) {
 		work_free(w);
 		return -ENOMEM;
 	}
@@ -175,6 +183,7 @@ static void mem_levels(const struct arbiter_vm *v, struct arb_work *w, size_t i)
 	uint64_t need = v->need_mib ? clamp_u64(v->need_mib, floor, wish) : wish;
 
 	w->lvl[L_HARD][i] = hard;
+	w->cur[i] = v->alloc_mib;
 	w->lvl[L_FLOOR][i] = floor;
 	w->lvl[L_NEED][i] = need;
 	w->lvl[L_WISH][i] = wish;
@@ -186,6 +195,7 @@ static void vcpu_levels(const struct arbiter_vm *v, struct arb_work *w, size_t i
 	uint64_t wish = clamp_u64(v->vcpu_wish, lo, hi);
 
 	w->lvl[L_HARD][i] = lo;
+	w->cur[i] = v->vcpus;
 	w->lvl[L_FLOOR][i] = lo;
 	w->lvl[L_NEED][i] = v->vcpu_need ? clamp_u64(v->vcpu_need, lo, wish) : wish;
 	w->lvl[L_WISH][i] = wish;
