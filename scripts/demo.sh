@@ -22,6 +22,9 @@
 #   DEMO_NO_SERVICE=1            do not start 'kvmpilot run' (guests only)
 #   DEMO_PREFIX=kp-demo-         guest names
 #   DEMO_TIMEOUT=180             --check: seconds to wait for samples
+#   DEMO_WATCH=0                 --check: then watch the guests this many seconds
+#                                (make demo-check-long: 900), failing at the
+#                                first OOM kill or panic in a console
 set -u
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,7 +38,7 @@ for a in "$@"; do
 	--no-deps) deps=0 ;;
 	--no-build) build=0 ;;
 	-h | --help)
-		sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '3,27p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*)
@@ -243,11 +246,28 @@ if [ "$check" -eq 1 ]; then
 		done
 		say "$vm reports samples"
 	done
-	for vm in "${created_vms[@]}"; do
-		if grep -qE 'Out of memory|Kernel panic' "$state_dir/console/$vm.log"; then
-			die "$vm: OOM or panic in its console"
-		fi
-	done
+	consoles_ok() {
+		local vm
+		for vm in "${created_vms[@]}"; do
+			if grep -qE 'Out of memory|oom-kill|Kernel panic' "$state_dir/console/$vm.log"; then
+				grep -E 'Out of memory|oom-kill|Kernel panic' "$state_dir/console/$vm.log" | head -3 >&2
+				die "$vm: OOM or panic in its console"
+			fi
+		done
+	}
+	consoles_ok
+	watch_s=${DEMO_WATCH:-0}
+	if [ "$watch_s" -gt 0 ]; then
+		say "watching the guests for $watch_s s"
+		end=$((SECONDS + watch_s))
+		while [ $SECONDS -lt $end ]; do
+			sleep 5
+			consoles_ok
+		done
+		for vm in "${created_vms[@]}"; do
+			say "$vm: $(grep -c 'memhog exited' "$state_dir/console/$vm.log") memory_hog runs, no OOM kill"
+		done
+	fi
 	say "check passed"
 	exit 0
 fi
