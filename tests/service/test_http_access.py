@@ -131,6 +131,21 @@ finally:
     r.terminate()
     r.wait(timeout=15)
 
+# --- allowed_hosts from the file: its names replace the defaults; a bad list is refused -------
+run_fails(["--config", write(os.path.join(OUT, "badhosts.ini"), QUIET + "allowed_hosts = evil.com/x\n"),
+           "--listen", "127.0.0.1:%d" % free_port()] + bare,
+          "badhosts.ini:4: 'allowed_hosts' = 'evil.com/x' is not a list of host names",
+          "allowed_hosts with a '/' refused at its line")
+hosts_ini = write(os.path.join(OUT, "hosts.ini"), QUIET + "allowed_hosts = 127.0.0.1, kvm1.example.org\n")
+svc = Service(name="hosts", config=hosts_ini)
+try:
+    code, _ = svc.get_json("/healthz", headers={"Host": "kvm1.example.org:9477"})
+    check(code == 200, "allowed_hosts: Host: kvm1.example.org:9477 -> %d" % code)
+    code, _ = svc.get_json("/healthz", headers={"Host": "localhost"})
+    check(code == 421, "allowed_hosts without localhost: Host: localhost -> %d" % code)
+finally:
+    svc.stop()
+
 # --- a token --------------------------------------------------------------------------------
 token = "t0k3n-" + os.urandom(16).hex()
 tfile = write(os.path.join(OUT, "api.token"), token + "\n")
