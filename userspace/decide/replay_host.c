@@ -30,17 +30,19 @@ struct host_vm {
 };
 
 /*
- * oVirt MOM, doc/balloon.rules (github.com/oVirt/mom): the host is under
- * pressure when its free memory is below 20% (pressure_threshold); then every
- * guest shrinks by at most 5% of its balloon per cycle
- * (max_balloon_change_percent), to no less than used + guest_free_percent x
- * balloon, guest_free_percent = 20% x host_free / 20% (host_free - 5% once
- * host_free <= 5%, pressure_critical). Otherwise every guest below its
- * maximum grows by 5%, at least to used + 20% of its maximum
- * (min_guest_free_percent). A change of less than 0.25% of the balloon is
- * not made (min_balloon_change_percent). In replay the host's memory is the
- * budget and what it uses is the sum of the balloons (no host reserve); MOM
- * averages its statistics (StatAvg), replay gives it the tick's values.
+ * oVirt MOM, doc/balloon.rules (github.com/oVirt/mom, as of commit e0f3d3b):
+ * the host is under pressure when its free memory is below 20%
+ * (pressure_threshold); then every guest shrinks by at most 5% of its balloon
+ * per cycle (max_balloon_change_percent), to no less than
+ * max(balloon_min, used + guest_free_percent x balloon), guest_free_percent =
+ * 20% x host_free / 20% (host_free - 5% once host_free <= 5%,
+ * pressure_critical). Otherwise every guest below its maximum grows by 5%,
+ * at least to max(balloon_min, used + 20% of its balloon)
+ * (min_guest_free_percent), at most to its maximum. A change of no more than
+ * 0.25% of the balloon is not made (min_balloon_change_percent). In replay
+ * the host's memory is the budget and what it uses is the sum of the
+ * balloons (no host reserve); balloon_min and balloon_max are the VM's
+ * bounds; MOM averages its statistics (StatAvg), replay gives it the tick's.
  */
 static void mom_cycle(const struct policy_config *cfg, uint64_t host_mem, struct host_vm *vm,
 		      size_t n)
@@ -55,24 +57,24 @@ static void mom_cycle(const struct policy_config *cfg, uint64_t host_mem, struct
 	else
 		gfp = 0.20 * (host_free / 0.20);
 	for (size_t i = 0; i < n; i++) {
-		double cur = (double)vm[i].alloc, max = (double)cfg->mem_max_mib, size, lo;
+		double cur = (double)vm[i].alloc, size, lo;
+		double min = (double)cfg->mem_min_mib, max = (double)cfg->mem_max_mib;
 
 		if (host_free < 0.20) {
-			lo = vm[i].used + gfp * cur;
+			lo = fmax(min, vm[i].used + gfp * cur);
 			size = fmax(cur * (1 - 0.05), lo);
 			if (size > cur)
 				continue;
 		} else {
 			if (cur >= max)
 				continue;
-			lo = vm[i].used + 0.20 * max;
-			size = fmin(cur * (1 + 0.05), max);
-			size = fmax(size, lo);
+			lo = fmax(min, vm[i].used + 0.20 * cur);
+			size = fmax(cur * (1 + 0.05), lo);
+			size = fmin(size, max);
 		}
 		if (fabs(size - cur) <= 0.0025 * cur)
 			continue;
-		/* The VM's bounds as in single replay. */
-		size = fmin(fmax(floor(size), (double)cfg->mem_min_mib), max);
+		size = fmin(fmax(floor(size), min), max);
 		vm[i].next_alloc = (uint64_t)size;
 	}
 }
