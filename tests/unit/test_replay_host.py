@@ -136,7 +136,16 @@ for peer, step in (("mom", None), ("proxmox", 100)):
                 check(s % 10 == 1, "%s moves only after its 10 s cycle (tick %d)" % (peer, s))
                 if step:
                     check(abs(a - b) <= step, "proxmox step %d" % (b - a))
+                else:
+                    check(b >= a or a - b <= 0.05 * a + 1, "mom shrinks by 5%% at most: %d" % (b - a))
+                    check(b <= 4096, "mom within the maximum")
     check(moved, peer + " moves memory")
+
+# The plain replay's help names the host mode; the host mode has its own.
+r = run("--help")
+check(r.returncode == 0 and "--host-mem MIB" in r.stdout, "replay --help")
+r = run("--host-mem", "4096", "--help")
+check(r.returncode == 0 and "--host-vcpus N" in r.stdout and "proxmox" in r.stdout, r.stdout)
 
 # Text output: one row per VM, the total and the host line.
 r = run("--host-mem", "6000", *paths)

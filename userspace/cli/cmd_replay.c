@@ -44,7 +44,9 @@ static void usage(FILE *f)
 		"  --vcpu-max N       (default 4)\n"
 		"  --vcpu-start N     (default 1)\n"
 		"\n"
-		"With --host-mem MIB the traces run as the VMs of one host (see --host-mem --help).\n");
+		"Host replay, the traces as the VMs of one host (README, \"Host replay\"):\n"
+		"  kvmpilot replay --host-mem MIB [--host-vcpus N] [--policy P|static|mom|proxmox]\n"
+		"                  [--log FILE] [--json] [--verbose] TRACE.csv...\n");
 }
 
 struct log_ctx {
