@@ -502,16 +502,17 @@ int service__reload(struct service *svc, char *err, size_t errlen)
 	if (strcmp(cfg->listen, svc->cfg->listen) || strcmp(cfg->uri, svc->cfg->uri) ||
 	    strcmp(cfg->data_dir, svc->cfg->data_dir) ||
 	    cfg->max_connections != svc->cfg->max_connections ||
-	    cfg->libvirt_retry_max_s != svc->cfg->libvirt_retry_max_s || cfg->bpf != svc->cfg->bpf)
-		log_warn(
-			"'listen', 'uri', 'data_dir', 'max_connections', 'libvirt_retry_max_s' and "
-			"'bpf' take effect at the next start");
+	    cfg->libvirt_retry_max_s != svc->cfg->libvirt_retry_max_s || cfg->bpf != svc->cfg->bpf ||
+	    memcmp(&cfg->http, &svc->cfg->http, sizeof(cfg->http)))
+		log_warn("'listen', 'uri', 'data_dir', 'max_connections', the HTTP access keys, "
+			 "'libvirt_retry_max_s' and 'bpf' take effect at the next start");
 	(void)str_copy(cfg->listen, svc->cfg->listen, sizeof(cfg->listen));
 	(void)str_copy(cfg->uri, svc->cfg->uri, sizeof(cfg->uri));
 	(void)str_copy(cfg->data_dir, svc->cfg->data_dir, sizeof(cfg->data_dir));
 	cfg->max_connections = svc->cfg->max_connections;
 	cfg->libvirt_retry_max_s = svc->cfg->libvirt_retry_max_s;
 	cfg->bpf = svc->cfg->bpf;
+	cfg->http = svc->cfg->http;
 	config__free(svc->cfg);
 	svc->cfg = cfg;
 	for (int i = 0; i < svc->nvms; i++)

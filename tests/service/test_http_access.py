@@ -3,6 +3,7 @@ headers, Host names checked (DNS rebinding), the loopback range as one client,
 a non-loopback listen refused without a token or an explicit opt-in, the bearer
 token, TLS with a CA made here, --uri/--data-dir too long refused."""
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -143,6 +144,15 @@ try:
     check(code == 200, "allowed_hosts: Host: kvm1.example.org:9477 -> %d" % code)
     code, _ = svc.get_json("/healthz", headers={"Host": "localhost"})
     check(code == 421, "allowed_hosts without localhost: Host: localhost -> %d" % code)
+    # A reload keeps the running server's names (the server was opened with them) and says so.
+    write(hosts_ini, QUIET + "allowed_hosts = 127.0.0.1, localhost\n")
+    svc.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: svc.get_json("/healthz", headers={"Host": "kvm1.example.org"})[1]["config"]["reloads"] == 1,
+             10, "the reload")
+    code, _ = svc.get_json("/healthz", headers={"Host": "localhost"})
+    check(code == 421, "after a reload: the running names stay until the next start (%d)" % code)
+    check("the HTTP access keys" in svc.logtext() and "take effect at the next start" in svc.logtext(),
+          "the reload says the HTTP access keys take effect at the next start")
 finally:
     svc.stop()
 
