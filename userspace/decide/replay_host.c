@@ -301,32 +301,14 @@ static int check_traces(const struct replay_trace *const *traces, const char *co
 	return 0;
 }
 
-int replay_host__run(const struct policy_config *cfg, const struct replay_host_opts *o,
-		     const struct replay_trace *const *traces, const char *const *names, size_t n,
-		     struct replay_score *per_vm, struct replay_host_score *score,
-		     replay_host_tick_fn cb, void *ctx, char *errbuf, size_t errlen)
+/* Whether the host can hold n VMs at all; *start is each one's first allocation. */
+static int check_host(const struct policy_config *cfg, const struct replay_host_opts *o, size_t n,
+		      uint64_t *start, char *errbuf, size_t errlen)
 {
-	struct host_vm *vm = NULL;
-	struct arbiter_vm *av = NULL;
-	struct arbiter_grant *g = NULL;
-	const char **reasons = NULL;
-	uint64_t start, len;
-	int err = -EINVAL;
-
-	memset(score, 0, sizeof(*score));
-	errbuf[0] = '\0';
-	if (!n || n > ARBITER_VMS_MAX || policy_config__validate(cfg)) {
-		snprintf(errbuf, errlen, "between 1 and %d traces, and valid bounds",
-			 ARBITER_VMS_MAX);
-		return -EINVAL;
-	}
-	err = check_traces(traces, names, n, errbuf, errlen);
-	if (err)
-		return err;
-	start = o->host_mem_mib / n;
-	if (start > 1024)
-		start = 1024;
-	if (start < cfg->mem_min_mib || start > cfg->mem_max_mib) {
+	*start = o->host_mem_mib / n;
+	if (*start > 1024)
+		*start = 1024;
+	if (*start < cfg->mem_min_mib || *start > cfg->mem_max_mib) {
 		snprintf(errbuf, errlen,
 			 "--host-mem %llu MiB cannot hold %zu VMs of at least %llu MiB",
 			 (unsigned long long)o->host_mem_mib, n,
@@ -338,15 +320,13 @@ int replay_host__run(const struct policy_config *cfg, const struct replay_host_o
 			 o->host_vcpus, n, cfg->vcpu_min);
 		return -EINVAL;
 	}
-	err = -ENOMEM;
-	vm = calloc(n, sizeof(*vm));
-	av = calloc(n, sizeof(*av));
-	g = calloc(n, sizeof(*g));
-	reasons = calloc(n, sizeof(*reasons));
-	if (!vm || !av || !g || !reasons) {
-		snprintf(errbuf, errlen, "out of memory");
-		goto cleanup;
-	}
+	return 0;
+}
+
+static void init_vms(const struct policy_config *cfg, const struct replay_host_opts *o,
+		     struct host_vm *vm, size_t n, uint64_t start, struct replay_score *per_vm,
+		     const char **reasons)
+{
 	for (size_t k = 0; k < n; k++) {
 		uint64_t a = start;
 
@@ -362,54 +342,69 @@ int replay_host__run(const struct policy_config *cfg, const struct replay_host_o
 		memset(&per_vm[k], 0, sizeof(per_vm[k]));
 		reasons[k] = "";
 	}
-	len = traces[0]->n;
-	for (uint64_t i = 0; i < len; i++) {
-		uint64_t sum_mem = 0, sum_vcpus = 0;
+}
 
-		for (size_t k = 0; k < n; k++) {
-			const struct replay_trace *t = traces[k];
+/* Tick i as every VM lived it, scored; over budget when the allocations do not fit. */
+static void score_tick(const struct replay_host_opts *o, const struct replay_trace *const *traces,
+		       uint64_t i, struct host_vm *vm, size_t n, struct replay_score *per_vm,
+		       struct replay_host_score *score)
+{
+	uint64_t sum_mem = 0, sum_vcpus = 0;
 
-			replay__score_tick(&per_vm[k], t->mem[i], t->cpu[i], vm[k].alloc,
-					   vm[k].vcpus, &vm[k].slack_sum, &vm[k].idle_sum);
-			vm[k].used = fmin(t->mem[i], (double)vm[k].alloc);
-			vm[k].next_alloc = vm[k].alloc;
-			vm[k].next_vcpus = vm[k].vcpus;
-			sum_mem += vm[k].alloc;
-			sum_vcpus += vm[k].vcpus;
-		}
-		if (sum_mem > o->host_mem_mib || (o->host_vcpus && sum_vcpus > o->host_vcpus))
-			score->over_budget_ticks++;
-		switch (o->mode) {
-		case REPLAY_HOST_POLICY:
-			err = policy_tick(cfg, o, traces, i, vm, n, av, g, score, reasons);
-			break;
-		case REPLAY_HOST_MOM:
-			if (i % PEER_CYCLE_S == 0)
-				mom_cycle(cfg, o->host_mem_mib, vm, n);
-			err = 0;
-			break;
-		case REPLAY_HOST_PROXMOX:
-			err = i % PEER_CYCLE_S == 0 ? pve_cycle(cfg, o->host_mem_mib, vm, n) : 0;
-			break;
-		default:
-			err = 0;
-		}
-		if (err) {
-			snprintf(errbuf, errlen, "tick %llu: %s", (unsigned long long)i,
-				 strerror(-err));
-			goto cleanup;
-		}
-		for (size_t k = 0; k < n; k++) {
-			if (cb)
-				cb(ctx, traces[k]->t0 + i, k, vm[k].alloc, vm[k].vcpus, reasons[k]);
-			/* Takes effect at t+1: a change there is an action of tick t+1. */
-			if (i + 1 < len &&
-			    (vm[k].next_alloc != vm[k].alloc || vm[k].next_vcpus != vm[k].vcpus))
-				per_vm[k].actions++;
-			vm[k].alloc = vm[k].next_alloc;
-			vm[k].vcpus = vm[k].next_vcpus;
-		}
+	for (size_t k = 0; k < n; k++) {
+		const struct replay_trace *t = traces[k];
+
+		replay__score_tick(&per_vm[k], t->mem[i], t->cpu[i], vm[k].alloc, vm[k].vcpus,
+				   &vm[k].slack_sum, &vm[k].idle_sum);
+		vm[k].used = fmin(t->mem[i], (double)vm[k].alloc);
+		vm[k].next_alloc = vm[k].alloc;
+		vm[k].next_vcpus = vm[k].vcpus;
+		sum_mem += vm[k].alloc;
+		sum_vcpus += vm[k].vcpus;
 	}
+	if (sum_mem > o->host_mem_mib || (o->host_vcpus && sum_vcpus > o->host_vcpus))
+		score->over_budget_ticks++;
+}
+
+/* What the host's policy decides at tick i, for tick i + 1. */
+static int decide_tick(const struct policy_config *cfg, const struct replay_host_opts *o,
+		       const struct replay_trace *const *traces, uint64_t i, struct host_vm *vm,
+		       size_t n, struct arbiter_vm *av, struct arbiter_grant *g,
+		       struct replay_host_score *score, const char **reasons)
+{
+	switch (o->mode) {
+	case REPLAY_HOST_POLICY:
+		return policy_tick(cfg, o, traces, i, vm, n, av, g, score, reasons);
+	case REPLAY_HOST_MOM:
+		if (i % PEER_CYCLE_S == 0)
+			mom_cycle(cfg, o->host_mem_mib, vm, n);
+		return 0;
+	case REPLAY_HOST_PROXMOX:
+		return i % PEER_CYCLE_S == 0 ? pve_cycle(cfg, o->host_mem_mib, vm, n) : 0;
+	default:
+		return 0;
+	}
+}
+
+/* Report tick i, then let its decisions take effect (at i + 1: an action of tick i + 1). */
+static void apply_tick(const struct replay_trace *const *traces, uint64_t i, uint64_t len,
+		       struct host_vm *vm, size_t n, struct replay_score *per_vm,
+		       const char **reasons, replay_host_tick_fn cb, void *ctx)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (cb)
+			cb(ctx, traces[k]->t0 + i, k, vm[k].alloc, vm[k].vcpus, reasons[k]);
+		if (i + 1 < len &&
+		    (vm[k].next_alloc != vm[k].alloc || vm[k].next_vcpus != vm[k].vcpus))
+			per_vm[k].actions++;
+		vm[k].alloc = vm[k].next_alloc;
+		vm[k].vcpus = vm[k].next_vcpus;
+	}
+}
+
+static void finish_scores(const struct host_vm *vm, size_t n, uint64_t len,
+			  struct replay_score *per_vm, struct replay_host_score *score)
+{
 	for (size_t k = 0; k < n; k++) {
 		per_vm[k].ticks = len;
 		per_vm[k].mean_slack_mb = len ? vm[k].slack_sum / (double)len : 0;
@@ -417,6 +412,54 @@ int replay_host__run(const struct policy_config *cfg, const struct replay_host_o
 		score->host_vm_pressure_s += per_vm[k].mem_pressure_s;
 		replay_score__add(&score->total, &per_vm[k]);
 	}
+}
+
+int replay_host__run(const struct policy_config *cfg, const struct replay_host_opts *o,
+		     const struct replay_trace *const *traces, const char *const *names, size_t n,
+		     struct replay_score *per_vm, struct replay_host_score *score,
+		     replay_host_tick_fn cb, void *ctx, char *errbuf, size_t errlen)
+{
+	struct host_vm *vm = NULL;
+	struct arbiter_vm *av = NULL;
+	struct arbiter_grant *g = NULL;
+	const char **reasons = NULL;
+	uint64_t start, len;
+	int err;
+
+	memset(score, 0, sizeof(*score));
+	errbuf[0] = '\0';
+	if (!n || n > ARBITER_VMS_MAX || policy_config__validate(cfg)) {
+		snprintf(errbuf, errlen, "between 1 and %d traces, and valid bounds",
+			 ARBITER_VMS_MAX);
+		return -EINVAL;
+	}
+	err = check_traces(traces, names, n, errbuf, errlen);
+	if (!err)
+		err = check_host(cfg, o, n, &start, errbuf, errlen);
+	if (err)
+		return err;
+	err = -ENOMEM;
+	vm = calloc(n, sizeof(*vm));
+	av = calloc(n, sizeof(*av));
+	g = calloc(n, sizeof(*g));
+	reasons = calloc(n, sizeof(*reasons));
+	if (!vm || !av || !g || !reasons) {
+		snprintf(errbuf, errlen, "out of memory");
+		goto cleanup;
+	}
+	init_vms(cfg, o, vm, n, start, per_vm, reasons);
+	len = traces[0]->n;
+	for (uint64_t i = 0; i < len; i++) {
+		score_tick(o, traces, i, vm, n, per_vm, score);
+		err = decide_tick(cfg, o, traces, i, vm, n, av, g, score, reasons);
+		if (err) {
+			snprintf(errbuf, errlen, "tick %llu: %s", (unsigned long long)i,
+				 strerror(-err));
+			goto cleanup;
+		}
+		apply_tick(traces, i, len, vm, n, per_vm, reasons, cb, ctx);
+	}
+	finish_scores(vm, n, len, per_vm, score);
 	err = 0;
 cleanup:
 	free(vm);
