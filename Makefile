@@ -61,7 +61,9 @@ MAIN_OBJ := $(OUTPUT)/obj/$(MAIN_SRC:.c=.o)
 LIB_OBJS := $(filter-out $(MAIN_OBJ),$(USER_OBJS))
 LIB := $(OUTPUT)/libkvmpilot.a
 
-# Every tests/<group>/*.c is a program of its own, linked against the library.
+# Every tests/<group>/*.c is a program of its own, linked against the library;
+# a program split in several files lists the others as prerequisites
+# (tests/<group>/<program>/*.c, in mk/).
 TEST_SRCS := $(wildcard tests/*/*.c)
 TEST_BINS := $(patsubst tests/%.c,$(OUTPUT)/tests/%,$(TEST_SRCS))
 
@@ -111,7 +113,7 @@ $(OUTPUT)/kvmpilot: $(MAIN_OBJ) $(LIB)
 
 $(OUTPUT)/tests/%: tests/%.c $(LIB) $(FLAGS_STAMP) | $(SKELS) $(EXTRA_HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) $< $(LIB) $(LDLIBS) -lcmocka -o $@
+	$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) $(filter %.c,$^) $(LIB) $(LDLIBS) -lcmocka -o $@
 
 .PHONY: tests-build
 tests-build: $(OUTPUT)/kvmpilot $(TEST_BINS) $(EXTRA_TARGETS)
