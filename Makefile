@@ -123,7 +123,7 @@ deps:
 	./scripts/deps.sh
 
 # The README's test command: installs what it needs, builds, runs everything.
-TEST_GROUPS ?= unit asan fuzz bpf libvirt service e2e pkg
+TEST_GROUPS ?= unit asan fuzz bpf libvirt service asan-service e2e pkg
 .PHONY: test
 test: deps
 	$(MAKE) tests-build

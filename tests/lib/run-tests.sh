@@ -87,6 +87,20 @@ for group in "$@"; do
 		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 			run_group unit "$out/asan" asan bins
 		;;
+	asan-service)
+		# The service tests again, against kvmpilot built with AddressSanitizer
+		# and UBSan: a finding (or a leak at exit) fails the test that met it.
+		if ! make -s -C "$top" OUTPUT="$out/asan" SAN=1 tests-build >"$out/asan-build.log" 2>&1; then
+			failed=$((failed + 1))
+			failures+=("asan-service/build")
+			echo "FAIL  asan-service build, see $out/asan-build.log"
+			tail -n 20 "$out/asan-build.log"
+			continue
+		fi
+		KVMPILOT="$out/asan/kvmpilot" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			run_group service "$out" asan-service
+		;;
 	fuzz)
 		# Each libFuzzer target (mk/fuzz.mk) for FUZZ_SECONDS from its seeds.
 		if ! make -s -C "$top" OUTPUT="$out" fuzz-build >"$out/fuzz-build.log" 2>&1; then
