@@ -89,7 +89,8 @@ for group in "$@"; do
 		;;
 	asan-service)
 		# The service tests again, against kvmpilot built with AddressSanitizer
-		# and UBSan: a finding (or a leak at exit) fails the test that met it.
+		# and UBSan, and the libvirt C tests built with them: a finding (or a
+		# leak at exit) fails the test that met it.
 		if ! make -s -C "$top" OUTPUT="$out/asan" SAN=1 tests-build >"$out/asan-build.log" 2>&1; then
 			failed=$((failed + 1))
 			failures+=("asan-service/build")
@@ -100,6 +101,9 @@ for group in "$@"; do
 		KVMPILOT="$out/asan/kvmpilot" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 			run_group service "$out" asan-service
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+			UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			run_group libvirt "$out/asan" asan-service bins
 		;;
 	fuzz)
 		# Each libFuzzer target (mk/fuzz.mk) for FUZZ_SECONDS from its seeds.
