@@ -269,6 +269,60 @@ static void test_flood(void **state)
 	assert_int_equal(st->rejects[AP_REJ_FLOOD], 100);
 }
 
+/*
+ * The defaults a guest meets (channel.h): a burst of 40 lines, then 20 a
+ * second. Lines beyond are dropped and counted as flood.
+ */
+static int send_at(struct fake *f, uint64_t at, uint64_t *seq, int lines)
+{
+	for (int i = 0; i < lines; i++, (*seq)++)
+		send_sample(f, 1, *seq, 1000 + *seq);
+	return channel__poll(f->ch, at);
+}
+
+static void test_flood_defaults(void **state)
+{
+	struct fake *f = *state;
+	const struct channel_stats *st;
+	uint64_t seq = 1, t = f->now;
+	int ok;
+
+	connect_fake(f);
+	st = channel__stats(f->ch);
+	/* 100 lines at once: the burst of 40 passes, 60 are flood */
+	assert_int_equal(send_at(f, t, &seq, 100), 40);
+	assert_int_equal(st->rejects[AP_REJ_FLOOD], 60);
+	/* half a second later: 10 lines' worth of tokens */
+	t += S_NS / 2;
+	assert_int_equal(send_at(f, t, &seq, 20), 10);
+	assert_int_equal(st->rejects[AP_REJ_FLOOD], 70);
+	/* a second later: 20 more */
+	t += S_NS;
+	assert_int_equal(send_at(f, t, &seq, 30), 20);
+	assert_int_equal(st->rejects[AP_REJ_FLOOD], 80);
+	/* paced at exactly 20/s for two seconds: every line passes */
+	ok = 0;
+	for (int i = 0; i < 40; i++) {
+		t += S_NS / 20;
+		ok += send_at(f, t, &seq, 1);
+	}
+	assert_int_equal(ok, 40);
+	assert_int_equal(st->rejects[AP_REJ_FLOOD], 80);
+	/* paced at 40/s for a second: half of them, 20 */
+	ok = 0;
+	for (int i = 0; i < 40; i++) {
+		t += S_NS / 40;
+		ok += send_at(f, t, &seq, 1);
+	}
+	assert_int_equal(ok, 20);
+	assert_int_equal(st->rejects[AP_REJ_FLOOD], 100);
+	/* a long quiet spell refills the bucket to 40, not beyond */
+	t += 60 * S_NS;
+	assert_int_equal(send_at(f, t, &seq, 100), 40);
+	assert_int_equal(st->rejects[AP_REJ_FLOOD], 160);
+	assert_int_equal(st->samples, 40 + 10 + 20 + 40 + 20 + 40);
+}
+
 struct order {
 	char log[64];
 };
@@ -519,6 +573,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_excerpt_sanitized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sequence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flood, setup_flood, teardown),
+		cmocka_unit_test_setup_teardown(test_flood_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_callbacks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_limit, setup, teardown),
