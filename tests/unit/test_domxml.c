@@ -197,6 +197,8 @@ static void test_domain_contents(void **state)
 	assert_non_null(strstr(xml, "<target type='virtio' name='org.kvmpilot.agent.0'/>"));
 	assert_non_null(strstr(xml, "<controller type='virtio-serial'"));
 	assert_non_null(strstr(xml, "<stats period='1'/>"));
+	/* freed guest memory goes back to the host without a balloon change */
+	assert_non_null(strstr(xml, "<memballoon model='virtio' freePageReporting='on'>"));
 	assert_non_null(strstr(xml, "<serial type='file'>"));
 	assert_non_null(strstr(xml, uuid));
 	/* Defaults: no cache or io attribute at all. */

@@ -379,7 +379,13 @@ int domxml__domain(const struct domxml_vm *vm, char **xml)
 		channel_xml(&d, "    ", AGENTPROTO_CHANNEL, vm->channel_path);
 	for (unsigned int i = 0; i < vm->n_channels && i < DOMXML_CHANNELS_MAX; i++)
 		channel_xml(&d, "    ", vm->channels[i].name, vm->channels[i].path);
-	fprintf(d.f, "    <memballoon model='virtio'>\n"
+	/*
+	 * freePageReporting: the guest reports pages it freed and QEMU gives
+	 * them back to the host (madvise) without a balloon change, so what
+	 * memory_hog frees leaves the host at once even while the policy keeps
+	 * the room for its next jump (libvirt >= 6.9, QEMU >= 5.1).
+	 */
+	fprintf(d.f, "    <memballoon model='virtio' freePageReporting='on'>\n"
 		     "      <stats period='1'/>\n"
 		     "    </memballoon>\n"
 		     "    <video><model type='none'/></video>\n"
