@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "policy.h"
+#include "policy_priv.h"
 
 #define MIN_VISITS  8 /* ticks a state needs before its own rises are trusted */
 #define SHRINK_HOLD 2 /* consecutive ticks a shrink must be wanted */
@@ -260,22 +261,6 @@ static void reason_add(struct policy_decision *out, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Everything the memory rules need, computed once per tick. */
-struct mem_ctx {
-	double alloc;
-	double used;
-	double ceiling;
-	double floor;
-	bool stale;
-	bool swapping;
-	bool pressure; /* PSI, swap-in or available below the reserve */
-	const char *pressure_why;
-	bool censored;	   /* the guest used (almost) all it had */
-	double lag_s;	   /* seconds a change takes to land, beyond the tick */
-	double grow_mibps; /* balloon speeds, MiB/s; 0: unknown */
-	double shrink_mibps;
-};
-
 static void mem_ctx__fill(const struct policy_config *cfg, const struct policy_input *in,
 			  struct mem_ctx *m)
 {
@@ -439,208 +424,87 @@ static void mem_window(const struct policy_config *cfg, struct policy_state *st,
 			   I(cfg->window.window_s), cfg->window.factor);
 }
 
-/*
- * Recurring jumps. The learned rises above cover one tick; a workload like
- * memory_hog climbs 500-1800 MiB over 2-6 ticks every 7-25 s, and a growth
- * decided on its first rising tick lands 1 + lag ticks later, when most of
- * the climb has come. A shrink while it drains then lands just before the
- * next climb: live, an OOM kill (TCG guests fill at ~150 MB/s, so slow
- * climbs count too). So a rising episode that climbs more than jump_min is a
- * jump. While the time since the last jump is below recur_hold x the
- * longest interval between recent jumps
- * (recur_first_s after a lone jump), another is likely: the allocation keeps
- * room for the last jump's base plus what the largest recent jump climbed
- * before a growth could land (jump_room(); and the spacing of the sizes
- * seen, as they vary). Below that, a shrink is allowed only when the balloon
- * can inflate and deflate back (at its measured speeds, a tick when unknown)
- * before the next jump can come (jump_next(): the shortest interval seen, or
- * the time left to drain back to the jump's base), and the room is grown
- * back ahead of it. Past the horizon the pattern has stopped: it is
- * forgotten, and memory goes back under the ordinary rules.
- */
-struct jump_hold {
-	bool active;
-	uint32_t n;	   /* jumps in the pattern */
-	double since;	   /* ticks since the last jump started */
-	double imin, imax; /* ticks between jump starts; 0: one jump */
-	double horizon;	   /* ticks after the last jump the room is kept */
-	double size;	   /* largest jump, MiB */
-	double need;	   /* allocation that covers base + size */
-};
-
-static double jump_min_mib(const struct policy_config *cfg, const struct mem_ctx *m)
+/* Learn what the last tick's state (now s) led to. */
+static void mem_learn(const struct policy_config *cfg, struct policy_state *st,
+		      const struct mem_ctx *m, double delta, int s)
 {
-	return fmax((double)cfg->predictive.jump_min_mib, cfg->predictive.jump_min * m->ceiling);
-}
+	const double u = m->used;
 
-/*
- * The room a jump needs ahead of it: what it climbs before a growth decided
- * on its first tick lands (its first tick, then its fastest pace for the
- * landing lag and the balloon's deflation time), at most all it climbed.
- */
-static double jump_room(const struct policy_config *cfg, const struct policy_state *st,
-			const struct mem_ctx *m, uint32_t i)
-{
-	double extra = ceil(m->lag_s / cfg->tick_s - 1e-9);
-
-	if (m->grow_mibps > 0)
-		extra += ceil(st->jump_size[i] / m->grow_mibps / cfg->tick_s - 1e-9);
-	return fmin(st->jump_size[i], st->jump_rise1[i] + st->jump_rate[i] * extra);
-}
-
-static void jump_span(const struct policy_config *cfg, const struct policy_state *st,
-		      const struct mem_ctx *m, struct jump_hold *h)
-{
-	uint32_t i, cur = st->jump_head, prev;
-	double smin;
-
-	memset(h, 0, sizeof(*h));
-	h->n = st->njumps;
-	if (!h->n)
-		return;
-	h->since = (double)(st->tick - st->jump_tick[cur]);
-	h->size = jump_room(cfg, st, m, cur);
-	smin = h->size;
-	for (i = 1; i < h->n; i++) {
-		double gap, room;
-
-		prev = (cur + POLICY_JUMPS - 1) % POLICY_JUMPS;
-		gap = (double)(st->jump_tick[cur] - st->jump_tick[prev]);
-		room = jump_room(cfg, st, m, prev);
-		h->imin = i == 1 ? gap : fmin(h->imin, gap);
-		h->imax = fmax(h->imax, gap);
-		h->size = fmax(h->size, room);
-		smin = fmin(smin, room);
-		cur = prev;
-	}
-	/* Sizes that vary: the next may exceed the largest seen. By about the
-	 * spacing of the n seen for the uniform's unbiased maximum; twice that
-	 * here, as a jump beyond the room is an OOM kill. */
-	if (h->n >= 2)
-		h->size += 2 * (h->size - smin) / (h->n - 1);
-	h->horizon = h->n == 1 ? cfg->predictive.recur_first_s / cfg->tick_s
-			       : cfg->predictive.recur_hold * h->imax;
-}
-
-static void jump_record(const struct policy_config *cfg, struct policy_state *st,
-			const struct mem_ctx *m)
-{
-	struct jump_hold h;
-	uint32_t i;
-
-	jump_span(cfg, st, m, &h);
-	/* A jump after the room expired, or too long after the last: a new pattern. */
-	if (h.n && ((double)(st->ep_start - st->jump_tick[st->jump_head]) > h.horizon ||
-		    (double)(st->ep_start - st->jump_tick[st->jump_head]) * cfg->tick_s >
-			    cfg->predictive.recur_max_s))
-		st->njumps = 0;
-	i = st->njumps ? (st->jump_head + 1) % POLICY_JUMPS : 0;
-	st->jump_head = i;
-	st->jump_tick[i] = st->ep_start;
-	st->jump_size[i] = (float)st->ep_climb;
-	st->jump_rise1[i] = (float)st->ep_rise1;
-	st->jump_rate[i] = (float)st->ep_rate;
-	st->jump_base[i] = (float)st->ep_base;
-	if (st->njumps < POLICY_JUMPS)
-		st->njumps++;
-}
-
-/* Follow rising episodes; a finished one that climbed enough is a jump. */
-static void jump_track(const struct policy_config *cfg, struct policy_state *st,
-		       const struct mem_ctx *m, bool rising)
-{
-	if (m->stale)
-		return;
-	if (rising) {
-		if (!st->ep_on) {
-			st->ep_on = true;
-			st->ep_start = st->tick;
-			st->ep_base = st->have_prev ? st->prev_used : m->used;
-			st->ep_ticks = 0;
-			st->ep_climb = 0;
-			st->ep_rise1 = m->used - st->ep_base;
-			st->ep_rate = 0;
+	if (m->censored) {
+		if (!st->censored) {
+			st->censored = true;
+			st->cens_bin = st->prev_bin;
+			st->cens_from = st->have_prev ? st->prev_used : u;
+			st->cens_first_rise = delta;
+			st->cens_ticks = 0;
 		}
-		st->ep_ticks++;
-		st->ep_calm = false;
-		st->ep_climb = fmax(st->ep_climb, m->used - st->ep_base);
-		st->ep_rate = fmax(st->ep_rate, m->used - st->prev_used);
-		return;
+		st->cens_ticks++;
+	} else if (st->censored) {
+		/* Demand is visible again: learn the rise it hid. */
+		double total = u - st->cens_from;
+
+		learn_rise(cfg, st, st->cens_bin, fmax(st->cens_first_rise, total));
+		st->censored = false;
+	} else if (st->have_prev && st->prev_bin >= 0) {
+		learn_rise(cfg, st, st->prev_bin, delta);
 	}
-	if (!st->ep_on)
-		return;
-	/* One calm tick inside a climb (a late sample) does not end it; a fall does. */
-	if (m->used >= st->prev_used - fmax(2.0, 0.005 * m->used) && !st->ep_calm) {
-		st->ep_calm = true;
-		return;
-	}
-	st->ep_on = false;
-	if (st->ep_climb >= jump_min_mib(cfg, m))
-		jump_record(cfg, st, m);
-}
-
-static void jump_hold(const struct policy_config *cfg, const struct policy_state *st,
-		      const struct mem_ctx *m, struct jump_hold *h)
-{
-	double hi;
-
-	jump_span(cfg, st, m, h);
-	if (!h->n || h->since > h->horizon)
-		return;
-	hi = fmin(st->jump_base[st->jump_head] + h->size, m->ceiling);
-	h->need = fmin(fmax(hi / cfg->predictive.fill, hi + (double)cfg->mem_reserve_mib),
-		       m->ceiling);
-	h->active = h->need > m->used;
-}
-
-/* Ticks the balloon takes to move by mib at speed mibps (0: unknown, a tick). */
-static double balloon_ticks(const struct policy_config *cfg, double mib, double mibps)
-{
-	if (mib <= 0)
-		return 0;
-	if (mibps <= 0)
-		return 1;
-	return ceil(mib / mibps / cfg->tick_s - 1e-9);
-}
-
-/* Ticks of safety margin on the balloon's timing (samples, landing jitter). */
-#define JUMP_MARGIN 2
-
-/*
- * Ticks until the next jump can come: what is left of the shortest interval
- * seen, and, while the level drains back towards the last jump's base, the
- * time that takes at the pace it falls (memory_hog climbs again only once it
- * freed what it took).
- */
-static double jump_next(const struct policy_state *st, const struct mem_ctx *m,
-			const struct jump_hold *h)
-{
-	double next = h->n >= 2 ? h->imin - h->since : 0;
-	double base = st->jump_base[st->jump_head];
-
-	if (st->fall > 0 && st->trend < 0 && m->used > base)
-		next = fmax(next, (m->used - base) / st->fall);
-	return next;
-}
-
-/* Ticks to grow from alloc back to the room for the jump: lag, then deflation. */
-static double jump_back(const struct policy_config *cfg, const struct mem_ctx *m,
-			const struct jump_hold *h, double from)
-{
-	return 1 + ceil(m->lag_s / cfg->tick_s - 1e-9) +
-	       balloon_ticks(cfg, h->need - from, m->grow_mibps);
+	if (st->visits[s] < UINT32_MAX)
+		st->visits[s]++;
+	if (st->visits_kind[s % 2] < UINT32_MAX)
+		st->visits_kind[s % 2]++;
 }
 
 /*
- * Can the allocation go down to target (inflating at its measured speed) and
- * back to the room for the jump before the next one can come?
+ * No pressure and the band fits: shrink after a deadband, a hold and a
+ * cooldown, within a rate cap, never below the room a recurring jump needs
+ * while it is likely. Returns the allocation wanted (m->alloc: keep).
  */
-static bool jump_early_ok(const struct policy_config *cfg, const struct policy_state *st,
-			  const struct mem_ctx *m, const struct jump_hold *h, double target)
+static double mem_steady(const struct policy_config *cfg, struct policy_state *st,
+			 const struct mem_ctx *m, const struct jump_hold *hold, double need,
+			 double hi, double noise, struct policy_decision *out)
 {
-	double down = balloon_ticks(cfg, m->alloc - target, m->shrink_mibps);
+	const struct jump_hold jh = *hold;
+	double want = m->alloc;
+	double db =
+		fmax((double)cfg->predictive.deadband_min_mib, cfg->predictive.deadband * m->alloc);
+	double cap = fmax((double)cfg->predictive.shrink_cap_min_mib,
+			  cfg->predictive.shrink_cap * m->alloc);
+	double lo = fmax(need, m->floor);
+	bool keep = false;
 
-	return down + jump_back(cfg, m, h, target) + JUMP_MARGIN < jump_next(st, m, h);
+	/* A jump is likely before a shrink could be undone: keep its room. */
+	if (jh.active && jh.need > lo &&
+	    !policy_jump__early_ok(cfg, st, m, &jh, fmax(lo, m->alloc - cap))) {
+		lo = fmax(lo, jh.need);
+		keep = true;
+	}
+	if (keep && jh.need > m->alloc + db &&
+	    policy_jump__next(st, m, &jh) <=
+		    policy_jump__back(cfg, m, &jh, m->alloc) + JUMP_MARGIN) {
+		/* Below the room and the next jump is near: grow ahead of it. */
+		want = jh.need;
+		reason_add(out, "mem: %lld MiB jumps recur (%u, every %lld-%lld s), room kept",
+			   I(jh.size), jh.n, I(jh.imin * cfg->tick_s), I(jh.imax * cfg->tick_s));
+		st->low_mem_ticks = 0;
+	} else if (m->alloc - lo > db && st->trend <= noise) {
+		st->low_mem_ticks++;
+		if (st->low_mem_ticks >= SHRINK_HOLD &&
+		    st->tick - st->last_mem_change >=
+			    ticks_of(cfg, cfg->predictive.shrink_cooldown_s)) {
+			want = fmax(lo, m->alloc - cap);
+			reason_add(out, "mem: forecast band %lld MiB, shrink%s", I(hi),
+				   want > lo ? " (rate cap)" : "");
+			if (keep)
+				reason_add(out, ", room for a %lld MiB jump", I(jh.size));
+		}
+	} else {
+		st->low_mem_ticks = 0;
+		if (keep && m->alloc - fmax(need, m->floor) > db && st->trend <= noise)
+			reason_add(
+				out, "mem: no shrink, %lld MiB jump likely (last %lld of %lld s)",
+				I(jh.size), I(jh.since * cfg->tick_s), I(jh.horizon * cfg->tick_s));
+	}
+	return want;
 }
 
 static void mem_predictive(const struct policy_config *cfg, struct policy_state *st,
@@ -660,36 +524,13 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 		bin = POLICY_BINS - 1;
 	s = bin * 2 + (rising ? 1 : 0);
 
-	/* Learn what the last tick's state led to. */
-	if (!m->stale) {
-		if (m->censored) {
-			if (!st->censored) {
-				st->censored = true;
-				st->cens_bin = st->prev_bin;
-				st->cens_from = st->have_prev ? st->prev_used : u;
-				st->cens_first_rise = delta;
-				st->cens_ticks = 0;
-			}
-			st->cens_ticks++;
-		} else if (st->censored) {
-			/* Demand is visible again: learn the rise it hid. */
-			double total = u - st->cens_from;
+	if (!m->stale)
+		mem_learn(cfg, st, m, delta, s);
 
-			learn_rise(cfg, st, st->cens_bin, fmax(st->cens_first_rise, total));
-			st->censored = false;
-		} else if (st->have_prev && st->prev_bin >= 0) {
-			learn_rise(cfg, st, st->prev_bin, delta);
-		}
-		if (st->visits[s] < UINT32_MAX)
-			st->visits[s]++;
-		if (st->visits_kind[s % 2] < UINT32_MAX)
-			st->visits_kind[s % 2]++;
-	}
-
-	jump_track(cfg, st, m, rising);
+	policy_jump__track(cfg, st, m, rising);
 	if (!m->stale && delta < -noise)
 		st->fall = st->fall > 0 ? 0.5 * st->fall - 0.5 * delta : -delta;
-	jump_hold(cfg, st, m, &jh);
+	policy_jump__hold(cfg, st, m, &jh);
 	r = expected_rise(cfg, st, s);
 	if (!m->stale)
 		st->trend = 0.5 * st->trend + 0.5 * delta;
@@ -739,48 +580,7 @@ static void mem_predictive(const struct policy_config *cfg, struct policy_state 
 			   I(m->alloc));
 		st->low_mem_ticks = 0;
 	} else {
-		double db = fmax((double)cfg->predictive.deadband_min_mib,
-				 cfg->predictive.deadband * m->alloc);
-		double cap = fmax((double)cfg->predictive.shrink_cap_min_mib,
-				  cfg->predictive.shrink_cap * m->alloc);
-		double lo = fmax(need, m->floor);
-		bool keep = false;
-
-		/* A jump is likely before a shrink could be undone: keep its room. */
-		if (jh.active && jh.need > lo &&
-		    !jump_early_ok(cfg, st, m, &jh, fmax(lo, m->alloc - cap))) {
-			lo = fmax(lo, jh.need);
-			keep = true;
-		}
-		if (keep && jh.need > m->alloc + db &&
-		    jump_next(st, m, &jh) <= jump_back(cfg, m, &jh, m->alloc) + JUMP_MARGIN) {
-			/* Below the room and the next jump is near: grow ahead of it. */
-			want = jh.need;
-			reason_add(out,
-				   "mem: %lld MiB jumps recur (%u, every %lld-%lld s), room kept",
-				   I(jh.size), jh.n, I(jh.imin * cfg->tick_s),
-				   I(jh.imax * cfg->tick_s));
-			st->low_mem_ticks = 0;
-		} else if (m->alloc - lo > db && st->trend <= noise) {
-			st->low_mem_ticks++;
-			if (st->low_mem_ticks >= SHRINK_HOLD &&
-			    st->tick - st->last_mem_change >=
-				    ticks_of(cfg, cfg->predictive.shrink_cooldown_s)) {
-				want = fmax(lo, m->alloc - cap);
-				reason_add(out, "mem: forecast band %lld MiB, shrink%s", I(hi),
-					   want > lo ? " (rate cap)" : "");
-				if (keep)
-					reason_add(out, ", room for a %lld MiB jump", I(jh.size));
-			}
-		} else {
-			st->low_mem_ticks = 0;
-			if (keep && m->alloc - fmax(need, m->floor) > db && st->trend <= noise)
-				reason_add(
-					out,
-					"mem: no shrink, %lld MiB jump likely (last %lld of %lld s)",
-					I(jh.size), I(jh.since * cfg->tick_s),
-					I(jh.horizon * cfg->tick_s));
-		}
+		want = mem_steady(cfg, st, m, &jh, need, hi, noise, out);
 	}
 	out->target_mem_mib = mem_safe(m, want, out);
 
