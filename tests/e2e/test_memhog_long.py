@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0
+# test-timeout: 2400
 """The prototype's own workload for a long while, as a user runs it (issue 11).
 
 'kvmpilot run' starts first; then one guest is created as the README says,

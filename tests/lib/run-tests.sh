@@ -6,6 +6,9 @@
 # reason printed by the test), anything else fails. Each test's output goes
 # to $OUTPUT/test-output/G/NAME.log and is shown when it fails.
 #
+# A test runs at most TEST_TIMEOUT seconds (1200), or what a line
+# "# test-timeout: SECONDS" in a script says when that is longer.
+#
 # Tests get: KVMPILOT_SRC (source top), KVMPILOT_BUILD (build folder),
 # KVMPILOT (the binary), TEST_OUT (a folder of their own for artefacts).
 set -u
@@ -24,8 +27,10 @@ run_one() {
 	export TEST_OUT="$out/test-output/$group/$name"
 	rm -rf "$TEST_OUT"
 	mkdir -p "$TEST_OUT"
-	local start=$SECONDS rc
-	timeout --kill-after=10 "$timeout_s" "$@" >"$log" 2>&1 </dev/null
+	local start=$SECONDS rc limit=$timeout_s own
+	own=$(sed -n 's/^# test-timeout: *\([0-9][0-9]*\)$/\1/p' "${!#}" 2>/dev/null | head -n 1)
+	[ -n "$own" ] && [ "$own" -gt "$limit" ] && limit=$own
+	timeout --kill-after=10 "$limit" "$@" >"$log" 2>&1 </dev/null
 	rc=$?
 	local dur=$((SECONDS - start))
 	case $rc in
