@@ -167,7 +167,8 @@ int test_sched_event(__u64 *ctx)
 	__u64 tgid_b = ctx[4], tid_b = ctx[5], now = ctx[6], rt_a = ctx[7], rt_b = ctx[8];
 
 	if (op == VCPU_TEST_SWITCH)
-		return sched_switch_account(tgid_a, tid_a, runnable, rt_a, tgid_b, tid_b, rt_b, now);
+		return sched_switch_account(tgid_a, tid_a, runnable, rt_a, tgid_b, tid_b, rt_b,
+					    now);
 	if (op == VCPU_TEST_WAKEUP)
 		return sched_wakeup_account(tgid_a, tid_a, now);
 	return 1;

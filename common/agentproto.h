@@ -28,8 +28,8 @@
 #define AGENTPROTO_MAX_CPUS 4096
 /* The largest counter either side sends or takes (2^62). */
 #define AGENTPROTO_COUNTER_MAX (1ull << 62)
-#define AGENTPROTO_CHANNEL  "org.kvmpilot.agent.0"
-#define AGENT_VERSION	    KVMPILOT_VERSION
+#define AGENTPROTO_CHANNEL     "org.kvmpilot.agent.0"
+#define AGENT_VERSION	       KVMPILOT_VERSION
 
 /* Bits of agent_sample.present: optional fields the guest sent. */
 #define AGENT_HAS_PSI_MEM (1u << 0)

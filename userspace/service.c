@@ -502,8 +502,8 @@ int service__reload(struct service *svc, char *err, size_t errlen)
 	if (strcmp(cfg->listen, svc->cfg->listen) || strcmp(cfg->uri, svc->cfg->uri) ||
 	    strcmp(cfg->data_dir, svc->cfg->data_dir) ||
 	    cfg->max_connections != svc->cfg->max_connections ||
-	    cfg->libvirt_retry_max_s != svc->cfg->libvirt_retry_max_s || cfg->bpf != svc->cfg->bpf ||
-	    memcmp(&cfg->http, &svc->cfg->http, sizeof(cfg->http)))
+	    cfg->libvirt_retry_max_s != svc->cfg->libvirt_retry_max_s ||
+	    cfg->bpf != svc->cfg->bpf || memcmp(&cfg->http, &svc->cfg->http, sizeof(cfg->http)))
 		log_warn("'listen', 'uri', 'data_dir', 'max_connections', the HTTP access keys, "
 			 "'libvirt_retry_max_s' and 'bpf' take effect at the next start");
 	(void)str_copy(cfg->listen, svc->cfg->listen, sizeof(cfg->listen));

@@ -32,9 +32,9 @@ const char *tick_phase__name(enum tick_phase p);
 #define SNAPSHOT_REFUSED_NR 2 /* COLLECT_REFUSED_NR */
 
 struct snapshot_vm {
-	struct history *hist;	/* a reference, for the series API */
+	struct history *hist;			/* a reference, for the series API */
 	struct act_counts actions[ACT_KIND_NR]; /* by enum act_kind */
-	struct vm_sample s;	/* last: see the end of struct vm_sample */
+	struct vm_sample s;			/* last: see the end of struct vm_sample */
 };
 
 struct snapshot_health {
@@ -50,7 +50,7 @@ struct snapshot_health {
 	bool policy;
 	bool dry_run;
 	unsigned int tick_ms;
-	double last_tick_ms; /* how long the last tick took */
+	double last_tick_ms;	      /* how long the last tick took */
 	double phase_ms[TICK_PHASES]; /* of which, by enum tick_phase */
 	uint64_t ticks;
 	uint64_t tick_overruns;
@@ -69,7 +69,7 @@ struct snapshot_health {
 	bool bpf;
 	/* QEMU-like processes not taken as VMs, by collect.h's reason ("owner", "limit") */
 	uint64_t procscan_refused[SNAPSHOT_REFUSED_NR];
-	uint64_t trace_sync_failures; /* tracking entries the tracer could not write */
+	uint64_t trace_sync_failures;	     /* tracking entries the tracer could not write */
 	unsigned long libvirt_names_refused; /* virt_counters.names_refused */
 };
 

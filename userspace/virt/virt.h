@@ -236,7 +236,6 @@ void virt_stats_list__free(struct virt_stats_list *l);
 const struct virt_dom_stats *virt_stats_list__find(const struct virt_stats_list *l,
 						   const char *name);
 
-
 /*
  * Balloon statistics of one domain. When the last virt__stats() (at most 5 s
  * ago) had the domain's balloon group and its stats period is set, the
