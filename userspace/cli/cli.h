@@ -18,4 +18,10 @@ int cli__fail(bool json, int status, const char *fmt, ...) __attribute__((format
  */
 int cli__bad_option(bool json, int status, const char *cmd, int opt, const char *arg);
 
+struct json_object;
+struct replay_score;
+
+/* One replay score as JSON, the same in single and host replay. */
+struct json_object *cli__replay_score_json(const struct replay_score *s);
+
 #endif /* KVMPILOT_CLI_H */

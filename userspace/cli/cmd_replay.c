@@ -70,21 +70,6 @@ static void log_tick(void *ctx, uint64_t time_s, uint64_t alloc, unsigned int vc
 		lc->err = -EIO;
 }
 
-static struct json_object *score_json(const struct replay_score *s)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "ticks", json_object_new_int64((int64_t)s->ticks));
-	json_object_object_add(o, "mem_pressure_s",
-			       json_object_new_int64((int64_t)s->mem_pressure_s));
-	json_object_object_add(o, "mean_slack_mb", json_object_new_double(s->mean_slack_mb));
-	json_object_object_add(o, "cpu_pressure_s",
-			       json_object_new_int64((int64_t)s->cpu_pressure_s));
-	json_object_object_add(o, "mean_idle_vcpus", json_object_new_double(s->mean_idle_vcpus));
-	json_object_object_add(o, "actions", json_object_new_int64((int64_t)s->actions));
-	return o;
-}
-
 static void print_head(void)
 {
 	printf("%-28s %-10s %7s %9s %10s %9s %9s %8s\n", "trace", "policy", "ticks", "mem_pres",
@@ -360,9 +345,9 @@ static int replay_path(struct replay_cli *cli, const char *path)
 		}
 		replay_score__add(&cli->tot[k], &s);
 		if (cli->json && !cli->compare && k != ORACLE)
-			json_object_object_add(jt, "scores", score_json(&s));
+			json_object_object_add(jt, "scores", cli__replay_score_json(&s));
 		else if (cli->json)
-			json_object_object_add(jt, column_name(k), score_json(&s));
+			json_object_object_add(jt, column_name(k), cli__replay_score_json(&s));
 		else
 			print_row(base(path), column_name(k), &s);
 	}
@@ -381,7 +366,7 @@ static void print_totals(struct replay_cli *cli, int ntraces)
 		for (int k = 0; k <= NKINDS; k++) {
 			if (wanted(cli, k))
 				json_object_object_add(jtot, column_name(k),
-						       score_json(&cli->tot[k]));
+						       cli__replay_score_json(&cli->tot[k]));
 		}
 		json_object_object_add(cli->root, "total", jtot);
 		if (cli->compare)

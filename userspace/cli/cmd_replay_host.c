@@ -172,21 +172,6 @@ static void log_tick(void *ctx, uint64_t time_s, size_t vm, uint64_t alloc, unsi
 		cli->log_err = -EIO;
 }
 
-static struct json_object *score_json(const struct replay_score *s)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "ticks", json_object_new_int64((int64_t)s->ticks));
-	json_object_object_add(o, "mem_pressure_s",
-			       json_object_new_int64((int64_t)s->mem_pressure_s));
-	json_object_object_add(o, "mean_slack_mb", json_object_new_double(s->mean_slack_mb));
-	json_object_object_add(o, "cpu_pressure_s",
-			       json_object_new_int64((int64_t)s->cpu_pressure_s));
-	json_object_object_add(o, "mean_idle_vcpus", json_object_new_double(s->mean_idle_vcpus));
-	json_object_object_add(o, "actions", json_object_new_int64((int64_t)s->actions));
-	return o;
-}
-
 static const char *mode_label(const struct host_cli *cli)
 {
 	if (cli->o.mode != REPLAY_HOST_POLICY)
@@ -203,7 +188,7 @@ static void print_result(const struct host_cli *cli, char **paths,
 
 	if (cli->json) {
 		struct json_object *root = json_object_new_object(), *arr = json_object_new_array();
-		struct json_object *tot = score_json(&hs->total);
+		struct json_object *tot = cli__replay_score_json(&hs->total);
 
 		json_object_object_add(root, "policy", json_object_new_string(mode_label(cli)));
 		json_object_object_add(root, "host_mem_mib",
@@ -215,7 +200,7 @@ static void print_result(const struct host_cli *cli, char **paths,
 
 			json_object_object_add(v, "vm", json_object_new_string(cli->names[i]));
 			json_object_object_add(v, "trace", json_object_new_string(paths[i]));
-			json_object_object_add(v, "scores", score_json(&per_vm[i]));
+			json_object_object_add(v, "scores", cli__replay_score_json(&per_vm[i]));
 			json_object_array_add(arr, v);
 		}
 		json_object_object_add(root, "vms", arr);

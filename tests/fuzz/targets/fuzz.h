@@ -7,10 +7,12 @@
 #ifndef KVMPILOT_FUZZ_H
 #define KVMPILOT_FUZZ_H
 
+#include <ftw.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,6 +31,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * A malloc'ed NUL-terminated copy of the input (parsers of C strings);
  * aborts on ENOMEM, which libFuzzer reports as an out-of-memory finding.
  */
+/* Remove a scratch tree the target wrote (nftw callback and caller). */
+static inline int fuzz_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static inline void fuzz_rm_tree(const char *root)
+{
+	if (root[0])
+		(void)nftw(root, fuzz_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static inline char *fuzz_strndup(const uint8_t *data, size_t size)
 {
 	char *s = malloc(size + 1);

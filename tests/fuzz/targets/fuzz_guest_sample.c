@@ -40,18 +40,9 @@ static const char *const files[] = {
 
 static char root[PATH_MAX / 2], proc[PATH_MAX], sys[PATH_MAX];
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void cleanup(void)
 {
-	if (root[0])
-		(void)nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fuzz_rm_tree(root);
 }
 
 static void make_tree(void)

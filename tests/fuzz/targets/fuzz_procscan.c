@@ -32,18 +32,9 @@ static const char *const files[] = {
 
 static char root[PATH_MAX], proc[PATH_MAX + 8], sys[PATH_MAX + 8];
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void cleanup(void)
 {
-	if (root[0])
-		(void)nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	fuzz_rm_tree(root);
 }
 
 static void mkdir_in(const char *base, const char *rel)
